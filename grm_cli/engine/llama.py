@@ -1,0 +1,172 @@
+"""In-process llama.cpp engine (llama-cpp-python's high-level `Llama`).
+
+Between calls `Llama` keeps the KV cache of the longest common token prefix, so the k samples of one
+record re-evaluate only what differs, and the forced answer line costs only its own few tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from ..errors import ModelError
+from .base import ContextOverflow, Generation, GenerationRequest
+
+FALLBACK_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+@contextlib.contextmanager
+def captured_stderr(enabled: bool = True) -> Iterator[list[str]]:
+    """Hold llama.cpp's C-level stderr chatter (it ignores verbose=False) and hand it back on failure."""
+    box: list[str] = []
+    if not enabled:
+        yield box
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield box
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            box.append(tmp.read().decode("utf-8", "replace"))
+
+
+def gpu_offload_supported() -> bool:
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+class LlamaEngine:
+    """Loads one GGUF once; generates one sample per call."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        n_ctx: int = 4096,
+        n_gpu_layers: int | None = None,
+        n_threads: int | None = None,
+        verbose: bool = False,
+    ):
+        from llama_cpp import Llama
+
+        path = Path(model_path)
+        if not path.is_file():
+            raise ModelError(f"{path}: no such model file (expected a .gguf file)")
+        if n_gpu_layers is None:
+            n_gpu_layers = -1 if gpu_offload_supported() else 0
+        failure: Exception | None = None
+        with captured_stderr(not verbose) as log:
+            try:
+                self.llm = Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_gpu_layers=n_gpu_layers,
+                    n_threads=n_threads,
+                    verbose=verbose,
+                )
+            except Exception as e:  # llama.cpp raises a bare ValueError; its log holds the reason
+                failure = e
+        if failure is not None:
+            tail = [ln for ln in "".join(log).splitlines() if ln.strip()][-3:]
+            detail = ("; llama.cpp said: " + " | ".join(tail)) if tail else ""
+            raise ModelError(f"{path}: llama.cpp could not load this model ({failure}){detail}")
+        self.path = path
+        self.n_ctx = self.llm.n_ctx()
+        self.n_gpu_layers = n_gpu_layers
+        md = self.llm.metadata
+        self.name = md.get("general.name") or path.stem
+        template = md.get("tokenizer.chat_template") or FALLBACK_CHAT_TEMPLATE
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._formatter = Jinja2ChatFormatter(
+            template,
+            eos_token=self._token_text(self.llm.token_eos()),
+            bos_token=self._token_text(self.llm.token_bos()),
+        )
+
+    def _token_text(self, tok: int) -> str:
+        if tok < 0:
+            return ""
+        return self.llm.detokenize([tok], special=True).decode("utf-8", "replace")
+
+    # -- prompts ---------------------------------------------------------------------------------
+    def render(self, messages: Sequence[dict], assistant_prefix: str = "") -> str:
+        """The model's own chat template with the generation prompt, then the pre-filled answer start."""
+        return self._formatter(messages=list(messages)).prompt + assistant_prefix
+
+    def _tokens(self, text: str) -> list[int]:
+        # The chat template writes its own special tokens (BOS included where the model wants one).
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def count_tokens(self, messages: Sequence[dict], assistant_prefix: str = "") -> int:
+        return len(self._tokens(self.render(messages, assistant_prefix)))
+
+    # -- sampling --------------------------------------------------------------------------------
+    def _sampling(self, temperature: float, seed: int) -> dict:
+        # The paper's sampling is plain temperature (no top-k/top-p truncation); 0 is greedy.
+        return dict(temperature=temperature, seed=seed & 0x7FFFFFFF, top_k=0, top_p=1.0, min_p=0.0, repeat_penalty=1.0)
+
+    def generate(self, req: GenerationRequest) -> Generation:
+        t0 = time.perf_counter()
+        prompt = self._tokens(self.render(req.messages, req.assistant_prefix))
+        tail_budget = (req.tail.max_tokens + len(self._tokens(req.tail.prefix)) + 8) if req.tail else 0
+        needed = len(prompt) + req.max_tokens + tail_budget
+        if needed > self.n_ctx:
+            raise ContextOverflow(len(prompt), needed, self.n_ctx)
+
+        text, n_gen, finish = "", 0, "length"
+        stream = self.llm.create_completion(
+            prompt, max_tokens=req.max_tokens, stop=list(req.stop) or None, stream=True, **self._sampling(req.temperature, req.seed)
+        )
+        try:
+            for chunk in stream:
+                choice = chunk["choices"][0]
+                text += choice["text"]
+                n_gen += 1
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+                if req.tail is not None and req.tail.is_complete(text):
+                    finish = "answer"
+                    break
+        finally:
+            stream.close()
+        free_text = text
+        forced = False
+        if req.tail is not None and not req.tail.is_complete(text):
+            from llama_cpp import LlamaGrammar
+
+            forced = True
+            kept = req.tail.trim(text) + req.tail.prefix
+            grammar = LlamaGrammar.from_string(req.tail.grammar, verbose=False)
+            out = self.llm.create_completion(
+                prompt + self._tokens(kept),
+                max_tokens=req.tail.max_tokens,
+                grammar=grammar,
+                **self._sampling(req.temperature, req.seed + 1),
+            )
+            text = kept + out["choices"][0]["text"]
+            n_gen += out["usage"]["completion_tokens"]
+            finish = "forced"
+        return Generation(
+            text=text,
+            free_text=free_text,
+            forced_tail=forced,
+            finish_reason=finish,
+            prompt_tokens=len(prompt),
+            completion_tokens=n_gen,
+            seconds=time.perf_counter() - t0,
+        )

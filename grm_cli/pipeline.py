@@ -1,0 +1,309 @@
+"""records -> prompts -> engine samples -> parsed judgments -> votes -> results.
+
+The Python API behind `grm score` and `grm principles`; the CLI only parses flags and renders.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Sequence
+
+from .engine.base import ContextOverflow, Engine, ForcedTail, GenerationRequest
+from .errors import InputError
+from .parsing import Judgment, parse_judgment
+from .prompting import Template, render
+from .records import Record
+from .rules import is_correct
+from .sampling import response_order, sample_seed
+from .voting import Verdict, judge_to_scores, to_record_order, vote
+
+PAPER_TEMPERATURE = 0.5  # §5.1: sampling temperature for voting; k = 1 is greedy
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    k: int = 1
+    temperature: float | None = None  # None: the paper's default (0 for k = 1, 0.5 for k > 1)
+    seed: int = 0
+    max_tokens: int = 512
+    shuffle: bool = True
+    force_scores: bool = True  # force the score line (grammar) when the model does not finish it
+
+    @property
+    def effective_temperature(self) -> float:
+        if self.temperature is not None:
+            return self.temperature
+        return 0.0 if self.k == 1 else PAPER_TEMPERATURE
+
+
+@dataclass(frozen=True)
+class SampleResult:
+    index: int
+    seed: int
+    order: tuple[int, ...]  # order[j] = record index of the response shown at position j
+    judgment: Judgment
+    scores: tuple[int, ...] | None  # in the RECORD's order; None when unparsed
+    forced_tail: bool
+    prompt_tokens: int
+    completion_tokens: int
+    seconds: float
+
+    def to_json(self) -> dict:
+        j = self.judgment
+        return {
+            "index": self.index,
+            "seed": self.seed,
+            "order": list(self.order),
+            "principles": j.principles,
+            "criteria": [{"text": c.text, "weight": c.weight} for c in j.criteria],
+            "critique": j.critique,
+            "scores_shown": list(j.scores) if j.scores is not None else None,
+            "scores": list(self.scores) if self.scores is not None else None,
+            "parse_error": j.error,
+            "forced_tail": self.forced_tail,
+            "text": j.text,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    record: Record
+    samples: tuple[SampleResult, ...]
+    verdict: Verdict
+    model: str
+    template: str
+    settings: ScoreSettings
+    given_principles: str | None = None
+
+    @property
+    def correct(self) -> bool | None:
+        """Eq. 10 on the voted totals (a tie is wrong); None without a label."""
+        if self.record.preferred is None or self.verdict.totals is None:
+            return None if self.record.preferred is None else False
+        return is_correct(self.verdict.totals, self.record.preferred)
+
+    def to_json(self) -> dict:
+        v = self.verdict
+        return {
+            "id": self.record.id,
+            "subset": self.record.subset,
+            "n": len(self.record.responses),
+            "preferred": self.record.preferred,
+            "scores": list(v.totals) if v.totals is not None else None,
+            "best": v.best,
+            "tie": v.is_tie,
+            "tied": list(v.tied) if v.is_tie else [],
+            "margin": v.margin,
+            "votes": v.votes,
+            "unparsed": v.unparsed,
+            "correct": self.correct,
+            "given_principles": self.given_principles,
+            "samples": [s.to_json() for s in self.samples],
+            "run": {
+                "model": self.model,
+                "template": self.template,
+                "k": self.settings.k,
+                "temperature": self.settings.effective_temperature,
+                "seed": self.settings.seed,
+                "max_tokens": self.settings.max_tokens,
+                "shuffle": self.settings.shuffle,
+                "force_scores": self.settings.force_scores,
+            },
+            "input": self.record.raw or {"prompt": self.record.query, "responses": list(self.record.responses)},
+        }
+
+
+# -- the answer line -----------------------------------------------------------------------------
+def score_grammar(count: int, lo: int, hi: int) -> str:
+    """GBNF for the inside of \\boxed{...}: `count` integers in lo..hi, comma-separated, then '}'."""
+    alts = " | ".join(f'"{v}"' for v in sorted(range(lo, hi + 1), key=lambda v: -len(str(v))))
+    body = ' ", " '.join(["num"] * count)
+    return f'root ::= {body} "}}"\nnum ::= {alts}\n'
+
+
+def forced_tail(template: Template, n: int) -> ForcedTail:
+    count, (lo, hi) = template.box_count(n), template.score_range(n)
+
+    def complete(text: str) -> bool:
+        return parse_judgment(text, count, lo, hi).ok
+
+    def trim(text: str) -> str:
+        """Drop a started but unfinished answer line, and anything the model invented after it."""
+        cut = len(text)
+        for marker in (template.scores_label, "\\boxed"):
+            i = text.rfind(marker)
+            if i >= 0:
+                cut = min(cut, i)
+        return text[:cut].rstrip()
+
+    return ForcedTail(prefix=f"\n{template.scores_label} \\boxed{{", grammar=score_grammar(count, lo, hi), is_complete=complete, trim=trim, max_tokens=4 * count + 8)
+
+
+def judge(template: Template, text: str, n: int, *, scores_from: int = 0) -> Judgment:
+    """Parse one sample with the template's labels. Scores come only from text[scores_from:], the model's own."""
+    count, (lo, hi) = template.box_count(n), template.score_range(n)
+    labels = dict(principles_label=template.principles_label, critique_label=template.critique_label, scores_label=template.scores_label)
+    full = parse_judgment(text, count, lo, hi, **labels)
+    if scores_from:
+        own = parse_judgment(text[scores_from:], count, lo, hi, **labels)
+        return Judgment(full.text, own.scores, own.error, full.principles, full.critique, full.criteria)
+    return full
+
+
+# -- scoring -------------------------------------------------------------------------------------
+PrinciplesLookup = Callable[[Record], "str | None"]
+
+
+def _principles_for(rec: Record, lookup: PrinciplesLookup | None) -> str | None:
+    if rec.principles:
+        return rec.principles
+    return lookup(rec) if lookup else None
+
+
+def check_fits(records: Sequence[Record], engine: Engine, template: Template, settings: ScoreSettings, lookup: PrinciplesLookup | None = None) -> None:
+    """Fail before generating anything when a record's prompt cannot fit in the context window."""
+    for rec in records:
+        template.check_count(rec)
+        p = render(template, rec, principles=_principles_for(rec, lookup))
+        tokens = engine.count_tokens(p.messages, p.assistant_prefix)
+        needed = tokens + settings.max_tokens + 4 * len(rec.responses) + 24
+        if needed > engine.n_ctx:
+            raise InputError(
+                f"the prompt is {tokens} tokens; with --max-tokens {settings.max_tokens} it needs {needed}, "
+                f"but the context is {engine.n_ctx}: raise --ctx or lower --max-tokens",
+                rec.source,
+                rec.line,
+            )
+
+
+def score_record(rec: Record, engine: Engine, template: Template, settings: ScoreSettings, principles: str | None = None) -> ScoreResult:
+    """k samples of one record, each with its own seeded response order, voted (Eq. 14)."""
+    template.check_count(rec)
+    n = len(rec.responses)
+    temperature = settings.effective_temperature
+    tail = forced_tail(template, n) if settings.force_scores else None
+    samples = []
+    for s in range(settings.k):
+        seed = sample_seed(settings.seed, rec.id, s)
+        order = response_order(n, seed, settings.shuffle)
+        prompt = render(template, rec, order, principles=principles)
+        try:
+            gen = engine.generate(
+                GenerationRequest(prompt.messages, prompt.assistant_prefix, settings.max_tokens, temperature, seed, tail=tail)
+            )
+        except ContextOverflow as e:
+            raise InputError(f"{e}: raise --ctx or lower --max-tokens", rec.source, rec.line) from None
+        text = prompt.assistant_prefix + gen.text
+        j = judge(template, text, n, scores_from=len(prompt.assistant_prefix))
+        if j.scores is None:
+            scores = None
+        elif template.kind == "judge":
+            scores = judge_to_scores(j.scores[0], order)
+        else:
+            scores = to_record_order(j.scores, order)
+        samples.append(SampleResult(s, seed, order, j, scores, gen.forced_tail, gen.prompt_tokens, gen.completion_tokens, gen.seconds))
+    verdict = vote([x.scores for x in samples], n)
+    return ScoreResult(rec, tuple(samples), verdict, engine.name, template.name, settings, principles)
+
+
+def score_records(
+    records: Iterable[Record],
+    engine: Engine,
+    template: Template,
+    settings: ScoreSettings = ScoreSettings(),
+    principles: PrinciplesLookup | None = None,
+) -> Iterator[ScoreResult]:
+    """Stream one result per record, in input order."""
+    for rec in records:
+        yield score_record(rec, engine, template, settings, _principles_for(rec, principles))
+
+
+# -- principles ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PrinciplesResult:
+    record: Record
+    judgment: Judgment  # principles and criteria parsed; no scores asked for
+    model: str
+    template: str
+    seed: int
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        j = self.judgment
+        return {
+            "id": self.record.id,
+            "prompt": self.record.query,
+            "principles": j.principles,
+            "criteria": [{"text": c.text, "weight": c.weight} for c in j.criteria],
+            "model": self.model,
+            "template": self.template,
+            "seed": self.seed,
+            "completion_tokens": self.completion_tokens,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def generate_principles(
+    records: Iterable[Record],
+    engine: Engine,
+    template: Template,
+    *,
+    seed: int = 0,
+    temperature: float = 0.0,
+    max_tokens: int = 256,
+) -> Iterator[PrinciplesResult]:
+    """The model's principles for each query: its answer is pre-filled with the principles label and
+    stopped at the critique label, so nothing beyond the principles is generated."""
+    for rec in records:
+        shown = rec if rec.responses else _without_responses(rec)
+        p = render(template, shown)
+        prefix = template.principles_label
+        gen = engine.generate(
+            GenerationRequest(
+                p.messages,
+                prefix,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                seed=sample_seed(seed, rec.id, 0),
+                stop=(template.critique_label, template.scores_label, "\\boxed", "[The Begin of Response"),
+            )
+        )
+        text = prefix + gen.text
+        j = judge(template, text, max(1, len(rec.responses)), scores_from=len(text))
+        yield PrinciplesResult(rec, j, engine.name, template.name, seed, gen.completion_tokens, gen.seconds)
+
+
+def _without_responses(rec: Record) -> Record:
+    """A query alone: show a placeholder so the template's layout still reads naturally."""
+    from dataclasses import replace
+
+    return replace(rec, responses=("(No responses yet: state the criteria a good response must meet.)",))
+
+
+_WS = re.compile(r"\s+")
+
+
+def principles_lookup(entries: Sequence[dict], source: str) -> PrinciplesLookup:
+    """Match saved principles to records: by id, else by the query text, else one entry for all."""
+    by_id: dict[str, str] = {}
+    by_query: dict[str, str] = {}
+    for e in entries:
+        if e.get("id") is not None:
+            by_id[str(e["id"])] = e["principles"]
+        if e.get("prompt"):
+            by_query[_WS.sub(" ", str(e["prompt"])).strip()] = e["principles"]
+    only = entries[0]["principles"] if len(entries) == 1 else None
+
+    def lookup(rec: Record) -> str | None:
+        found = by_id.get(rec.id) or by_query.get(_WS.sub(" ", rec.query).strip()) or only
+        if found is None:
+            raise InputError(f'no principles for record id {rec.id!r} in {source} (matched by "id", then by "prompt")', rec.source, rec.line)
+        return found
+
+    return lookup

@@ -1,0 +1,182 @@
+"""Templates (from prompts/*.yaml) and rendering a record, in one response order, into chat messages.
+
+This is the one place that knows the prompt layout. Scoring, principle generation, hinted sampling
+for rejective fine-tuning and the meta RM input all render through `render`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+from .errors import InputError
+from .records import Record
+
+KINDS = ("pointwise", "single", "judge")
+_PLACEHOLDER = re.compile(r"\{(context|responses|n|example|i|response|best)\}")
+
+
+def prompts_dir() -> Path:
+    """Shipped templates: inside the installed package, or the repository's prompts/ in a source checkout."""
+    here = Path(__file__).resolve().parent
+    for cand in (here / "prompts", here.parent / "prompts"):
+        if cand.is_dir():
+            return cand
+    raise FileNotFoundError("grm's prompts/ folder is missing from this installation")
+
+
+def builtin_templates() -> list[str]:
+    return sorted(p.stem for p in prompts_dir().glob("*.yaml"))
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    """Single-pass substitution: text that comes in through a value is never substituted again."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    description: str
+    kind: str
+    score_min: int
+    score_max: int
+    min_responses: int
+    max_responses: int
+    user: str
+    response_block: str
+    principles_label: str
+    critique_label: str
+    scores_label: str
+    hint: str
+    path: str
+
+    def score_range(self, n: int) -> tuple[int, int]:
+        """Allowed integers in the box: scores for pointwise/single, a 1-based index for judge."""
+        if self.kind == "judge":
+            return 1, n
+        return self.score_min, self.score_max
+
+    def box_count(self, n: int) -> int:
+        """How many integers the \\boxed{} must hold."""
+        return 1 if self.kind == "judge" else n
+
+    def check_count(self, rec: Record) -> None:
+        n = len(rec.responses)
+        if not self.min_responses <= n <= self.max_responses:
+            want = (
+                f"exactly {self.min_responses}" if self.min_responses == self.max_responses
+                else f"{self.min_responses} to {self.max_responses}"
+            )
+            raise InputError(f'field "responses": template "{self.name}" takes {want} responses, the record has {n}', rec.source, rec.line)
+
+
+def _template_from_dict(data: dict, path: str) -> Template:
+    def need(key: str, typ: type):
+        if key not in data:
+            raise InputError(f'missing key "{key}"', path)
+        val = data[key]
+        if not isinstance(val, typ) or isinstance(val, bool):
+            raise InputError(f'key "{key}": expected {typ.__name__}, got {type(val).__name__}', path)
+        return val
+
+    kind = data.get("kind", "pointwise")
+    if kind not in KINDS:
+        raise InputError(f'key "kind": expected one of {", ".join(KINDS)}, got {kind!r}', path)
+    user = need("user", str)
+    for ph in ("{context}", "{responses}"):
+        if ph not in user:
+            raise InputError(f'key "user": the template must contain the placeholder {ph}', path)
+    t = Template(
+        name=str(data.get("name") or Path(path).stem),
+        description=str(data.get("description", "")),
+        kind=kind,
+        score_min=int(data.get("score_min", 1)),
+        score_max=int(data.get("score_max", 10)),
+        min_responses=int(data.get("min_responses", 1)),
+        max_responses=int(data.get("max_responses", 16)),
+        user=user,
+        response_block=str(data.get("response_block", "[The Begin of Response {i}]\n{response}\n[The End of Response {i}]")),
+        principles_label=str(data.get("principles_label", "Specific Criteria:")),
+        critique_label=str(data.get("critique_label", "Analysis:")),
+        scores_label=str(data.get("scores_label", "Scores:")),
+        hint=str(data.get("hint", "The best response is: Response {best}")),
+        path=path,
+    )
+    if t.score_min > t.score_max:
+        raise InputError(f"score_min {t.score_min} is above score_max {t.score_max}", path)
+    return t
+
+
+@lru_cache(maxsize=32)
+def load_template(name_or_path: str = "pointwise") -> Template:
+    """A shipped template by name (`pointwise`, `single`, `judge`) or a user's YAML file by path."""
+    p = Path(name_or_path)
+    if not (p.suffix in (".yaml", ".yml") or p.exists()):
+        p = prompts_dir() / f"{name_or_path}.yaml"
+        if not p.exists():
+            raise InputError(f"unknown template {name_or_path!r}: expected one of {', '.join(builtin_templates())} or a path to a .yaml file")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("no such template file", str(p)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read template: {e}", str(p)) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise InputError(f"invalid YAML: {getattr(e, 'problem', e)}", str(p), mark.line + 1 if mark else None) from None
+    if not isinstance(data, dict):
+        raise InputError("expected a YAML mapping with at least a \"user\" key", str(p))
+    return _template_from_dict(data, str(p))
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What the engine gets for one sample: chat messages, an optional assistant pre-fill, and the order shown."""
+
+    messages: tuple[dict, ...]
+    assistant_prefix: str
+    order: tuple[int, ...]  # order[j] = index (in the record) of the response shown at position j
+
+
+def render_context(rec: Record) -> str:
+    """A single query as is; a conversation as 'User:/Assistant:' turns ending with the query."""
+    if len(rec.context) == 1:
+        return rec.context[0].content
+    return "\n".join(f"{t.role.capitalize()}: {t.content}" for t in rec.context)
+
+
+def render(
+    template: Template,
+    rec: Record,
+    order: Sequence[int] | None = None,
+    *,
+    principles: str | None = None,
+    hint_best: int | None = None,
+) -> Prompt:
+    """Render `rec` with its responses shown in `order`.
+
+    principles: fixed principles pre-filled as the start of the model's answer, so it goes on with the
+      analysis and the scores (the model does not write its own).
+    hint_best: 0-based index (in the record) of the labelled best response; appends the paper's hint for
+      hinted rejective sampling. The position is translated to the shown order.
+    """
+    n = len(rec.responses)
+    order = tuple(range(n)) if order is None else tuple(order)
+    if sorted(order) != list(range(n)):
+        raise ValueError(f"order {order} is not a permutation of {n} responses")
+    blocks = [_fill(template.response_block, {"i": str(j + 1), "response": rec.responses[k]}) for j, k in enumerate(order)]
+    example = ", ".join(["x"] * template.box_count(n))
+    user = _fill(template.user, {"context": render_context(rec), "responses": "\n".join(blocks), "n": str(n), "example": example})
+    if hint_best is not None:
+        shown = order.index(hint_best) + 1 if template.kind != "single" else hint_best
+        user += "\n" + _fill(template.hint, {"best": str(shown)})
+    prefix = ""
+    if principles is not None:
+        prefix = f"{template.principles_label} {principles.strip()}\n{template.critique_label}"
+    return Prompt(messages=({"role": "user", "content": user},), assistant_prefix=prefix, order=order)

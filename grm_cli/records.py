@@ -1,0 +1,278 @@
+"""Reading the input formats users already have into one `Record` type.
+
+Accepted, one JSON object per line:
+  {"prompt", "responses": [...]}                 (RewardBench / generic)
+  {"prompt", "chosen", "rejected"}               (TRL pairs; chosen becomes response 1, preferred=0)
+  {"messages": [{"role", "content"}, ...], ...}  (a conversation; the last user turn is the query)
+plus optional "id", "preferred" (0-based index of the labelled best), "subset", "principles".
+`chosen`/`rejected` may also be message lists (TRL's conversational format): the assistant turns are used.
+A plain-text file (not JSONL) is one prompt with no responses (for `grm principles`).
+Every problem is an `InputError` that names the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import InputError
+
+MAX_RESPONSES = 16
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """One query with 0..n candidate responses, as read from a user's file."""
+
+    id: str
+    context: tuple[Turn, ...]  # the conversation so far; the last turn is the user's query
+    responses: tuple[str, ...]
+    preferred: int | None = None
+    subset: str | None = None
+    principles: str | None = None
+    source: str = "<input>"
+    line: int = 0
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def query(self) -> str:
+        return self.context[-1].content
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+
+def content_key(context: tuple[Turn, ...], responses: tuple[str, ...]) -> str:
+    """A stable id for records without one: the hash of what is judged."""
+    h = hashlib.sha256()
+    for t in context:
+        h.update(f"{t.role}\x00{t.content}\x01".encode())
+    for r in responses:
+        h.update(b"\x02" + r.encode())
+    return "sha256:" + h.hexdigest()[:16]
+
+
+def _fail(msg: str, source: str, line: int) -> InputError:
+    return InputError(msg, source, line)
+
+
+def _parse_messages(value: Any, fld: str, source: str, line: int) -> tuple[Turn, ...]:
+    if not isinstance(value, list) or not value:
+        raise _fail(f'field "{fld}": expected a non-empty list of {{"role", "content"}} objects', source, line)
+    turns = []
+    for i, m in enumerate(value):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise _fail(f'field "{fld}[{i}]": expected an object with string "role" and "content"', source, line)
+        turns.append(Turn(m["role"], m["content"]))
+    return tuple(turns)
+
+
+def _context_of(turns: tuple[Turn, ...], fld: str, source: str, line: int) -> tuple[Turn, ...]:
+    """Cut a conversation after its last user turn: that turn is the query."""
+    last_user = max((i for i, t in enumerate(turns) if t.role == "user"), default=None)
+    if last_user is None:
+        raise _fail(f'field "{fld}": the conversation has no "user" turn to judge responses to', source, line)
+    ctx = turns[: last_user + 1]
+    if not ctx[-1].content.strip():
+        raise _fail(f'field "{fld}": the last user turn is empty', source, line)
+    return ctx
+
+
+def _response_text(value: Any, fld: str, source: str, line: int) -> str:
+    """A response is a string, or a TRL conversational completion (list of messages)."""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, list):
+        turns = _parse_messages(value, fld, source, line)
+        assistant = [t.content for t in turns if t.role == "assistant"]
+        if not assistant:
+            raise _fail(f'field "{fld}": a message list must contain an "assistant" turn', source, line)
+        text = assistant[-1]
+    else:
+        raise _fail(f'field "{fld}": expected a string, got {type(value).__name__}', source, line)
+    if not text.strip():
+        raise _fail(f'field "{fld}": response is empty', source, line)
+    return text
+
+
+def record_from_dict(obj: Any, source: str = "<input>", line: int = 1, *, need_responses: bool = True) -> Record:
+    """Validate one decoded JSON object into a Record, or raise InputError saying what is wrong."""
+    if not isinstance(obj, dict):
+        raise _fail(f"expected a JSON object, got {type(obj).__name__}", source, line)
+
+    # The query and its conversation.
+    if "messages" in obj and "prompt" not in obj:
+        context = _context_of(_parse_messages(obj["messages"], "messages", source, line), "messages", source, line)
+    elif "prompt" in obj:
+        p = obj["prompt"]
+        if isinstance(p, str):
+            if not p.strip():
+                raise _fail('field "prompt": is empty', source, line)
+            context = (Turn("user", p),)
+        elif isinstance(p, list):
+            context = _context_of(_parse_messages(p, "prompt", source, line), "prompt", source, line)
+        else:
+            raise _fail(f'field "prompt": expected a string or a list of messages, got {type(p).__name__}', source, line)
+    else:
+        raise _fail('missing field "prompt" (or "messages"): every record needs the query being answered', source, line)
+
+    # The responses.
+    preferred = obj.get("preferred")
+    if "responses" in obj:
+        if "chosen" in obj or "rejected" in obj:
+            raise _fail('give either "responses" or "chosen"/"rejected", not both', source, line)
+        rs = obj["responses"]
+        if not isinstance(rs, list):
+            raise _fail(f'field "responses": expected a list of strings, got {type(rs).__name__}', source, line)
+        responses = tuple(_response_text(r, f"responses[{i}]", source, line) for i, r in enumerate(rs))
+    elif "chosen" in obj or "rejected" in obj:
+        for f in ("chosen", "rejected"):
+            if f not in obj:
+                raise _fail(f'field "{f}" is missing: a TRL pair needs both "chosen" and "rejected"', source, line)
+        if preferred is not None:
+            raise _fail('field "preferred": not allowed with "chosen"/"rejected" (chosen is the preferred one)', source, line)
+        responses = (_response_text(obj["chosen"], "chosen", source, line), _response_text(obj["rejected"], "rejected", source, line))
+        preferred = 0
+    else:
+        responses = ()
+    if need_responses and not responses:
+        raise _fail('no responses to judge: expected "responses": [..] or "chosen"/"rejected"', source, line)
+    if len(responses) > MAX_RESPONSES:
+        raise _fail(f'field "responses": {len(responses)} responses, at most {MAX_RESPONSES} are supported', source, line)
+
+    if preferred is not None:
+        if isinstance(preferred, bool) or not isinstance(preferred, int):
+            raise _fail(f'field "preferred": expected an integer index, got {json.dumps(preferred)}', source, line)
+        if not 0 <= preferred < len(responses):
+            raise _fail(f'field "preferred": {preferred} is out of range for {len(responses)} responses (0-based index)', source, line)
+
+    rid = obj.get("id")
+    if rid is not None and not isinstance(rid, (str, int)) or isinstance(rid, bool):
+        raise _fail(f'field "id": expected a string or integer, got {json.dumps(rid)}', source, line)
+    subset = obj.get("subset")
+    if subset is not None and not isinstance(subset, str):
+        raise _fail(f'field "subset": expected a string, got {type(subset).__name__}', source, line)
+    principles = obj.get("principles")
+    if principles is not None:
+        if isinstance(principles, list) and all(isinstance(p, str) for p in principles):
+            principles = "\n".join(principles)
+        if not isinstance(principles, str) or not principles.strip():
+            raise _fail('field "principles": expected a non-empty string or list of strings', source, line)
+
+    return Record(
+        id=str(rid) if rid is not None else content_key(context, responses),
+        context=context,
+        responses=responses,
+        preferred=preferred,
+        subset=subset,
+        principles=principles,
+        source=source,
+        line=line,
+        raw=obj,
+    )
+
+
+def _open_text(path: str) -> tuple[str, str]:
+    """Return (display name, full text) of a file or stdin ("-")."""
+    if path == "-":
+        data = sys.stdin.buffer.read()
+        name = "<stdin>"
+    else:
+        p = Path(path)
+        if p.is_dir():
+            raise InputError("is a directory, expected a file", path)
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            raise InputError("no such file", path) from None
+        except OSError as e:
+            raise InputError(f"cannot read: {e.strerror}", path) from None
+        name = path
+    try:
+        return name, data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InputError(f"invalid UTF-8 at byte {e.start}: expected UTF-8 text", name, line) from None
+
+
+def parse_jsonl(text: str, source: str, *, need_responses: bool = True) -> list[Record]:
+    """All records of a JSONL text; the first problem raises with its line number."""
+    records: list[Record] = []
+    seen: dict[str, int] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"invalid JSON ({e.msg} at column {e.colno}): expected one JSON object per line", source, lineno) from None
+        rec = record_from_dict(obj, source, lineno, need_responses=need_responses)
+        if "id" in obj and rec.id in seen:
+            raise InputError(f'field "id": duplicate id {rec.id!r} (first on line {seen[rec.id]})', source, lineno)
+        seen[rec.id] = lineno
+        records.append(rec)
+    if not records:
+        raise InputError("no records: the file is empty", source)
+    return records
+
+
+def looks_like_jsonl(text: str) -> bool:
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    return first.lstrip().startswith("{")
+
+
+def read_records(path: str, *, need_responses: bool = True) -> list[Record]:
+    """Read a JSONL file (or "-" for stdin) of records."""
+    name, text = _open_text(path)
+    return parse_jsonl(text, name, need_responses=need_responses)
+
+
+def read_prompts(path: str) -> list[Record]:
+    """For `grm principles`: a JSONL of records, or a plain-text file holding one prompt."""
+    name, text = _open_text(path)
+    if looks_like_jsonl(text):
+        return parse_jsonl(text, name, need_responses=False)
+    if not text.strip():
+        raise InputError("empty prompt: expected the query text", name)
+    context = (Turn("user", text.strip("\n")),)
+    return [Record(id=content_key(context, ()), context=context, responses=(), source=name, line=1)]
+
+
+def read_principles(path: str) -> list[dict]:
+    """Saved principles: a JSONL written by `grm principles --output` (or edited by hand), each line with
+    "principles" and optionally "id"/"prompt"; or a plain-text file whose principles apply to every record."""
+    name, text = _open_text(path)
+    if not looks_like_jsonl(text):
+        if not text.strip():
+            raise InputError("empty principles file: expected principles text or JSONL", name)
+        return [{"principles": text.strip()}]
+    entries = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"invalid JSON ({e.msg} at column {e.colno}): expected one JSON object per line", name, lineno) from None
+        if not isinstance(obj, dict):
+            raise InputError(f"expected a JSON object, got {type(obj).__name__}", name, lineno)
+        p = obj.get("principles")
+        if isinstance(p, list) and all(isinstance(x, str) for x in p):
+            p = "\n".join(p)
+        if not isinstance(p, str) or not p.strip():
+            raise InputError('field "principles": expected a non-empty string (the model wrote none for this query?)', name, lineno)
+        entries.append({"id": obj.get("id"), "prompt": obj.get("prompt"), "principles": p})
+    if not entries:
+        raise InputError("no principles: the file is empty", name)
+    return entries
