@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 _BOXED = re.compile(r"\\boxed\s*\{([^{}]*)\}")
+_BOXED_START = re.compile(r"\\boxed\s*\{")
 _INT = re.compile(r"^[+]?\d+$")
 _WEIGHT = re.compile(r"\(?\s*weight\s*[:=]?\s*(\d+(?:\.\d+)?)\s*%?\s*\)?", re.IGNORECASE)
 
@@ -41,10 +42,13 @@ class Judgment:
 
 def parse_scores(text: str, count: int, lo: int, hi: int) -> tuple[tuple[int, ...] | None, str | None]:
     """(scores, None) from the last \\boxed{} in `text`, or (None, reason)."""
-    boxes = _BOXED.findall(text)
-    if not boxes:
+    starts = [m.start() for m in _BOXED_START.finditer(text)]
+    if not starts:
         return None, "no \\boxed{...} score line in the output"
-    inner = boxes[-1].strip()
+    last = _BOXED.match(text, starts[-1])  # the last box counts even when malformed: no fallback to an earlier one
+    if last is None:
+        return None, "the last \\boxed{...} is not closed or holds nested braces, expected integers"
+    inner = last.group(1).strip()
     parts = [p.strip() for p in re.split(r"[,;]|\s+(?=\d)", inner) if p.strip()]
     if not parts:
         return None, "the last \\boxed{} is empty"
@@ -80,7 +84,7 @@ def parse_criteria(principles: str | None) -> tuple[Criterion, ...]:
     crits = []
     for item in items:
         item = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", item).strip().rstrip(".;").strip()
-        if not item:
+        if not item or re.fullmatch(r"\d+", item):  # a list number left over by the '. ' split
             continue
         m = _WEIGHT.search(item)
         weight = float(m.group(1)) if m else None

