@@ -68,6 +68,33 @@ def _progress(total: int, what: str) -> Progress:
     )
 
 
+def _score_loop(records, engine, tmpl, settings, lookup, output, overwrite, *, print_json: bool, print_tables: bool) -> list:
+    """Score records one by one: each finished result goes to --output (fsynced), stdout, and the table."""
+    from .pipeline import score_record
+    from .render import score_table
+
+    out = Console()
+    results = []
+    with ExitStack() as stack:
+        writer = stack.enter_context(JsonlWriter(output, overwrite=overwrite)) if output else None
+        progress = stack.enter_context(_progress(len(records), f"scoring (k={settings.k})"))
+        task = progress.add_task("score", total=len(records))
+        for rec in records:
+            given = rec.principles or (lookup(rec) if lookup else None)
+            result = score_record(rec, engine, tmpl, settings, given)
+            results.append(result)
+            line = result.to_json()
+            if writer:
+                writer.write(line)
+            if print_json:
+                sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            if print_tables:
+                out.print(score_table(result))
+            progress.advance(task)
+    return results
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"grm {__version__}")
@@ -111,10 +138,10 @@ def score(
 
       grm score data.jsonl --principles principles.jsonl
     """
-    from .pipeline import ScoreSettings, check_fits, principles_lookup, score_record
+    from .pipeline import ScoreSettings, check_fits, principles_lookup
     from .prompting import load_template
     from .records import read_principles, read_records
-    from .render import score_table, summary_line
+    from .render import summary_line
 
     if k < 1:
         raise InputError(f"--samples {k}: expected a positive number of samples")
@@ -131,25 +158,7 @@ def score(
     engine = _load_engine(model, ctx, n_gpu_layers, threads, verbose, quiet=as_json)
     check_fits(records, engine, tmpl, settings, lookup)
 
-    out = Console() if not as_json else None
-    results = []
-    with ExitStack() as stack:
-        writer = stack.enter_context(JsonlWriter(output, overwrite=overwrite)) if output else None
-        progress = stack.enter_context(_progress(len(records), f"scoring (k={k})"))
-        task = progress.add_task("score", total=len(records))
-        for rec in records:
-            given = rec.principles or (lookup(rec) if lookup else None)
-            result = score_record(rec, engine, tmpl, settings, given)
-            results.append(result)
-            line = result.to_json()
-            if writer:
-                writer.write(line)
-            if as_json:
-                sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-                sys.stdout.flush()
-            else:
-                out.print(score_table(result))
-            progress.advance(task)
+    results = _score_loop(records, engine, tmpl, settings, lookup, output, overwrite, print_json=as_json, print_tables=not as_json)
     err.print(f"[dim]{summary_line(results)}{f'; results in {output}' if output else ''}[/dim]")
     if any(r.verdict.totals is None for r in results):
         raise typer.Exit(ExitCode.UNPARSED)
@@ -219,6 +228,85 @@ def principles(
     if missing:
         err.print(f"[yellow]{missing} of {len(records)} queries got no principles from the model[/yellow]")
         raise typer.Exit(ExitCode.UNPARSED)
+
+
+@app.command("eval")
+def eval_(
+    files: List[str] = typer.Argument(..., help="Labelled JSONL records to score, results from `grm score --output` (nothing is generated), or `grm eval --json` summaries. Several files are shown side by side."),
+    k: int = typer.Option(1, "--samples", "-k", help="Samples per record when scoring records; the curve covers voting@1, 2, 4, ... k."),
+    model: Optional[str] = ModelOpt,
+    template: str = TemplateOpt,
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Default: 0 for k=1, 0.5 for k>1 (the paper's)."),
+    max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Score only the first N records of each data file."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the scored results (JSONL) so `grm eval` can recompute from them later."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (RewardBench-style: per-subset accuracies at the top level)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the voting@k curve to an image (needs matplotlib: grm-cli[plot])."),
+    draws: int = typer.Option(200, "--draws", help="Random k-subsets per point of the scaling curve."),
+    ctx: int = CtxOpt,
+    n_gpu_layers: Optional[int] = GpuOpt,
+    threads: Optional[int] = ThreadsOpt,
+    seed: int = SeedOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Accuracy of a judge on labelled data (the labelled best must score highest), diagnostics, and the
+    voting@k scaling curve.
+
+    Examples:
+
+      grm eval examples/llmbar.jsonl -k 4 --output runs/smollm2.jsonl
+
+      grm eval runs/smollm2.jsonl --plot curve.png
+
+      grm eval runs/a.jsonl --json > a.json && grm eval a.json b.json
+    """
+    from .evaluate import evaluate, read_eval_input, result_from_json
+    from .pipeline import ScoreSettings, check_fits
+    from .plot import plot_curves
+    from .prompting import load_template
+    from .render import eval_tables
+
+    if k < 1:
+        raise InputError(f"--samples {k}: expected a positive number of samples")
+    if draws < 1:
+        raise InputError(f"--draws {draws}: expected a positive number")
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit {limit}: expected a positive number")
+    inputs = [read_eval_input(f) for f in files]
+    to_score = [i for i in inputs if i.kind == "records"]
+    if output and len(to_score) != 1:
+        raise InputError(f"--output saves the results of one data file; {len(to_score)} of the files given are data to score")
+    summaries = []
+    engine = None
+    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens)
+    tmpl = load_template(template) if to_score else None
+    for inp in inputs:
+        if inp.kind == "summary":
+            summaries.append(inp.summary)
+            continue
+        if inp.kind == "results":
+            stored = inp.results
+        else:
+            records = inp.records[:limit] if limit else inp.records
+            for rec in records:
+                tmpl.check_count(rec)
+            if engine is None:
+                engine = _load_engine(model, ctx, n_gpu_layers, threads, verbose, quiet=as_json)
+            check_fits(records, engine, tmpl, settings)
+            scored = _score_loop(records, engine, tmpl, settings, None, output, overwrite, print_json=False, print_tables=False)
+            stored = [result_from_json(r.to_json()) for r in scored]
+        summaries.append(evaluate(stored, seed=seed, draws=draws, name=Path(inp.source).stem))
+    if as_json:
+        payload = [s.to_json() for s in summaries]
+        sys.stdout.write(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2) + "\n")
+    else:
+        out = Console()
+        for t in eval_tables(summaries):
+            out.print(t)
+            out.print()
+    if plot:
+        err.print(f"[dim]curve written to {plot_curves(summaries, plot)}[/dim]")
 
 
 @app.command()

@@ -183,7 +183,7 @@ def record_from_dict(obj: Any, source: str = "<input>", line: int = 1, *, need_r
     )
 
 
-def _open_text(path: str) -> tuple[str, str]:
+def read_text_input(path: str) -> tuple[str, str]:
     """Return (display name, full text) of a file or stdin ("-")."""
     if path == "-":
         data = sys.stdin.buffer.read()
@@ -234,13 +234,13 @@ def looks_like_jsonl(text: str) -> bool:
 
 def read_records(path: str, *, need_responses: bool = True) -> list[Record]:
     """Read a JSONL file (or "-" for stdin) of records."""
-    name, text = _open_text(path)
+    name, text = read_text_input(path)
     return parse_jsonl(text, name, need_responses=need_responses)
 
 
 def read_prompts(path: str) -> list[Record]:
     """For `grm principles`: a JSONL of records, or a plain-text file holding one prompt."""
-    name, text = _open_text(path)
+    name, text = read_text_input(path)
     if looks_like_jsonl(text):
         return parse_jsonl(text, name, need_responses=False)
     if not text.strip():
@@ -252,7 +252,7 @@ def read_prompts(path: str) -> list[Record]:
 def read_principles(path: str) -> list[dict]:
     """Saved principles: a JSONL written by `grm principles --output` (or edited by hand), each line with
     "principles" and optionally "id"/"prompt"; or a plain-text file whose principles apply to every record."""
-    name, text = _open_text(path)
+    name, text = read_text_input(path)
     if not looks_like_jsonl(text):
         if not text.strip():
             raise InputError("empty principles file: expected principles text or JSONL", name)

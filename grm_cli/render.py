@@ -85,3 +85,67 @@ def summary_line(results: Sequence[ScoreResult]) -> str:
 
 def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr)
+
+
+def eval_tables(summaries: Sequence) -> list:
+    """One column per run: accuracy, subsets, sections, diagnostics, and the voting@k curve."""
+    from .evaluate import fmt
+
+    def table(title: str) -> Table:
+        t = Table(title=title, title_justify="left", title_style="bold", show_edge=False, min_width=min(100, 44 + 24 * len(summaries)))
+        t.add_column("")
+        for s in summaries:
+            t.add_column(_short(s.name or s.model, 28), justify="right")
+        return t
+
+    main = table("Accuracy (%; ties broken by a seeded random pick, paper §5.1)")
+    main.add_row("records", *[str(s.records) for s in summaries])
+    main.add_row("k", *[str(s.k) for s in summaries])
+    main.add_row("accuracy", *[fmt(s.overall.accuracy) for s in summaries], style="bold")
+    main.add_row("strict (tie = wrong)", *[fmt(s.overall.strict) for s in summaries])
+    main.add_row("tie rate", *[fmt(s.overall.tie_rate) for s in summaries])
+    main.add_row("no verdict (all samples unparsed)", *[fmt(s.overall.no_verdict_rate) for s in summaries])
+    if any(s.pairwise for s in summaries):
+        main.add_row("pairwise", *[fmt(s.pairwise.accuracy) if s.pairwise else "-" for s in summaries])
+    if any(s.best_of_n for s in summaries):
+        main.add_row("best-of-n (n > 2)", *[fmt(s.best_of_n.accuracy) if s.best_of_n else "-" for s in summaries])
+    out: list = [main]
+
+    names = sorted({k for s in summaries for k in s.subsets})
+    if len(names) > 1:
+        sub = table("Per subset (accuracy %, count)")
+        for name in names:
+            sub.add_row(name, *[f"{fmt(s.subsets[name].accuracy)} ({s.subsets[name].count})" if name in s.subsets else "-" for s in summaries])
+        out.append(sub)
+    sections = [k for k in ("Chat", "Chat Hard", "Safety", "Reasoning", "Score") if any(k in s.sections for s in summaries)]
+    if sections:
+        sec = table("RewardBench sections (weighted by RewardBench's example counts)")
+        for name in sections:
+            sec.add_row(name, *[fmt(s.sections.get(name)) for s in summaries])
+        out.append(sec)
+
+    diag = table("Diagnostics")
+    rows = [
+        ("parse failures (% of samples)", "parse_failure_rate", True),
+        ("forced score line (% of samples)", "forced_tail_rate", True),
+        ("position consistency (%)", "position_consistency", True),
+        ("mean winning margin per sample", "mean_margin_per_sample", False),
+        ("prompt tokens / record", "prompt_tokens_per_record", False),
+        ("generated tokens / record", "completion_tokens_per_record", False),
+        ("seconds / record", "seconds_per_record", False),
+    ]
+    for label, key, pct in rows:
+        diag.add_row(label, *[fmt(s.diagnostics.get(key), pct) for s in summaries])
+    out.append(diag)
+
+    ks = sorted({p.k for s in summaries for p in s.curve})
+    if len(ks) > 1:
+        cur = table("Scaling: voting@k accuracy % [95% band over random k-subsets of the samples]")
+        for k in ks:
+            cells = []
+            for s in summaries:
+                p = next((p for p in s.curve if p.k == k), None)
+                cells.append(f"{fmt(p.accuracy)} [{fmt(p.low)}, {fmt(p.high)}]" if p else "-")
+            cur.add_row(f"k = {k}", *cells)
+        out.append(cur)
+    return out

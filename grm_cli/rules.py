@@ -5,6 +5,8 @@ Scoring, evaluation, meta RM labels, rejective sampling and the RL reward all ca
 
 from __future__ import annotations
 
+import hashlib
+import random
 from typing import Sequence
 
 
@@ -44,3 +46,20 @@ def is_correct(scores: Sequence[float] | None, label: int) -> bool:
 def rl_reward(scores: Sequence[float] | None, label: int) -> float:
     """Eq. 11: +1 for a correct trajectory, -1 otherwise (no format reward; unparsed is -1)."""
     return 1.0 if is_correct(scores, label) else -1.0
+
+
+def tie_priority(seed: int, record_id: str, n: int) -> list[int]:
+    """A seeded random rank per response (higher wins a tie): the same record always breaks ties alike."""
+    digest = hashlib.sha256(f"tie\x00{seed}\x00{record_id}".encode()).digest()
+    ranks = list(range(n))
+    random.Random(int.from_bytes(digest[:8], "big")).shuffle(ranks)
+    return ranks
+
+
+def break_tie(scores: Sequence[float], seed: int, record_id: str) -> int:
+    """§5.1: for reported accuracy a tie becomes a random pick among the tied (seeded, so runs repeat)."""
+    tied = tied_best(scores)
+    if len(tied) == 1:
+        return tied[0]
+    prio = tie_priority(seed, record_id, len(scores))
+    return max(tied, key=lambda i: prio[i])

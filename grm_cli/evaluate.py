@@ -1,0 +1,383 @@
+"""Accuracy of a judge on labelled records, its diagnostics, and the voting@k scaling curve.
+
+Works on stored results (what `grm score --output` writes), so every number can be recomputed from
+a results file without generating anything. Correctness is `rules.is_correct` (Eq. 10, a tie is wrong:
+"strict"); the reported accuracy breaks ties by a seeded random pick among the tied (§5.1).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import InputError
+from .rules import argmax_unique, break_tie, is_correct, tie_priority
+from .voting import vote
+
+# RewardBench (v1) sections: subset -> section, and the example counts it weights subsets by
+# (math-prm is up-weighted to equal the six code subsets together, as RewardBench does).
+REWARDBENCH_SECTIONS: dict[str, list[str]] = {
+    "Chat": ["alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"],
+    "Chat Hard": ["mt-bench-hard", "llmbar-natural", "llmbar-adver-neighbor", "llmbar-adver-GPTInst", "llmbar-adver-GPTOut", "llmbar-adver-manual"],
+    "Safety": ["refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond", "donotanswer"],
+    "Reasoning": ["math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"],
+}
+REWARDBENCH_COUNTS: dict[str, int] = {
+    "alpacaeval-easy": 100, "alpacaeval-length": 95, "alpacaeval-hard": 95, "mt-bench-easy": 28, "mt-bench-med": 40,
+    "mt-bench-hard": 37, "llmbar-natural": 100, "llmbar-adver-neighbor": 134, "llmbar-adver-GPTInst": 92,
+    "llmbar-adver-GPTOut": 47, "llmbar-adver-manual": 46, "refusals-dangerous": 100, "refusals-offensive": 100,
+    "xstest-should-refuse": 154, "xstest-should-respond": 250, "donotanswer": 136, "math-prm": 984,
+    "hep-cpp": 164, "hep-go": 164, "hep-java": 164, "hep-js": 164, "hep-python": 164, "hep-rust": 164,
+}
+
+
+@dataclass(frozen=True)
+class StoredSample:
+    scores: tuple[int, ...] | None  # record order; None = unparsed
+    order: tuple[int, ...]
+    forced_tail: bool | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    id: str
+    n: int
+    preferred: int | None
+    subset: str | None
+    samples: tuple[StoredSample, ...]
+    model: str = ""
+    template: str = ""
+
+
+def result_from_json(obj: dict, source: str = "<results>", line: int = 0) -> StoredResult:
+    """One line of `grm score --output`, validated enough to evaluate."""
+    try:
+        n = int(obj["n"])
+        samples = tuple(
+            StoredSample(
+                scores=tuple(s["scores"]) if s.get("scores") is not None else None,
+                order=tuple(s.get("order") or range(n)),
+                forced_tail=s.get("forced_tail"),
+                prompt_tokens=int(s.get("prompt_tokens") or 0),
+                completion_tokens=int(s.get("completion_tokens") or 0),
+                seconds=float(s.get("seconds") or 0.0),
+            )
+            for s in obj["samples"]
+        )
+        run = obj.get("run") or {}
+        res = StoredResult(str(obj["id"]), n, obj.get("preferred"), obj.get("subset"), samples, str(run.get("model", "")), str(run.get("template", "")))
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"not a result line of `grm score --output` ({type(e).__name__}: {e})", source, line) from None
+    for s in res.samples:
+        if s.scores is not None and len(s.scores) != n:
+            raise InputError(f'field "samples": a sample has {len(s.scores)} scores for {n} responses', source, line)
+    return res
+
+
+def _labelled(results: Iterable[StoredResult]) -> list[StoredResult]:
+    return [r for r in results if r.preferred is not None and r.n >= 2]
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    count: int
+    accuracy: float | None  # ties broken by a seeded random pick (§5.1)
+    strict: float | None  # Eq. 10: a tie is wrong
+    tie_rate: float | None
+    no_verdict_rate: float | None  # records where no sample parsed (counted wrong)
+
+    def to_json(self) -> dict:
+        return {"count": self.count, "accuracy": self.accuracy, "strict_accuracy": self.strict, "tie_rate": self.tie_rate, "no_verdict_rate": self.no_verdict_rate}
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+def accuracy(results: Sequence[StoredResult], seed: int = 0) -> Accuracy:
+    """Accuracy of the voted totals of all samples of each labelled record."""
+    right, strict, ties, none = [], [], [], []
+    for r in results:
+        v = vote([s.scores for s in r.samples], r.n)
+        if v.totals is None:  # no sample parsed: no verdict, counted wrong (never a silent tie)
+            right.append(0.0)
+            strict.append(0.0)
+            ties.append(0.0)
+            none.append(1.0)
+            continue
+        right.append(float(break_tie(v.totals, seed, r.id) == r.preferred))
+        strict.append(float(is_correct(v.totals, r.preferred)))
+        ties.append(float(v.is_tie))
+        none.append(0.0)
+    return Accuracy(len(results), _mean(right), _mean(strict), _mean(ties), _mean(none))
+
+
+def rewardbench_sections(per_subset: dict[str, Accuracy]) -> dict[str, float]:
+    """Section scores weighted by RewardBench's example counts, for the sections whose subsets are present."""
+    out = {}
+    for section, subsets in REWARDBENCH_SECTIONS.items():
+        present = [s for s in subsets if s in per_subset and per_subset[s].accuracy is not None]
+        if present:
+            w = sum(REWARDBENCH_COUNTS[s] for s in present)
+            out[section] = sum(per_subset[s].accuracy * REWARDBENCH_COUNTS[s] for s in present) / w
+    if len(out) == len(REWARDBENCH_SECTIONS):
+        out["Score"] = sum(out[s] for s in REWARDBENCH_SECTIONS) / len(REWARDBENCH_SECTIONS)
+    return out
+
+
+def position_consistency(results: Iterable[StoredResult]) -> float | None:
+    """Of all pairs of parsed samples of one record shown in different orders, the share whose single
+    samples single out the same response (a tie in either counts as a disagreement)."""
+    agree = total = 0
+    for r in results:
+        parsed = [s for s in r.samples if s.scores is not None]
+        for a, b in combinations(parsed, 2):
+            if a.order == b.order:
+                continue
+            total += 1
+            best_a = argmax_unique(a.scores)
+            agree += best_a is not None and best_a == argmax_unique(b.scores)
+    return agree / total if total else None
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    k: int
+    accuracy: float
+    low: float  # 2.5th percentile over the random subsets
+    high: float  # 97.5th percentile
+    draws: int
+
+    def to_json(self) -> dict:
+        return {"k": self.k, "accuracy": self.accuracy, "low": self.low, "high": self.high, "draws": self.draws}
+
+
+def curve_ks(max_k: int) -> list[int]:
+    ks, k = [], 1
+    while k < max_k:
+        ks.append(k)
+        k *= 2
+    return ks + [max_k]
+
+
+def scaling_curve(results: Sequence[StoredResult], seed: int = 0, draws: int = 200) -> list[CurvePoint]:
+    """voting@k for k = 1, 2, 4, ... K from one run of K samples per record: for each draw, every record
+    votes with a random k-subset of its samples; ties break by the same seeded rule as `accuracy`.
+    At k = K every draw is the full vote, so the point equals `accuracy(...)`."""
+    if not results:
+        return []
+    max_k = max(len(r.samples) for r in results)
+    rng = np.random.default_rng(seed)
+    prepared = []
+    for r in results:
+        scores = np.array([s.scores if s.scores is not None else [0] * r.n for s in r.samples], dtype=float).reshape(len(r.samples), r.n)
+        parsed = np.array([s.scores is not None for s in r.samples])
+        prio = np.array(tie_priority(seed, r.id, r.n), dtype=float)
+        prepared.append((scores, parsed, prio, r.preferred))
+    points = []
+    for k in curve_ks(max_k):
+        n_draws = 1 if k >= max_k else draws
+        acc = np.zeros(n_draws)
+        for scores, parsed, prio, label in prepared:
+            kk = len(scores)
+            if k >= kk:
+                mask = np.ones((n_draws, kk), dtype=bool)
+            else:
+                keys = rng.random((n_draws, kk))
+                chosen = np.argsort(keys, axis=1)[:, :k]
+                mask = np.zeros((n_draws, kk), dtype=bool)
+                np.put_along_axis(mask, chosen, True, axis=1)
+            mask &= parsed
+            totals = mask.astype(float) @ scores  # (draws, n)
+            top = totals.max(axis=1, keepdims=True)
+            tied = totals == top
+            pick = np.where(tied, prio, -1.0).argmax(axis=1)
+            ok = (pick == label) & mask.any(axis=1)
+            acc += ok
+        acc /= len(prepared)
+        points.append(CurvePoint(k, float(acc.mean()), float(np.percentile(acc, 2.5)), float(np.percentile(acc, 97.5)), n_draws))
+    return points
+
+
+@dataclass
+class EvalSummary:
+    """Everything `grm eval` reports for one run."""
+
+    model: str
+    template: str
+    k: int
+    seed: int
+    records: int
+    overall: Accuracy
+    subsets: dict[str, Accuracy]
+    sections: dict[str, float]
+    pairwise: Accuracy | None
+    best_of_n: Accuracy | None
+    diagnostics: dict
+    curve: list[CurvePoint] = field(default_factory=list)
+    name: str = ""
+
+    def to_json(self) -> dict:
+        """Shaped like RewardBench's results file: model, per-subset accuracies at the top level."""
+        out: dict = {"model": self.model, "model_type": "Generative RM", "template": self.template, "k": self.k, "seed": self.seed}
+        for name, acc in sorted(self.subsets.items()):
+            if name not in out:
+                out[name] = acc.accuracy
+        out["sections"] = self.sections
+        out["grm_eval"] = {
+            "name": self.name,
+            "records": self.records,
+            "overall": self.overall.to_json(),
+            "subsets": {k: v.to_json() for k, v in sorted(self.subsets.items())},
+            "pairwise": self.pairwise.to_json() if self.pairwise else None,
+            "best_of_n": self.best_of_n.to_json() if self.best_of_n else None,
+            "diagnostics": self.diagnostics,
+            "curve": [p.to_json() for p in self.curve],
+        }
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict, source: str) -> "EvalSummary":
+        try:
+            g = obj["grm_eval"]
+
+            def acc(d):
+                return Accuracy(d["count"], d["accuracy"], d["strict_accuracy"], d["tie_rate"], d["no_verdict_rate"]) if d else None
+
+            return cls(
+                model=obj.get("model", ""), template=obj.get("template", ""), k=int(obj.get("k", 0)), seed=int(obj.get("seed", 0)),
+                records=int(g["records"]), overall=acc(g["overall"]), subsets={k: acc(v) for k, v in g["subsets"].items()},
+                sections=obj.get("sections", {}), pairwise=acc(g.get("pairwise")), best_of_n=acc(g.get("best_of_n")),
+                diagnostics=g.get("diagnostics", {}), curve=[CurvePoint(**p) for p in g.get("curve", [])], name=Path(source).stem,
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"not a `grm eval --json` summary ({type(e).__name__}: {e})", source) from None
+
+
+def diagnostics(results: Sequence[StoredResult]) -> dict:
+    samples = [s for r in results for s in r.samples]
+    forced_known = [s for s in samples if s.forced_tail is not None]
+    margins = []
+    for r in results:
+        v = vote([s.scores for s in r.samples], r.n)
+        if v.margin is not None and v.votes:
+            margins.append(v.margin / v.votes)
+    n_rec = len(results) or 1
+    return {
+        "samples": len(samples),
+        "parse_failure_rate": _mean([float(s.scores is None) for s in samples]),
+        "forced_tail_rate": _mean([float(bool(s.forced_tail)) for s in forced_known]),
+        "position_consistency": position_consistency(results),
+        "mean_margin_per_sample": _mean(margins),
+        "prompt_tokens_per_record": sum(s.prompt_tokens for s in samples) / n_rec,
+        "completion_tokens_per_record": sum(s.completion_tokens for s in samples) / n_rec,
+        "seconds_per_record": sum(s.seconds for s in samples) / n_rec,
+    }
+
+
+def evaluate(results: Sequence[StoredResult], *, seed: int = 0, draws: int = 200, name: str = "") -> EvalSummary:
+    """All metrics of one run. Records without a label (or with one response) are left out, and counted."""
+    labelled = _labelled(results)
+    if not labelled:
+        raise InputError("no labelled records with 2 or more responses: eval needs \"preferred\" or \"chosen\"/\"rejected\"", name or None)
+    by_subset: dict[str, list[StoredResult]] = {}
+    for r in labelled:
+        by_subset.setdefault(r.subset or "(none)", []).append(r)
+    subsets = {s: accuracy(rs, seed) for s, rs in by_subset.items()}
+    pairs = [r for r in labelled if r.n == 2]
+    bon = [r for r in labelled if r.n > 2]
+    diag = diagnostics(labelled)
+    diag["unlabelled_records_skipped"] = len(results) - len(labelled)
+    return EvalSummary(
+        model=labelled[0].model,
+        template=labelled[0].template,
+        k=max(len(r.samples) for r in labelled),
+        seed=seed,
+        records=len(labelled),
+        overall=accuracy(labelled, seed),
+        subsets=subsets,
+        sections=rewardbench_sections(subsets),
+        pairwise=accuracy(pairs, seed) if pairs and bon else None,
+        best_of_n=accuracy(bon, seed) if bon else None,
+        diagnostics=diag,
+        curve=scaling_curve(labelled, seed, draws),
+        name=name,
+    )
+
+
+def read_results_text(text: str, source: str) -> list[StoredResult]:
+    out = []
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise InputError(f"invalid JSON ({e.msg} at column {e.colno})", source, lineno) from None
+        if not isinstance(obj, dict):
+            raise InputError("expected a JSON object", source, lineno)
+        out.append(result_from_json(obj, source, lineno))
+    return out
+
+
+def is_results_line(obj: object) -> bool:
+    return isinstance(obj, dict) and "samples" in obj and "run" in obj
+
+
+def fmt(x: float | None, pct: bool = True) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{100 * x:.1f}" if pct else f"{x:.2f}"
+
+
+@dataclass(frozen=True)
+class EvalInput:
+    """What a file given to `grm eval` holds: labelled records to score, stored results, or a summary."""
+
+    kind: str  # "records" | "results" | "summary"
+    source: str
+    records: list = field(default_factory=list)
+    results: list = field(default_factory=list)
+    summary: EvalSummary | None = None
+
+
+def read_eval_input(path: str) -> EvalInput:
+    from .records import read_text_input, parse_jsonl
+
+    name, text = read_text_input(path)
+    stripped = text.strip()
+    if stripped.startswith("{") and _is_json(stripped):  # one JSON document, maybe pretty-printed
+        obj = json.loads(stripped)
+        if isinstance(obj, dict) and "grm_eval" in obj:
+            return EvalInput("summary", name, summary=EvalSummary.from_json(obj, name))
+    first = next((ln for ln in text.split("\n") if ln.strip()), "")
+    try:
+        head = json.loads(first)
+    except json.JSONDecodeError:
+        head = None
+    if is_results_line(head):
+        return EvalInput("results", name, results=read_results_text(text, name))
+    records = parse_jsonl(text, name)
+    for rec in records:
+        if rec.preferred is None:
+            raise InputError('no label: eval needs "preferred" (index of the best response) or "chosen"/"rejected"', rec.source, rec.line)
+        if len(rec.responses) < 2:
+            raise InputError('eval needs 2 or more responses per record to pick the best', rec.source, rec.line)
+    return EvalInput("records", name, records=records)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+        return True
+    except json.JSONDecodeError:
+        return False

@@ -1,0 +1,40 @@
+"""The voting@k curve as an image (matplotlib is an optional extra: `pip install grm-cli[plot]`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from .errors import InputError
+
+
+def plot_curves(summaries: Sequence, path: str | Path) -> Path:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise InputError("--plot needs matplotlib: pip install 'grm-cli[plot]' (or pip install matplotlib)") from None
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for s in summaries:
+        if not s.curve:
+            continue
+        ks = [p.k for p in s.curve]
+        ax.plot(ks, [100 * p.accuracy for p in s.curve], marker="o", label=s.name or s.model)
+        ax.fill_between(ks, [100 * p.low for p in s.curve], [100 * p.high for p in s.curve], alpha=0.2)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k (samples voted)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("Inference-time scaling: voting@k")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    try:
+        fig.savefig(path)
+    except OSError as e:
+        raise InputError(f"cannot write the plot: {e.strerror}", str(path)) from None
+    finally:
+        plt.close(fig)
+    return path
