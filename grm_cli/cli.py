@@ -263,9 +263,12 @@ def eval_(
     """
     from .evaluate import evaluate, read_eval_input, result_from_json
     from .pipeline import ScoreSettings, check_fits
-    from .plot import plot_curves
+    from .plot import plot_curves, require_matplotlib
     from .prompting import load_template
     from .render import eval_tables
+
+    if plot:
+        require_matplotlib()  # fail before any scoring, not after
 
     if k < 1:
         raise InputError(f"--samples {k}: expected a positive number of samples")
@@ -329,7 +332,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         app(args=argv, prog_name="grm")
     except GrmError as e:
-        err.print(f"[bold red]grm: error:[/bold red] {e}", highlight=False, markup=True, soft_wrap=True)
+        from rich.text import Text
+
+        err.print(Text.assemble(("grm: error: ", "bold red"), str(e)), highlight=False, soft_wrap=True)
         sys.exit(int(e.exit_code))
     except KeyboardInterrupt:
         err.print("grm: interrupted")

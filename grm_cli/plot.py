@@ -8,7 +8,7 @@ from typing import Sequence
 from .errors import InputError
 
 
-def plot_curves(summaries: Sequence, path: str | Path) -> Path:
+def require_matplotlib():
     try:
         import matplotlib
 
@@ -16,6 +16,11 @@ def plot_curves(summaries: Sequence, path: str | Path) -> Path:
         import matplotlib.pyplot as plt
     except ImportError:
         raise InputError("--plot needs matplotlib: pip install 'grm-cli[plot]' (or pip install matplotlib)") from None
+    return plt
+
+
+def plot_curves(summaries: Sequence, path: str | Path) -> Path:
+    plt = require_matplotlib()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for s in summaries:
         if not s.curve:

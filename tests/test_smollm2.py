@@ -50,3 +50,21 @@ def test_cli_default_model_scores_trl_pairs():
     rows = [json.loads(x) for x in p.stdout.splitlines()]
     assert len(rows) == 4
     assert all(r["votes"] == 2 and len(r["scores"]) == 2 and r["run"]["model"] for r in rows)
+
+
+def test_eval_end_to_end_with_the_default_model(tmp_path):
+    out = tmp_path / "runs.jsonl"
+    p = subprocess.run(
+        [sys.executable, "-m", "grm_cli.cli", "eval", str(EXAMPLES / "llmbar.jsonl"), "--limit", "3", "-k", "2", "--max-tokens", "32", "--json", "-o", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)
+    g = summary["grm_eval"]
+    assert g["records"] == 3 and summary["k"] == 2 and "smollm2" in summary["model"].lower()
+    assert g["diagnostics"]["parse_failure_rate"] == 0.0 and g["diagnostics"]["samples"] == 6
+    assert [c["k"] for c in g["curve"]] == [1, 2]
+    assert g["curve"][-1]["accuracy"] == g["overall"]["accuracy"]
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    right = sum(1 for r in rows if r["correct"])
+    assert g["overall"]["strict_accuracy"] == right / 3
