@@ -66,6 +66,8 @@ def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: s
         raise InputError(f"--ctx {ctx} is too small: expected at least 256 tokens")
     if kv_type not in KV_TYPES:
         raise InputError(f"--kv-type {kv_type!r}: expected one of {', '.join(KV_TYPES)}")
+    if kv_type != "f16" and not flash_attn:
+        raise InputError(f"--kv-type {kv_type} needs --flash-attn (llama.cpp quantizes the V cache only with flash attention)")
     layers = _gpu_layers(n_gpu_layers)
     if layers is None:
         layers, why = auto_gpu_layers(path, ctx, kv_type)

@@ -27,22 +27,26 @@ FALLBACK_CHAT_TEMPLATE = (
 
 @contextlib.contextmanager
 def captured_stderr(enabled: bool = True) -> Iterator[list[str]]:
-    """Hold llama.cpp's C-level stderr chatter (it ignores verbose=False) and hand it back on failure."""
+    """Hold llama.cpp's stderr chatter, from C (fd 2) and from llama-cpp-python's log callback
+    (sys.stderr), and hand it back so that a failure can say what llama.cpp said."""
     box: list[str] = []
     if not enabled:
         yield box
         return
     sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
+    saved_fd, saved_py = os.dup(2), sys.stderr
+    with tempfile.TemporaryFile() as c_log, tempfile.TemporaryFile("w+", encoding="utf-8") as py_log:
+        os.dup2(c_log.fileno(), 2)
+        sys.stderr = py_log
         try:
             yield box
         finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            box.append(tmp.read().decode("utf-8", "replace"))
+            sys.stderr = saved_py
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+            c_log.seek(0)
+            py_log.seek(0)
+            box.append(c_log.read().decode("utf-8", "replace") + py_log.read())
 
 
 def gpu_offload_supported() -> bool:
@@ -78,7 +82,7 @@ class LlamaEngine:
             raise ValueError(f"kv_type {kv_type!r}: expected one of {', '.join(KV_TYPES)}")
         if kv_type != "f16" and not flash_attn:
             # llama.cpp refuses a quantized V cache without flash attention; say so before it fails obscurely.
-            raise ModelError(f"--kv-type {kv_type} needs --flash-attn (llama.cpp quantizes the V cache only with flash attention)")
+            raise ValueError(f"kv_type {kv_type} needs flash_attn=True (llama.cpp quantizes the V cache only with flash attention)")
         import llama_cpp
 
         kv_ggml = getattr(llama_cpp, f"GGML_TYPE_{kv_type.upper()}")
@@ -95,12 +99,21 @@ class LlamaEngine:
                     flash_attn=flash_attn,
                     use_mmap=use_mmap,
                     use_mlock=use_mlock,
-                    verbose=verbose,
+                    # Loading verbosely into the captured stderr keeps llama.cpp's reason for a failure.
+                    verbose=True,
                 )
             except Exception as e:  # llama.cpp raises a bare ValueError; its log holds the reason
                 failure = e
+        if not verbose:
+            from llama_cpp._logger import set_verbose
+
+            set_verbose(False)
+            if failure is None:
+                self.llm.verbose = False
         if failure is not None:
-            tail = [ln for ln in "".join(log).splitlines() if ln.strip()][-3:]
+            reasons = [ln.strip() for ln in "".join(log).splitlines() if ln.strip() and not ln.startswith(("llama_model_loader", "print_info", "load", "create_tensor"))]
+            words = ("error", "fail", "does not", "out of memory", "unable", "invalid", "unknown")
+            tail = [ln for ln in reasons if any(w in ln.lower() for w in words)][-3:] or reasons[-2:]
             detail = ("; llama.cpp said: " + " | ".join(tail)) if tail else ""
             raise ModelError(f"{path}: llama.cpp could not load this model ({failure}){detail}")
         self.path = path

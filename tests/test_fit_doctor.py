@@ -1,0 +1,121 @@
+"""The GPU fitting rule on real model shapes, and `grm doctor` on this machine's real llama.cpp."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from grm_cli.doctor import Gpu, nvidia_gpus, parse_system_info, reinstall_hint
+from grm_cli.fit import GiB, MiB, SAFETY_BYTES, ModelShape, compute_buffer_bytes, fit_layers, kv_bytes_per_layer, read_shape
+
+
+def shape(n_layer, layer_mib, *, kv_width, n_vocab=32000, output_mib=200, host_mib=250, name="m"):
+    return ModelShape(name, "llama", n_layer, (layer_mib * MiB,) * n_layer, output_mib * MiB, host_mib * MiB, 4096, n_vocab, kv_width, 8192)
+
+
+# Shapes from GGUF metadata of real models (per-layer Q4_K_M sizes rounded): a 7B llama (32 layers,
+# 8 KV heads x 128), a 16B-class model (28 layers), a 27B gemma-2 (46 layers, 16 KV heads x 128).
+LLAMA_7B = shape(32, 120, kv_width=8 * 128 * 2, output_mib=205)
+MID_16B = shape(28, 330, kv_width=16 * 128 * 2, n_vocab=102400, output_mib=420)
+GEMMA_27B = shape(46, 340, kv_width=16 * 128 * 2, n_vocab=256000, output_mib=1000)
+
+
+def test_everything_fits_on_a_big_card():
+    fit = fit_layers(LLAMA_7B, 80 * GiB, 4096)
+    assert fit.all_fit and fit.n_gpu_layers == 33
+    kv = kv_bytes_per_layer(LLAMA_7B, 4096)
+    assert kv == 4096 * 2048 * 2  # n_ctx x (K + V width) x 2 bytes (f16)
+    assert fit.gpu_bytes == 32 * 120 * MiB + 32 * kv + 205 * MiB
+
+
+def test_nothing_fits_in_less_than_the_safety_margin():
+    fit = fit_layers(GEMMA_27B, SAFETY_BYTES // 2, 4096)
+    assert fit.n_gpu_layers == 0 and not fit.all_fit and fit.gpu_bytes == 0
+    assert "CPU" in fit.describe(GEMMA_27B)
+
+
+def test_partial_offload_on_a_laptop_gpu_is_the_largest_count_that_fits():
+    free = 8 * GiB
+    fit = fit_layers(GEMMA_27B, free, 4096)
+    budget = int(free * 0.95) - SAFETY_BYTES - compute_buffer_bytes(GEMMA_27B, 4096)
+    per_layer = 340 * MiB + kv_bytes_per_layer(GEMMA_27B, 4096)
+    assert fit.n_gpu_layers == budget // per_layer and 0 < fit.n_gpu_layers < 46
+    assert fit.gpu_bytes == fit.n_gpu_layers * per_layer <= fit.budget_bytes
+    assert "of 46 layers" in fit.describe(GEMMA_27B)
+
+
+def test_longer_context_and_quantized_kv_change_the_fit():
+    base = fit_layers(MID_16B, 12 * GiB, 4096).n_gpu_layers
+    assert fit_layers(MID_16B, 12 * GiB, 32768).n_gpu_layers < base
+    assert fit_layers(MID_16B, 12 * GiB, 32768, kv_type="q4_0").n_gpu_layers > fit_layers(MID_16B, 12 * GiB, 32768).n_gpu_layers
+    assert fit_layers(MID_16B, 12 * GiB, 4096, n_seq=8).n_gpu_layers < base
+
+
+def test_read_shape_of_the_real_default_model(smollm2_path):
+    s = read_shape(smollm2_path)
+    assert s.architecture == "llama" and s.n_layer == 30 and s.ctx_train == 8192 and s.n_vocab == 49152
+    assert s.kv_width == 3 * 64 * 2  # 3 KV heads x head size 64, K and V
+    assert len(set(s.layer_bytes)) == 1 and s.layer_bytes[0] > 1_000_000
+    assert abs(s.weight_bytes - smollm2_path.stat().st_size) < 0.1 * smollm2_path.stat().st_size + s.output_bytes
+
+
+def test_system_info_parsing():
+    info = "CPU : SSE3 = 1 | AVX = 1 | AVX512 = 0 | OPENMP = 1 | CUDA : ARCHS = 900 | USE_GRAPHS = 1 | PEER_MAX_BATCH_SIZE = 128 | "
+    backends, features = parse_system_info(info)
+    assert backends == ["CUDA"] and "AVX" in features and "AVX512" not in features
+
+
+def test_reinstall_hint_only_when_a_gpu_lacks_its_backend():
+    nvidia = [Gpu("RTX 4070 Laptop", 8 * GiB, 7 * GiB, "nvidia")]
+    apple = [Gpu("Apple", 16 * GiB, None, "apple")]
+    assert reinstall_hint(nvidia, []) == 'CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall --no-cache-dir llama-cpp-python'
+    assert reinstall_hint(nvidia, ["CUDA"]) is None
+    assert "-DGGML_METAL=on" in reinstall_hint(apple, [])
+    assert reinstall_hint([], []) is None
+
+
+def test_nvidia_smi_output_is_read(monkeypatch):
+    class Done:
+        stdout = "NVIDIA H100 80GB HBM3, 81559, 80000\nbroken line\n"
+
+    monkeypatch.setattr("shutil.which", lambda name: "/usr/bin/nvidia-smi")
+    gpus = nvidia_gpus(run=lambda *a, **k: Done())
+    assert gpus == [Gpu("NVIDIA H100 80GB HBM3", 81559 * MiB, 80000 * MiB, "nvidia")]
+
+
+def test_doctor_on_this_machine(smollm2_path):
+    p = subprocess.run([sys.executable, "-m", "grm_cli.cli", "doctor", "--json", "--ctx", "8192"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    import llama_cpp
+
+    assert r["llama_cpp_python"] == llama_cpp.__version__
+    assert r["gpu_offload"] == bool(llama_cpp.llama_supports_gpu_offload())
+    assert r["default_model"] == str(smollm2_path)
+    m = r["model"]
+    assert m["n_layer"] == 30 and m["ctx"] == 8192
+    assert m["kv_cache_gib"] == pytest.approx(30 * 8192 * 384 * 2 / GiB)
+    p = subprocess.run([sys.executable, "-m", "grm_cli.cli", "doctor"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "llama-cpp-python" in p.stdout and "KV cache" in p.stdout
+
+
+def test_engine_knobs_and_llama_cpp_reasons(tiny_model, smollm2_path):
+    from grm_cli.engine.llama import LlamaEngine
+    from grm_cli.errors import ModelError
+
+    engine = LlamaEngine(smollm2_path, n_ctx=1024, kv_type="q8_0", flash_attn=True, use_mmap=False)
+    assert engine.count_tokens([{"role": "user", "content": "hi"}]) > 0
+    with pytest.raises(ModelError) as e:  # the tiny model's 16-wide heads cannot hold a q8_0 cache
+        LlamaEngine(tiny_model, n_ctx=1024, kv_type="q8_0", flash_attn=True)
+    assert "does not divide" in str(e.value)
+    with pytest.raises(ValueError):
+        LlamaEngine(tiny_model, kv_type="q4_0")
+    p = subprocess.run([sys.executable, "-m", "grm_cli.cli", "score", "-", "--model", str(tiny_model), "--kv-type", "q4_0"],
+                       input='{"prompt": "q", "responses": ["a", "b"]}\n', capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "--flash-attn" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "grm_cli.cli", "score", "-", "--model", str(tiny_model), "--n-gpu-layers", "lots"],
+                       input='{"prompt": "q", "responses": ["a", "b"]}\n', capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "--n-gpu-layers" in p.stderr
