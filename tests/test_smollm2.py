@@ -68,3 +68,17 @@ def test_eval_end_to_end_with_the_default_model(tmp_path):
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     right = sum(1 for r in rows if r["correct"])
     assert g["overall"]["strict_accuracy"] == right / 3
+
+
+def test_readme_python_example_runs(monkeypatch, capsys):
+    """The README's Python API block is executed as written, from the repository root."""
+    import re
+
+    from conftest import ROOT
+
+    block = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    exec(compile(block, "README.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("llmbar-") and lines[1].startswith("llmbar-") and len(lines) == 3
+    assert "(1, " in lines[2] and "(2, " in lines[2]

@@ -87,11 +87,23 @@ def _vocab() -> tuple[list[str], list[int], list[str]]:
     return tokens, [int(t) for t in types], merges
 
 
-def write_tiny_gguf(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
+def write_tiny_gguf(
+    path: str | pathlib.Path,
+    seed: int = 0,
+    *,
+    n_layer: int = N_LAYER,
+    n_embd: int = N_EMBD,
+    n_head: int = N_HEAD,
+    n_head_kv: int = N_HEAD_KV,
+    n_ff: int = N_FF,
+    f16: bool = False,
+) -> pathlib.Path:
     """Write the tiny test model to ``path`` and return it as a ``Path``.
 
-    The same ``seed`` always gives a byte-identical file.
+    The same ``seed`` always gives a byte-identical file. Larger shapes (and f16 weights) give a
+    random model of realistic size, for GPU offload checks where no real model can be carried.
     """
+    head_dim = n_embd // n_head
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -100,15 +112,15 @@ def write_tiny_gguf(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
 
     w = gguf.GGUFWriter(str(path), "llama")
     w.add_name(MODEL_NAME)
-    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if f16 else gguf.LlamaFileType.ALL_F32)
     w.add_context_length(N_CTX_TRAIN)
-    w.add_embedding_length(N_EMBD)
-    w.add_block_count(N_LAYER)
-    w.add_feed_forward_length(N_FF)
-    w.add_head_count(N_HEAD)
-    w.add_head_count_kv(N_HEAD_KV)
+    w.add_embedding_length(n_embd)
+    w.add_block_count(n_layer)
+    w.add_feed_forward_length(n_ff)
+    w.add_head_count(n_head)
+    w.add_head_count_kv(n_head_kv)
     w.add_layer_norm_rms_eps(1e-5)
-    w.add_rope_dimension_count(HEAD_DIM)
+    w.add_rope_dimension_count(head_dim)
     w.add_rope_freq_base(10000.0)
     w.add_vocab_size(n_vocab)
 
@@ -126,24 +138,24 @@ def write_tiny_gguf(path: str | pathlib.Path, seed: int = 0) -> pathlib.Path:
 
     def mat(rows: int, cols: int, scale: float) -> np.ndarray:
         # numpy shape (rows, cols) is ggml's [cols, rows]: cols is the input dim.
-        return (rng.standard_normal((rows, cols)) * scale).astype(np.float32)
+        return (rng.standard_normal((rows, cols), dtype=np.float32) * scale).astype(np.float16 if f16 else np.float32)
 
-    ones = np.ones(N_EMBD, dtype=np.float32)
-    kv_dim = N_HEAD_KV * HEAD_DIM
-    w.add_tensor("token_embd.weight", mat(n_vocab, N_EMBD, 1.0))
-    for i in range(N_LAYER):
+    ones = np.ones(n_embd, dtype=np.float32)
+    kv_dim = n_head_kv * head_dim
+    w.add_tensor("token_embd.weight", mat(n_vocab, n_embd, 1.0))
+    for i in range(n_layer):
         p = f"blk.{i}."
         w.add_tensor(p + "attn_norm.weight", ones)
-        w.add_tensor(p + "attn_q.weight", mat(N_EMBD, N_EMBD, N_EMBD**-0.5))
-        w.add_tensor(p + "attn_k.weight", mat(kv_dim, N_EMBD, N_EMBD**-0.5))
-        w.add_tensor(p + "attn_v.weight", mat(kv_dim, N_EMBD, N_EMBD**-0.5))
-        w.add_tensor(p + "attn_output.weight", mat(N_EMBD, N_EMBD, N_EMBD**-0.5))
+        w.add_tensor(p + "attn_q.weight", mat(n_embd, n_embd, n_embd**-0.5))
+        w.add_tensor(p + "attn_k.weight", mat(kv_dim, n_embd, n_embd**-0.5))
+        w.add_tensor(p + "attn_v.weight", mat(kv_dim, n_embd, n_embd**-0.5))
+        w.add_tensor(p + "attn_output.weight", mat(n_embd, n_embd, n_embd**-0.5))
         w.add_tensor(p + "ffn_norm.weight", ones)
-        w.add_tensor(p + "ffn_gate.weight", mat(N_FF, N_EMBD, N_EMBD**-0.5))
-        w.add_tensor(p + "ffn_up.weight", mat(N_FF, N_EMBD, N_EMBD**-0.5))
-        w.add_tensor(p + "ffn_down.weight", mat(N_EMBD, N_FF, N_FF**-0.5))
+        w.add_tensor(p + "ffn_gate.weight", mat(n_ff, n_embd, n_embd**-0.5))
+        w.add_tensor(p + "ffn_up.weight", mat(n_ff, n_embd, n_embd**-0.5))
+        w.add_tensor(p + "ffn_down.weight", mat(n_embd, n_ff, n_ff**-0.5))
     w.add_tensor("output_norm.weight", ones)
-    w.add_tensor("output.weight", mat(n_vocab, N_EMBD, N_EMBD**-0.5))
+    w.add_tensor("output.weight", mat(n_vocab, n_embd, n_embd**-0.5))
 
     w.write_header_to_file()
     w.write_kv_data_to_file()
