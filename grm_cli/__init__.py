@@ -19,6 +19,13 @@ from .records import Record, read_prompts, read_records, record_from_dict  # noq
 from .rules import is_correct, rl_reward  # noqa: E402
 from .voting import Verdict, vote  # noqa: E402
 
+__all__ = [
+    "ExitCode", "GrmError", "InputError", "ModelError", "default_model_path", "resolve_model", "Judgment",
+    "parse_judgment", "parse_scores", "ScoreResult", "ScoreSettings", "generate_principles", "score_record",
+    "score_records", "Template", "load_template", "render", "Record", "read_prompts", "read_records",
+    "record_from_dict", "is_correct", "rl_reward", "Verdict", "vote", "LlamaEngine",
+]
+
 
 def __getattr__(name: str):
     # The engine imports llama_cpp (a native library): load it only when asked for.

@@ -221,6 +221,7 @@ def principles(
 
       grm principles data.jsonl --output principles.jsonl && grm score data.jsonl --principles principles.jsonl
     """
+    from .engine.base import ContextOverflow
     from .pipeline import generate_principles
     from .prompting import load_template
     from .records import read_prompts
@@ -240,12 +241,8 @@ def principles(
         for rec in records:
             try:
                 (result,) = generate_principles([rec], engine, tmpl, seed=seed, temperature=temperature, max_tokens=max_tokens)
-            except Exception as e:
-                from .engine.base import ContextOverflow
-
-                if isinstance(e, ContextOverflow):
-                    raise InputError(f"{e}: raise --ctx or lower --max-tokens", rec.source, rec.line) from None
-                raise
+            except ContextOverflow as e:
+                raise InputError(f"{e}: raise --ctx or lower --max-tokens", rec.source, rec.line) from None
             line = result.to_json()
             missing += result.judgment.principles is None
             if writer:
@@ -405,6 +402,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     except KeyboardInterrupt:
         err.print("grm: interrupted")
         sys.exit(int(ExitCode.INTERRUPTED))
+    except BrokenPipeError:
+        # The reader of --json output went away (e.g. `| head`): stop quietly, as Unix tools do.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(int(ExitCode.OK))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ The Python API behind `grm score` and `grm principles`; the CLI only parses flag
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, Sequence
 
 from .engine.base import ContextOverflow, Engine, ForcedTail, GenerationRequest
@@ -281,8 +281,6 @@ def generate_principles(
 
 def _without_responses(rec: Record) -> Record:
     """A query alone: show a placeholder so the template's layout still reads naturally."""
-    from dataclasses import replace
-
     return replace(rec, responses=("(No responses yet: state the criteria a good response must meet.)",))
 
 

@@ -15,7 +15,6 @@ from grm_cli.records import (
     Turn,
     content_key,
     looks_like_jsonl,
-    parse_jsonl,
     read_principles,
     read_prompts,
     read_records,

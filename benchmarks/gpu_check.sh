@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One-shot GPU check, as run for README's GPU section: on a machine with an NVIDIA GPU and the CUDA
+# toolkit but no network, build llama-cpp-python with CUDA for one architecture from a carried sdist,
+# then run `grm doctor` and the same `grm score` with --n-gpu-layers auto and 0 (CPU), and print the ratio.
+# No real GGUF is carried (size limit): the model is a random llama-shaped one (1.5 GB, f16) written by the
+# tests' GGUF writer; speed does not depend on what the weights say.
+# Usage: CARRY=.device-carry CUDA_ARCH=90 OUT=/tmp/gpu bash benchmarks/gpu_check.sh
+set -uo pipefail
+OUT=${OUT:-/tmp/gpu-check}
+CARRY=${CARRY:-.device-carry}
+ARCH=${CUDA_ARCH:-90}
+mkdir -p "$OUT"
+log() { echo "== $*" | tee -a "$OUT/log.txt"; }
+
+nvidia-smi --query-gpu=name,memory.total,memory.free,driver_version --format=csv | tee "$OUT/nvidia-smi.txt"
+python3 -m pip install -q --no-index --no-deps "$CARRY"/*.whl || exit 1
+mkdir -p /tmp/src && tar xzf "$CARRY"/llama_cpp_python-*-slim.tar.gz -C /tmp/src || exit 1
+start=$(date +%s)
+CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=$ARCH -DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
+  python3 -m pip install --no-build-isolation --no-deps /tmp/src/llama_cpp_python-* > "$OUT/build.log" 2>&1 \
+  || { tail -40 "$OUT/build.log"; exit 1; }
+log "llama-cpp-python CUDA build: $(( $(date +%s) - start )) s on $(nproc) cores for sm_$ARCH"
+
+export PYTHONPATH=$PWD
+GRM="python3 -m grm_cli.cli"
+python3 -c "import sys; sys.path.insert(0, 'tests'); from tiny_gguf import write_tiny_gguf; write_tiny_gguf('/tmp/r1b.gguf', n_layer=16, n_embd=2048, n_head=16, n_head_kv=8, n_ff=5632, f16=True)" || exit 1
+$GRM doctor --model /tmp/r1b.gguf --ctx 8192 | tee "$OUT/doctor.txt"
+$GRM doctor --model /tmp/r1b.gguf --ctx 8192 --json > "$OUT/doctor.json"
+head -3 examples/llmbar.jsonl > /tmp/three.jsonl
+for layers in auto 0; do
+  s=$(date +%s.%N)
+  $GRM score /tmp/three.jsonl --model /tmp/r1b.gguf --ctx 8192 -k 4 --max-tokens 128 --n-gpu-layers $layers \
+    --output "$OUT/score_$layers.jsonl" 2>&1 >/dev/null | tee -a "$OUT/score.txt"
+  e=$(date +%s.%N)
+  log "score 3 records, k=4, --n-gpu-layers $layers: $(python3 -c "print(round($e - $s, 1))") s"
+done
+python3 - "$OUT" <<'PY' | tee -a "$OUT/log.txt"
+import json, sys
+out = sys.argv[1]
+def stats(name):
+    rows = [json.loads(l) for l in open(f"{out}/score_{name}.jsonl")]
+    samples = [s for r in rows for s in r["samples"]]
+    return sum(s["seconds"] for s in samples), sum(s["completion_tokens"] for s in samples)
+g, c = stats("auto"), stats("0")
+print(f"generation seconds GPU {g[0]:.1f} vs CPU {c[0]:.1f}: {c[0] / g[0]:.1f}x; tokens {g[1]} / {c[1]}")
+PY
