@@ -315,18 +315,9 @@ def evaluate(results: Sequence[StoredResult], *, seed: int = 0, draws: int = 200
 
 
 def read_results_text(text: str, source: str) -> list[StoredResult]:
-    out = []
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"invalid JSON ({e.msg} at column {e.colno})", source, lineno) from None
-        if not isinstance(obj, dict):
-            raise InputError("expected a JSON object", source, lineno)
-        out.append(result_from_json(obj, source, lineno))
-    return out
+    from .records import json_lines
+
+    return [result_from_json(obj, source, lineno) for lineno, obj in json_lines(text, source)]
 
 
 def is_results_line(obj: object) -> bool:

@@ -17,7 +17,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .errors import InputError
 
@@ -206,10 +206,8 @@ def read_text_input(path: str) -> tuple[str, str]:
         raise InputError(f"invalid UTF-8 at byte {e.start}: expected UTF-8 text", name, line) from None
 
 
-def parse_jsonl(text: str, source: str, *, need_responses: bool = True) -> list[Record]:
-    """All records of a JSONL text; the first problem raises with its line number."""
-    records: list[Record] = []
-    seen: dict[str, int] = {}
+def json_lines(text: str, source: str, *, objects_only: bool = True) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded value) for each non-blank JSONL line; the first bad line raises, located."""
     for lineno, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may sit inside a JSON string
         if not line.strip():
             continue
@@ -217,6 +215,16 @@ def parse_jsonl(text: str, source: str, *, need_responses: bool = True) -> list[
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise InputError(f"invalid JSON ({e.msg} at column {e.colno}): expected one JSON object per line", source, lineno) from None
+        if objects_only and not isinstance(obj, dict):
+            raise InputError(f"expected a JSON object, got {type(obj).__name__}", source, lineno)
+        yield lineno, obj
+
+
+def parse_jsonl(text: str, source: str, *, need_responses: bool = True) -> list[Record]:
+    """All records of a JSONL text; the first problem raises with its line number."""
+    records: list[Record] = []
+    seen: dict[str, int] = {}
+    for lineno, obj in json_lines(text, source, objects_only=False):
         rec = record_from_dict(obj, source, lineno, need_responses=need_responses)
         if "id" in obj and rec.id in seen:
             raise InputError(f'field "id": duplicate id {rec.id!r} (first on line {seen[rec.id]})', source, lineno)
@@ -258,15 +266,7 @@ def read_principles(path: str) -> list[dict]:
             raise InputError("empty principles file: expected principles text or JSONL", name)
         return [{"principles": text.strip()}]
     entries = []
-    for lineno, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may sit inside a JSON string
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"invalid JSON ({e.msg} at column {e.colno}): expected one JSON object per line", name, lineno) from None
-        if not isinstance(obj, dict):
-            raise InputError(f"expected a JSON object, got {type(obj).__name__}", name, lineno)
+    for lineno, obj in json_lines(text, name):
         p = obj.get("principles")
         if isinstance(p, list) and all(isinstance(x, str) for x in p):
             p = "\n".join(p)
