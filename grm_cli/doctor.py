@@ -25,16 +25,18 @@ class Gpu:
 
 
 def parse_system_info(info: str) -> tuple[list[str], list[str]]:
-    """llama.cpp's system info line -> (backends compiled in, CPU features on)."""
+    """llama.cpp's system info line -> (backends compiled in, CPU features on).
+    The line reads `CUDA : ARCHS = 900 | USE_GRAPHS = 1 | CPU : SSE3 = 1 | AVX = 1 | ...`: a `NAME :`
+    opens a backend's section, and only the CPU section's `X = 1` entries are CPU features."""
     backends, features = [], []
+    section = "CPU"
     for part in info.split("|"):
         part = part.strip()
         if " : " in part:
-            name, rest = part.split(" : ", 1)
-            if name.strip() != "CPU" and name.strip() not in backends:
-                backends.append(name.strip())
-            part = rest.strip()
-        if part.endswith("= 1"):
+            section, part = (x.strip() for x in part.split(" : ", 1))
+            if section != "CPU" and section not in backends:
+                backends.append(section)
+        if section == "CPU" and part.endswith("= 1"):
             features.append(part[:-3].strip())
     return backends, features
 

@@ -66,6 +66,9 @@ def test_system_info_parsing():
     info = "CPU : SSE3 = 1 | AVX = 1 | AVX512 = 0 | OPENMP = 1 | CUDA : ARCHS = 900 | USE_GRAPHS = 1 | PEER_MAX_BATCH_SIZE = 128 | "
     backends, features = parse_system_info(info)
     assert backends == ["CUDA"] and "AVX" in features and "AVX512" not in features
+    # as seen on an H200 build: the CUDA section comes first; its flags are not CPU features
+    backends, features = parse_system_info("CUDA : ARCHS = 900 | USE_GRAPHS = 1 | PEER_MAX_BATCH_SIZE = 128 | CPU : SSE3 = 1 | AVX2 = 1 | ")
+    assert backends == ["CUDA"] and features == ["SSE3", "AVX2"]
 
 
 def test_reinstall_hint_only_when_a_gpu_lacks_its_backend():
