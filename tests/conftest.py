@@ -45,3 +45,21 @@ def smollm2_engine(smollm2_path):
 def write_jsonl(path: Path, rows: list) -> Path:
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+SHORT_TEMPLATE = """name: short
+description: A minimal pointwise template, to keep prompts short in tests of the machinery.
+kind: pointwise
+user: |-
+  Score each response 1-10.
+  {context}
+  {responses}
+  Scores: \\boxed{{example}}
+"""
+
+
+@pytest.fixture(scope="session")
+def short_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tmpl") / "short.yaml"
+    path.write_text(SHORT_TEMPLATE)
+    return path

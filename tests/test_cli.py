@@ -38,10 +38,14 @@ def test_stdin_trl_pairs_and_output_file(tiny_model, tmp_path):
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == 4 and all(r["preferred"] == 0 and r["n"] == 2 for r in rows)
     assert "tie" in p.stdout or "best: response" in p.stdout  # the rich tables went to the terminal
-    # A finished result file is never overwritten by accident.
+    # A finished result file is never overwritten by accident: another run's settings are refused...
     before = out.read_text()
     again = grm("score", "-", "--model", str(tiny_model), "--ctx", "8192", "--output", str(out), stdin=pairs)
-    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert again.returncode == 2 and "different run (max_tokens: 8 there, 512 now)" in again.stderr and "--force" in again.stderr
+    assert out.read_text() == before
+    # ...and the same command resumes: nothing left to do, nothing rewritten.
+    same = grm("score", "-", "--model", str(tiny_model), "--ctx", "8192", "--max-tokens", "8", "--output", str(out), stdin=pairs)
+    assert same.returncode == 0 and "skipping 4 records already in" in same.stderr
     assert out.read_text() == before
 
 
