@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -41,6 +42,7 @@ KvTypeOpt = typer.Option("f16", "--kv-type", help="KV cache type: f16, q8_0 or q
 FlashOpt = typer.Option(False, "--flash-attn", help="Use flash attention (less memory for long contexts).")
 MmapOpt = typer.Option(True, "--mmap/--no-mmap", help="Memory-map the model file (default) or read it into memory.")
 MlockOpt = typer.Option(False, "--mlock", help="Lock the model in RAM so the OS cannot swap it out.")
+CacheOpt = typer.Option(True, "--cache/--no-cache", help="Reuse samples generated before with the same model, prompt, settings and seed (raising k reuses the first samples). Stored in $GRM_CACHE_DIR or ~/.cache/grm.")
 ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for llama.cpp. Default: llama.cpp's choice.")
 SeedOpt = typer.Option(0, "--seed", help="Base seed: each sample's order and sampling derive from (seed, record, sample).")
 TemplateOpt = typer.Option("pointwise", "--template", "-t", help="pointwise (paper App. G), single (0/1), judge (best index), or a path to a YAML template.")
@@ -56,7 +58,7 @@ def _gpu_layers(spec: str) -> int | None:
         raise InputError(f"--n-gpu-layers {spec!r}: expected a number of layers, -1 for all, or auto") from None
 
 
-def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: str, threads: Optional[int], kv_type: str, flash_attn: bool, mmap: bool, mlock: bool, verbose: bool):
+def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: str, threads: Optional[int], kv_type: str, flash_attn: bool, mmap: bool, mlock: bool, verbose: bool, cache: bool = True):
     from .doctor import auto_gpu_layers
     from .engine.llama import KV_TYPES, LlamaEngine
     from .models import resolve_model
@@ -75,7 +77,17 @@ def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: s
             err.print(f"[dim]--n-gpu-layers auto: {why}[/dim]")
     if not quiet:
         err.print(f"[dim]loading {path.name} …[/dim]")
-    return LlamaEngine(path, n_ctx=ctx, n_gpu_layers=layers, n_threads=threads, kv_type=kv_type, flash_attn=flash_attn, use_mmap=mmap, use_mlock=mlock, verbose=verbose)
+    engine = LlamaEngine(path, n_ctx=ctx, n_gpu_layers=layers, n_threads=threads, kv_type=kv_type, flash_attn=flash_attn, use_mmap=mmap, use_mlock=mlock, verbose=verbose)
+    if not cache:
+        return engine
+    from .cache import CachedEngine, SampleCache, default_cache_dir
+
+    try:
+        store = SampleCache(default_cache_dir() / "samples.sqlite")
+    except (OSError, sqlite3.Error) as e:
+        err.print(f"[yellow]sample cache unavailable ({e}): generating everything[/yellow]")
+        return engine
+    return CachedEngine(engine, store, path)
 
 
 def _progress(total: int, what: str) -> Progress:
@@ -130,6 +142,9 @@ def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print
             if writer:
                 err.print(f"{len(writer.done)} of {len(records)} records are saved in {output}: rerun the same command to resume")
             raise
+        hits = getattr(engine, "hits", 0)
+        if hits:
+            err.print(f"[dim]reused {hits} cached samples, generated {engine.misses}[/dim]")
         return results, (dict(writer.done) if writer else {})
 
 
@@ -165,6 +180,7 @@ def score(
     flash_attn: bool = FlashOpt,
     mmap: bool = MmapOpt,
     mlock: bool = MlockOpt,
+    cache: bool = CacheOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -197,7 +213,7 @@ def score(
         tmpl.check_count(rec)
     lookup = principles_lookup(read_principles(principles), principles) if principles else None
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, shuffle=shuffle, force_scores=force_scores)
-    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose)
+    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache)
     check_fits(records, engine, tmpl, settings, lookup)
 
     results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json)
@@ -223,6 +239,7 @@ def principles(
     flash_attn: bool = FlashOpt,
     mmap: bool = MmapOpt,
     mlock: bool = MlockOpt,
+    cache: bool = CacheOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -246,7 +263,7 @@ def principles(
         raise InputError(f"--max-tokens {max_tokens}: expected a positive number")
     tmpl = load_template(template)
     records = read_prompts(file)
-    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose)
+    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache)
     out = Console()
     missing = 0
     with ExitStack() as stack:
@@ -298,6 +315,7 @@ def eval_(
     flash_attn: bool = FlashOpt,
     mmap: bool = MmapOpt,
     mlock: bool = MlockOpt,
+    cache: bool = CacheOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -346,7 +364,7 @@ def eval_(
             for rec in records:
                 tmpl.check_count(rec)
             if engine is None:
-                engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose)
+                engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache)
             check_fits(records, engine, tmpl, settings)
             scored, saved = _score_loop(records, engine, tmpl, settings, None, output, force, print_json=False, print_tables=False)
             lines = [saved[r.id] for r in records] if output else [r.to_json() for r in scored]

@@ -63,3 +63,11 @@ def short_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tmpl") / "short.yaml"
     path.write_text(SHORT_TEMPLATE)
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_sample_cache(tmp_path_factory):
+    """Tests never read or write the user's ~/.cache/grm."""
+    import os
+
+    os.environ["GRM_CACHE_DIR"] = str(tmp_path_factory.mktemp("grm-cache"))

@@ -1,0 +1,109 @@
+"""A persistent cache of generated samples, so raising k or rerunning after a crash regenerates nothing done.
+
+A sample is keyed by everything that decides it: the model file (a fingerprint of its bytes), the rendered
+prompt (template, record and response order), the sampling settings and the sample's own seed (which
+derives from the run seed, the record and the sample index). Keys never collide across settings, so a stale
+hit is impossible; a changed model file simply misses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from dataclasses import asdict
+from pathlib import Path
+
+from .engine.base import Generation, GenerationRequest
+
+SCHEMA = 1
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("GRM_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "grm"
+
+
+def model_fingerprint(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Size plus hashes of the first and last MiB: distinguishes model files without reading gigabytes."""
+    p = Path(path)
+    size = p.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with p.open("rb") as f:
+        h.update(f.read(chunk))
+        if size > chunk:
+            f.seek(max(size - chunk, chunk))
+            h.update(f.read(chunk))
+    return h.hexdigest()[:32]
+
+
+def request_key(model_fp: str, req: GenerationRequest) -> str:
+    payload = {
+        "schema": SCHEMA,
+        "model": model_fp,
+        "messages": list(req.messages),
+        "prefix": req.assistant_prefix,
+        "max_tokens": req.max_tokens,
+        "temperature": req.temperature,
+        "seed": req.seed,
+        "stop": list(req.stop),
+        "tail": [req.tail.prefix, req.tail.grammar, req.tail.max_tokens] if req.tail else None,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class SampleCache:
+    """SQLite file of generations by request key (safe for several grm processes at once)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS samples (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def get(self, key: str) -> Generation | None:
+        row = self._db.execute("SELECT value FROM samples WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return Generation(**json.loads(row[0]))
+        except (TypeError, ValueError):
+            return None  # an entry from an incompatible version: regenerate
+
+    def put(self, key: str, gen: Generation) -> None:
+        self._db.execute("INSERT OR REPLACE INTO samples (key, value) VALUES (?, ?)", (key, json.dumps(asdict(gen), ensure_ascii=False)))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class CachedEngine:
+    """An Engine that answers from the cache when it can and stores what the inner engine generates."""
+
+    def __init__(self, engine, cache: SampleCache, model_path: str | Path):
+        self.inner = engine
+        self.cache = cache
+        self.fingerprint = model_fingerprint(model_path)
+        self.name = engine.name
+        self.n_ctx = engine.n_ctx
+        self.hits = 0
+        self.misses = 0
+
+    def count_tokens(self, messages, assistant_prefix: str = "") -> int:
+        return self.inner.count_tokens(messages, assistant_prefix)
+
+    def generate(self, req: GenerationRequest) -> Generation:
+        key = request_key(self.fingerprint, req)
+        gen = self.cache.get(key)
+        if gen is not None:
+            self.hits += 1
+            return gen
+        gen = self.inner.generate(req)
+        self.cache.put(key, gen)
+        self.misses += 1
+        return gen
