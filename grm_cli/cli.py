@@ -42,6 +42,9 @@ KvTypeOpt = typer.Option("f16", "--kv-type", help="KV cache type: f16, q8_0 or q
 FlashOpt = typer.Option(False, "--flash-attn", help="Use flash attention (less memory for long contexts).")
 MmapOpt = typer.Option(True, "--mmap/--no-mmap", help="Memory-map the model file (default) or read it into memory.")
 MlockOpt = typer.Option(False, "--mlock", help="Lock the model in RAM so the OS cannot swap it out.")
+SkipOpt = typer.Option(False, "--skip-invalid", help="Leave bad records out (each goes to the errors file with FILE:LINE and why) instead of stopping.")
+ErrorsOpt = typer.Option(None, "--errors", help="Where --skip-invalid writes the bad records (JSONL). Default: OUTPUT.errors.jsonl with --output, else stderr only.")
+OnLongOpt = typer.Option("error", "--on-long", help="A prompt longer than the context: error (default), or truncate the middle of its responses (marked in the output).")
 CacheOpt = typer.Option(True, "--cache/--no-cache", help="Reuse samples generated before with the same model, prompt, settings and seed (raising k reuses the first samples). Stored in $GRM_CACHE_DIR or ~/.cache/grm.")
 ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for llama.cpp. Default: llama.cpp's choice.")
 SeedOpt = typer.Option(0, "--seed", help="Base seed: each sample's order and sampling derive from (seed, record, sample).")
@@ -148,6 +151,29 @@ def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print
         return results, (dict(writer.done) if writer else {})
 
 
+def _report_problems(problems: list | None, path: Optional[Path]) -> None:
+    """--skip-invalid: each bad record becomes a line (FILE:LINE and why) in the errors file and on stderr."""
+    if not problems:
+        return
+    for e in problems:
+        err.print(f"[yellow]skipped[/yellow] {e}", highlight=False)
+    if path is not None:
+        try:
+            with path.open("a", encoding="utf-8") as f:
+                for e in problems:
+                    f.write(json.dumps({"source": e.source, "line": e.line, "error": e.message}, ensure_ascii=False) + "\n")
+        except OSError as e:
+            raise InputError(f"cannot write the errors file: {e.strerror}", str(path)) from None
+    err.print(f"[yellow]{len(problems)} invalid records skipped[/yellow]" + (f"; listed in {path}" if path else ""))
+    problems.clear()
+
+
+def _report_truncated(records) -> None:
+    for rec in records:
+        if rec.truncated:
+            err.print(f"[yellow]warning[/yellow] {rec.where}: responses {', '.join(map(str, rec.truncated))} were cut in the middle to fit the context (marked in the output)", highlight=False)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"grm {__version__}")
@@ -173,6 +199,9 @@ def score(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSONL line per record (input, every sample, totals, best). An existing file is resumed: records already in it are skipped."),
     force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSONL results to stdout (logs go to stderr)."),
+    skip_invalid: bool = SkipOpt,
+    errors_file: Optional[Path] = ErrorsOpt,
+    on_long: str = OnLongOpt,
     ctx: int = CtxOpt,
     n_gpu_layers: str = GpuOpt,
     threads: Optional[int] = ThreadsOpt,
@@ -196,7 +225,7 @@ def score(
 
       grm score data.jsonl --principles principles.jsonl
     """
-    from .pipeline import ScoreSettings, check_fits, principles_lookup
+    from .pipeline import ScoreSettings, prepare_records, principles_lookup
     from .prompting import load_template
     from .records import read_principles, read_records
     from .render import summary_line
@@ -207,14 +236,20 @@ def score(
         raise InputError(f"--max-tokens {max_tokens}: expected a positive number")
     if temperature is not None and temperature < 0:
         raise InputError(f"--temperature {temperature}: expected 0 or more")
+    if on_long not in ("error", "truncate"):
+        raise InputError(f"--on-long {on_long!r}: expected error or truncate")
     tmpl = load_template(template)
-    records = read_records(file)
-    for rec in records:
-        tmpl.check_count(rec)
+    problems: list | None = [] if skip_invalid else None
+    records = read_records(file, errors=problems)
+    if problems is None:
+        for rec in records:
+            tmpl.check_count(rec)
     lookup = principles_lookup(read_principles(principles), principles) if principles else None
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, shuffle=shuffle, force_scores=force_scores)
     engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache)
-    check_fits(records, engine, tmpl, settings, lookup)
+    records = prepare_records(records, engine, tmpl, settings, lookup, on_long=on_long, errors=problems)
+    _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
+    _report_truncated(records)
 
     results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json)
     err.print(f"[dim]{summary_line(results)}{f'; results in {output}' if output else ''}[/dim]")
@@ -307,6 +342,9 @@ def eval_(
     force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (RewardBench-style: per-subset accuracies at the top level)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the voting@k curve to an image (needs matplotlib: grm-cli[plot])."),
+    skip_invalid: bool = SkipOpt,
+    errors_file: Optional[Path] = ErrorsOpt,
+    on_long: str = OnLongOpt,
     draws: int = typer.Option(200, "--draws", help="Random k-subsets per point of the scaling curve."),
     ctx: int = CtxOpt,
     n_gpu_layers: str = GpuOpt,
@@ -331,7 +369,7 @@ def eval_(
       grm eval runs/a.jsonl --json > a.json && grm eval a.json b.json
     """
     from .evaluate import evaluate, read_eval_input, result_from_json
-    from .pipeline import ScoreSettings, check_fits
+    from .pipeline import ScoreSettings, prepare_records
     from .plot import plot_curves, require_matplotlib
     from .prompting import load_template
     from .render import eval_tables
@@ -345,7 +383,10 @@ def eval_(
         raise InputError(f"--draws {draws}: expected a positive number")
     if limit is not None and limit < 1:
         raise InputError(f"--limit {limit}: expected a positive number")
-    inputs = [read_eval_input(f) for f in files]
+    if on_long not in ("error", "truncate"):
+        raise InputError(f"--on-long {on_long!r}: expected error or truncate")
+    problems: list | None = [] if skip_invalid else None
+    inputs = [read_eval_input(f, problems) for f in files]
     to_score = [i for i in inputs if i.kind == "records"]
     if output and len(to_score) != 1:
         raise InputError(f"--output saves the results of one data file; {len(to_score)} of the files given are data to score")
@@ -361,11 +402,14 @@ def eval_(
             stored = inp.results
         else:
             records = inp.records[:limit] if limit else inp.records
-            for rec in records:
-                tmpl.check_count(rec)
+            if problems is None:
+                for rec in records:
+                    tmpl.check_count(rec)
             if engine is None:
                 engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache)
-            check_fits(records, engine, tmpl, settings)
+            records = prepare_records(records, engine, tmpl, settings, on_long=on_long, errors=problems)
+            _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
+            _report_truncated(records)
             scored, saved = _score_loop(records, engine, tmpl, settings, None, output, force, print_json=False, print_tables=False)
             lines = [saved[r.id] for r in records] if output else [r.to_json() for r in scored]
             stored = [result_from_json(line, str(output or inp.source)) for line in lines]

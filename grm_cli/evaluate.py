@@ -341,10 +341,11 @@ class EvalInput:
     summary: EvalSummary | None = None
 
 
-def read_eval_input(path: str) -> EvalInput:
-    from .records import read_text_input, parse_jsonl
+def read_eval_input(path: str, errors: list | None = None) -> EvalInput:
+    """Tell what a file holds. With an `errors` list, bad or unlabelled records are collected, not raised."""
+    from .records import parse_jsonl, read_text_input
 
-    name, text = read_text_input(path)
+    name, text = read_text_input(path, lenient=errors is not None)
     stripped = text.strip()
     if stripped.startswith("{") and _is_json(stripped):  # one JSON document, maybe pretty-printed
         obj = json.loads(stripped)
@@ -357,13 +358,20 @@ def read_eval_input(path: str) -> EvalInput:
         head = None
     if is_results_line(head):
         return EvalInput("results", name, results=read_results_text(text, name))
-    records = parse_jsonl(text, name)
-    for rec in records:
+    labelled = []
+    for rec in parse_jsonl(text, name, errors=errors):
+        problem = None
         if rec.preferred is None:
-            raise InputError('no label: eval needs "preferred" (index of the best response) or "chosen"/"rejected"', rec.source, rec.line)
-        if len(rec.responses) < 2:
-            raise InputError('eval needs 2 or more responses per record to pick the best', rec.source, rec.line)
-    return EvalInput("records", name, records=records)
+            problem = InputError('no label: eval needs "preferred" (index of the best response) or "chosen"/"rejected"', rec.source, rec.line)
+        elif len(rec.responses) < 2:
+            problem = InputError("eval needs 2 or more responses per record to pick the best", rec.source, rec.line)
+        if problem is None:
+            labelled.append(rec)
+        elif errors is None:
+            raise problem
+        else:
+            errors.append(problem)
+    return EvalInput("records", name, records=labelled)
 
 
 def _is_json(text: str) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,6 +44,7 @@ class Record:
     source: str = "<input>"
     line: int = 0
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    truncated: tuple[int, ...] = ()  # responses whose middle grm cut to fit the context (--on-long truncate)
 
     @property
     def query(self) -> str:
@@ -183,8 +185,12 @@ def record_from_dict(obj: Any, source: str = "<input>", line: int = 1, *, need_r
     )
 
 
-def read_text_input(path: str) -> tuple[str, str]:
-    """Return (display name, full text) of a file or stdin ("-")."""
+def read_text_input(path: str, *, lenient: bool = False) -> tuple[str, str]:
+    """Return (display name, full text) of a file or stdin ("-").
+
+    lenient: invalid UTF-8 bytes are kept as surrogate escapes so that only the lines holding them fail
+    (`--skip-invalid`); otherwise the first one is an error at its line.
+    """
     if path == "-":
         data = sys.stdin.buffer.read()
         name = "<stdin>"
@@ -199,44 +205,67 @@ def read_text_input(path: str) -> tuple[str, str]:
         except OSError as e:
             raise InputError(f"cannot read: {e.strerror}", path) from None
         name = path
+    if data.startswith(b"\xef\xbb\xbf"):  # a leading BOM (Windows editors) is dropped
+        data = data[3:]
     try:
-        return name, data.decode("utf-8-sig")  # a leading BOM (Windows editors) is dropped
+        return name, data.decode("utf-8")
     except UnicodeDecodeError as e:
+        if lenient:
+            return name, data.decode("utf-8", "surrogateescape")
         line = data[: e.start].count(b"\n") + 1
         raise InputError(f"invalid UTF-8 at byte {e.start}: expected UTF-8 text", name, line) from None
 
 
-def json_lines(text: str, source: str, *, objects_only: bool = True) -> Iterator[tuple[int, Any]]:
-    """(line number, decoded value) for each non-blank JSONL line; the first bad line raises, located."""
+_BAD_BYTES = re.compile("[\udc80-\udcff]")
+
+
+def json_lines(text: str, source: str, *, objects_only: bool = True, errors: list | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded value) for each non-blank JSONL line. A bad line raises, located; when an
+    `errors` list is given it is appended there instead and reading goes on (`--skip-invalid`)."""
     for lineno, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may sit inside a JSON string
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"invalid JSON ({e.msg} at column {e.colno}): expected one JSON object per line", source, lineno) from None
-        if objects_only and not isinstance(obj, dict):
-            raise InputError(f"expected a JSON object, got {type(obj).__name__}", source, lineno)
+            if _BAD_BYTES.search(line):
+                raise InputError("invalid UTF-8 bytes on this line: expected UTF-8 text", source, lineno)
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"invalid JSON ({e.msg} at column {e.colno}): expected one JSON object per line", source, lineno) from None
+            if objects_only and not isinstance(obj, dict):
+                raise InputError(f"expected a JSON object, got {type(obj).__name__}", source, lineno)
+        except InputError as e:
+            if errors is None:
+                raise
+            errors.append(e)
+            continue
         yield lineno, obj
 
 
-def parse_jsonl(text: str, source: str, *, need_responses: bool = True) -> list[Record]:
-    """All records of a JSONL text; the first problem raises with its line number."""
+def parse_jsonl(text: str, source: str, *, need_responses: bool = True, errors: list | None = None) -> list[Record]:
+    """All records of a JSONL text; the first problem raises with its line number, or, with an `errors`
+    list, is collected there while the good records are kept."""
     records: list[Record] = []
     seen: dict[str, int] = {}
-    for lineno, obj in json_lines(text, source, objects_only=False):
-        rec = record_from_dict(obj, source, lineno, need_responses=need_responses)
-        if rec.id in seen:
-            if "id" in obj:
-                raise InputError(f'field "id": duplicate id {rec.id!r} (first on line {seen[rec.id]})', source, lineno)
-            # The same content twice without ids: each copy is its own record (and resumes as such).
-            copy = 2
-            while f"{rec.id}#{copy}" in seen:
-                copy += 1
-            rec = replace(rec, id=f"{rec.id}#{copy}")
+    for lineno, obj in json_lines(text, source, objects_only=False, errors=errors):
+        try:
+            rec = record_from_dict(obj, source, lineno, need_responses=need_responses)
+            if rec.id in seen:
+                if "id" in obj:
+                    raise InputError(f'field "id": duplicate id {rec.id!r} (first on line {seen[rec.id]})', source, lineno)
+                # The same content twice without ids: each copy is its own record (and resumes as such).
+                copy = 2
+                while f"{rec.id}#{copy}" in seen:
+                    copy += 1
+                rec = replace(rec, id=f"{rec.id}#{copy}")
+        except InputError as e:
+            if errors is None:
+                raise
+            errors.append(e)
+            continue
         seen[rec.id] = lineno
         records.append(rec)
-    if not records:
+    if not records and not errors:
         raise InputError("no records: the file is empty", source)
     return records
 
@@ -246,10 +275,10 @@ def looks_like_jsonl(text: str) -> bool:
     return first.lstrip().startswith("{")
 
 
-def read_records(path: str, *, need_responses: bool = True) -> list[Record]:
-    """Read a JSONL file (or "-" for stdin) of records."""
-    name, text = read_text_input(path)
-    return parse_jsonl(text, name, need_responses=need_responses)
+def read_records(path: str, *, need_responses: bool = True, errors: list | None = None) -> list[Record]:
+    """Read a JSONL file (or "-" for stdin) of records; with an `errors` list, bad lines are collected."""
+    name, text = read_text_input(path, lenient=errors is not None)
+    return parse_jsonl(text, name, need_responses=need_responses, errors=errors)
 
 
 def read_prompts(path: str) -> list[Record]:

@@ -289,8 +289,9 @@ def test_duplicate_ids_int_and_string_collide(tmp_path):
 
 
 def test_identical_records_without_ids_are_not_a_duplicate_id_error(tmp_path):
-    recs = read_records(write_jsonl(tmp_path, [GOOD, GOOD]))
-    assert len(recs) == 2 and recs[0].id == recs[1].id
+    recs = read_records(write_jsonl(tmp_path, [GOOD, GOOD, GOOD]))
+    # each copy keeps its own id, so resuming a results file counts every copy
+    assert len(recs) == 3 and [r.id for r in recs[1:]] == [recs[0].id + "#2", recs[0].id + "#3"]
 
 
 def test_invalid_utf8_names_line(tmp_path):

@@ -1,0 +1,86 @@
+"""Every kind of bad input: a located message and exit 2, nothing written lost; or, with --skip-invalid,
+a line in the errors file while the good records are scored."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+GOOD = {"id": "good", "prompt": "2+2?", "responses": ["4", "5"], "preferred": 0}
+HUGE = "lorem ipsum " * 2500  # about 30,000 characters: far over a 2048-token context
+
+CASES = [
+    ("invalid JSON", [json.dumps(GOOD), '{"prompt": "q", "responses": ["a",'], 2, "invalid JSON"),
+    ("wrong type", [json.dumps(GOOD), json.dumps({"prompt": "q", "responses": "a"})], 2, 'field "responses": expected a list'),
+    ("missing field", [json.dumps(GOOD), json.dumps({"responses": ["a", "b"]})], 2, 'missing field "prompt"'),
+    ("duplicate id", [json.dumps(GOOD), json.dumps(GOOD)], 2, "duplicate id 'good'"),
+    ("empty response", [json.dumps(GOOD), json.dumps({"prompt": "q", "responses": ["a", " "]})], 2, "response is empty"),
+    ("too many responses", [json.dumps(GOOD), json.dumps({"prompt": "q", "responses": [str(i) for i in range(17)]})], 2, "at most 16"),
+    ("over the context", [json.dumps(GOOD), json.dumps({"prompt": "q", "responses": [HUGE, "b"]})], 2, "--on-long truncate"),
+]
+
+
+def grm(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "grm_cli.cli", *args], input=stdin, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def base(tiny_model, short_template):
+    return ["--model", str(tiny_model), "--ctx", "2048", "--template", str(short_template), "--max-tokens", "8"]
+
+
+@pytest.mark.parametrize("name, lines, line_no, words", CASES, ids=[c[0] for c in CASES])
+def test_bad_record_is_located_and_nothing_written_is_lost(tmp_path, base, name, lines, line_no, words):
+    out = tmp_path / "out.jsonl"
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text(json.dumps(GOOD) + "\n")
+    assert grm("score", str(ok), *base, "-o", str(out)).returncode == 0
+    before = out.read_bytes()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    p = grm("score", str(bad), *base, "-o", str(out))
+    assert p.returncode == 2, p.stderr
+    assert f"{bad}:{line_no}:" in p.stderr and words in p.stderr and "Traceback" not in p.stderr
+    assert out.read_bytes() == before
+
+
+def test_invalid_utf8_is_located(tmp_path, base):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(json.dumps(GOOD).encode() + b"\n" + b'{"prompt": "caf\xe9", "responses": ["a", "b"]}\n')
+    p = grm("score", str(bad), *base)
+    assert p.returncode == 2 and f"{bad}:2:" in p.stderr and "UTF-8" in p.stderr
+
+
+def test_template_that_takes_fewer_responses(tmp_path, base):
+    p = grm("score", "-", *base[:-4], "--template", "single", stdin=json.dumps(GOOD) + "\n")
+    assert p.returncode == 2 and "<stdin>:1:" in p.stderr and 'template "single" takes exactly 1' in p.stderr
+
+
+def test_skip_invalid_lists_every_bad_line_and_scores_the_rest(tmp_path, base):
+    rows = [json.dumps(GOOD), "not json", json.dumps({"prompt": "q"}), json.dumps({"id": "g2", "prompt": "1+1?", "responses": ["2", "3"]})]
+    data = tmp_path / "d.jsonl"
+    data.write_bytes(("\n".join(rows) + "\n").encode() + b'{"prompt": "\xff"}\n')
+    out = tmp_path / "out.jsonl"
+    p = grm("score", str(data), *base, "-o", str(out), "--skip-invalid")
+    assert p.returncode == 0, p.stderr
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["good", "g2"]
+    errors = [json.loads(x) for x in (tmp_path / "out.jsonl.errors.jsonl").read_text().splitlines()]
+    assert [(e["source"], e["line"]) for e in errors] == [(str(data), 2), (str(data), 3), (str(data), 5)]
+    assert "invalid JSON" in errors[0]["error"] and "no responses" in errors[1]["error"] and "UTF-8" in errors[2]["error"]
+    assert "3 invalid records skipped" in p.stderr
+
+
+def test_truncate_policy_cuts_the_middle_and_marks_it(tmp_path, base):
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"id": "long", "prompt": "Summarize.", "responses": ["START " + HUGE + " END", "short"]}) + "\n")
+    out = tmp_path / "out.jsonl"
+    p = grm("score", str(data), *base, "-o", str(out), "--on-long", "truncate")
+    assert p.returncode == 0, p.stderr
+    assert "responses 0 were cut in the middle" in p.stderr
+    r = json.loads(out.read_text())
+    assert r["truncated_responses"] == [0] and r["votes"] == 1
+    assert r["input"]["responses"][0].startswith("START ")  # the input is echoed as given
+    assert r["samples"][0]["prompt_tokens"] + 8 < 2048
