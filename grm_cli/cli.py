@@ -181,8 +181,12 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
+def _root(ctx: typer.Context, version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
     """Generative reward modeling on llama.cpp."""
+    from .config import default_map
+
+    if ctx.invoked_subcommand and not any(a in ("--help", "-h") for a in sys.argv[1:]):
+        ctx.default_map = default_map(ctx.command, ctx)
 
 
 @app.command()
@@ -455,6 +459,49 @@ def doctor(
         sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:
         Console().print(doctor_panel(report))
+
+
+config_app = typer.Typer(help="Settings files: defaults < ~/.config/grm/config.yaml (or $GRM_CONFIG) < ./grm.yaml < flags.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Print the effective settings of every command and where each came from.
+
+    Examples:
+
+      grm config show
+
+      GRM_CONFIG=team.yaml grm config show --json
+    """
+    from .config import config_files, is_option, read_settings, user_config_path
+
+    group = ctx.find_root().command
+    chosen = {(s.command, s.name): s for s in read_settings(group, ctx)}
+    rows = []
+    for name in ("score", "eval", "principles", "doctor"):
+        command = group.commands[name]
+        for p in command.params:
+            if not is_option(p) or p.name in ("help",):
+                continue
+            s = chosen.get((name, p.name))
+            value, origin = (s.value, s.origin) if s else (p.default, "default")
+            rows.append({"command": name, "flag": p.opts[0], "value": value, "from": origin})
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    from rich.table import Table
+
+    t = Table(title="grm settings (flags on the command line win over all of these)", title_justify="left", show_edge=False)
+    for col in ("command", "flag", "value", "from"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["command"], r["flag"], repr(r["value"]), r["from"], style=None if r["from"] == "default" else "bold")
+    out = Console()
+    out.print(t)
+    files = config_files()
+    out.print(f"files read: {', '.join(str(p) for _, p in files) if files else f'none (looked for {user_config_path()} and ./grm.yaml)'}")
 
 
 @app.command()

@@ -66,8 +66,10 @@ def short_template(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_sample_cache(tmp_path_factory):
-    """Tests never read or write the user's ~/.cache/grm."""
+def _private_sample_cache_and_settings(tmp_path_factory):
+    """Tests never read or write the user's ~/.cache/grm..."""
     import os
 
     os.environ["GRM_CACHE_DIR"] = str(tmp_path_factory.mktemp("grm-cache"))
+    # ...nor the user's settings file: every test starts from grm's defaults.
+    os.environ["GRM_CONFIG"] = str(tmp_path_factory.mktemp("grm-config") / "absent.yaml")

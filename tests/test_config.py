@@ -1,0 +1,55 @@
+"""Settings files: defaults < user file < ./grm.yaml < flags, each value checked and its origin shown."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+RECORD = '{"prompt": "q", "responses": ["a", "b"]}\n'
+
+
+def grm(cwd, env_extra, *args, stdin=None):
+    env = {**os.environ, **env_extra}
+    return subprocess.run([sys.executable, "-m", "grm_cli.cli", *args], cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def run_of(p):
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)["run"]
+
+
+def test_layers_and_flags(tmp_path, tiny_model, short_template):
+    user = tmp_path / "user.yaml"
+    user.write_text(f"model: {tiny_model}\nsamples: 3\nmax-tokens: 6\ntemplate: {short_template}\nctx: 2048\n")
+    env = {"GRM_CONFIG": str(user)}
+    assert run_of(grm(tmp_path, env, "score", "-", "--json", stdin=RECORD)) == {
+        "model": "grm-tiny-test", "template": "short", "k": 3, "temperature": 0.5, "seed": 0, "max_tokens": 6, "shuffle": True, "force_scores": True,
+    }
+    (tmp_path / "grm.yaml").write_text("max-tokens: 5\nscore:\n  seed: 7\n")  # project file beats the user file
+    run = run_of(grm(tmp_path, env, "score", "-", "--json", stdin=RECORD))
+    assert (run["k"], run["max_tokens"], run["seed"]) == (3, 5, 7)
+    run = run_of(grm(tmp_path, env, "score", "-", "--json", "-k", "1", "--max-tokens", "4", stdin=RECORD))  # flags win
+    assert (run["k"], run["max_tokens"], run["temperature"]) == (1, 4, 0.0)
+    shown = json.loads(grm(tmp_path, env, "config", "show", "--json").stdout)
+    by = {(r["command"], r["flag"]): r for r in shown}
+    assert by[("score", "--samples")]["value"] == 3 and by[("score", "--samples")]["from"] == f"user file {user}"
+    assert by[("score", "--max-tokens")]["value"] == 5 and by[("score", "--max-tokens")]["from"].startswith("project file")
+    assert by[("score", "--seed")]["value"] == 7 and by[("eval", "--seed")]["from"] == "default"
+
+
+def test_bad_settings_name_the_file(tmp_path):
+    user = tmp_path / "user.yaml"
+    for text, words in [("sample: 3\n", 'unknown setting "sample"'), ("samples: many\n", '"samples"'),
+                        ("score:\n  plot: x.png\n", "has no flag --plot"), ("samples: [1\n", "invalid YAML"), ("- 1\n", "expected a mapping")]:
+        user.write_text(text)
+        p = grm(tmp_path, {"GRM_CONFIG": str(user)}, "score", "x.jsonl")
+        assert p.returncode == 2 and str(user) in p.stderr and words in p.stderr and "Traceback" not in p.stderr, (text, p.stderr)
+
+
+def test_help_works_even_with_a_broken_settings_file(tmp_path):
+    user = tmp_path / "user.yaml"
+    user.write_text("nonsense: 1\n")
+    p = grm(tmp_path, {"GRM_CONFIG": str(user)}, "score", "--help")
+    assert p.returncode == 0 and "Example" in p.stdout
