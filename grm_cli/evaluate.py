@@ -76,7 +76,8 @@ def result_from_json(obj: dict, source: str = "<results>", line: int = 0) -> Sto
         run = obj.get("run") or {}
         res = StoredResult(str(obj["id"]), n, obj.get("preferred"), obj.get("subset"), samples, str(run.get("model", "")), str(run.get("template", "")))
     except (KeyError, TypeError, ValueError) as e:
-        raise InputError(f"not a result line of `grm score --output` ({type(e).__name__}: {e})", source, line) from None
+        what = f'field {e.args[0]!r} is missing' if isinstance(e, KeyError) else str(e)
+        raise InputError(f"not a result line of `grm score --output` ({what}); data to score and stored results cannot be mixed in one file", source, line) from None
     for s in res.samples:
         if s.scores is not None and len(s.scores) != n:
             raise InputError(f'field "samples": a sample has {len(s.scores)} scores for {n} responses', source, line)

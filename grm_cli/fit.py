@@ -85,7 +85,12 @@ def read_shape(path: str | Path) -> ModelShape:
     """Read layer sizes and attention shape from a GGUF header (memory-mapped; weights are not loaded)."""
     import gguf
 
-    reader = gguf.GGUFReader(str(path))
+    from .errors import ModelError
+
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except Exception as e:  # a truncated or corrupt download: gguf raises assorted errors
+        raise ModelError(f"{path}: cannot read the GGUF header ({type(e).__name__}: {e}); is the file complete?") from None
 
     def field(key: str, default=None):
         f = reader.fields.get(key)

@@ -81,10 +81,20 @@ class ScoreResult:
 
     @property
     def correct(self) -> bool | None:
-        """Eq. 10 on the voted totals (a tie is wrong); None without a label."""
-        if self.record.preferred is None or self.verdict.totals is None:
-            return None if self.record.preferred is None else False
-        return is_correct(self.verdict.totals, self.record.preferred)
+        """Eq. 10 on the voted totals (a tie is wrong); None without a label.
+        A single response with a 0/1 `label`: Eq. 10 per sample (S_1 == r_1), and the vote is right when
+        more than half of the parsed samples are (an even split is wrong)."""
+        rec = self.record
+        if len(rec.responses) == 1:
+            if rec.label is None:
+                return None
+            parsed = [s.scores for s in self.samples if s.scores is not None]
+            return 2 * sum(is_correct(sc, rec.label) for sc in parsed) > len(parsed) if parsed else False
+        if rec.preferred is None:
+            return None
+        if self.verdict.totals is None:
+            return False
+        return is_correct(self.verdict.totals, rec.preferred)
 
     def to_json(self) -> dict:
         v = self.verdict
@@ -93,6 +103,7 @@ class ScoreResult:
             "subset": self.record.subset,
             "n": len(self.record.responses),
             "preferred": self.record.preferred,
+            "label": self.record.label,
             "scores": list(v.totals) if v.totals is not None else None,
             "best": v.best,
             "tie": v.is_tie,
@@ -234,6 +245,8 @@ def prepare_records(
     for rec in records:
         try:
             template.check_count(rec)
+            if rec.label is not None and (template.score_min, template.score_max) != (0, 1):
+                raise InputError(f'field "label": a 0/1 label is judged with a 0/1 template (--template single), not "{template.name}"', rec.source, rec.line)
             principles = _principles_for(rec, lookup)
             tokens, needed = _tokens_needed(rec, engine, template, settings, principles)
             if needed > engine.n_ctx:
@@ -374,7 +387,8 @@ def principles_lookup(entries: Sequence[dict], source: str) -> PrinciplesLookup:
             by_id[str(e["id"])] = e["principles"]
         if e.get("prompt"):
             by_query[_WS.sub(" ", str(e["prompt"])).strip()] = e["principles"]
-    only = entries[0]["principles"] if len(entries) == 1 else None
+    # One entry with neither id nor prompt (a plain-text file) applies to every record.
+    only = entries[0]["principles"] if len(entries) == 1 and entries[0].get("id") is None and not entries[0].get("prompt") else None
 
     def lookup(rec: Record) -> str | None:
         found = by_id.get(rec.id) or by_query.get(_WS.sub(" ", rec.query).strip()) or only

@@ -19,7 +19,21 @@ def require_matplotlib():
     return plt
 
 
+def check_plot_path(path: str | Path) -> None:
+    """The image format comes from the file name; say what is wrong before any work is done."""
+    plt = require_matplotlib()
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("is a directory, expected an image file name such as curve.png", str(path))
+    supported = sorted(plt.figure().canvas.get_supported_filetypes())
+    plt.close("all")
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in supported:
+        raise InputError(f"--plot needs a file name ending in an image format ({', '.join(supported)}), got {path.name!r}", str(path))
+
+
 def plot_curves(summaries: Sequence, path: str | Path) -> Path:
+    check_plot_path(path)
     plt = require_matplotlib()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for s in summaries:

@@ -73,7 +73,8 @@ class Template:
                 f"exactly {self.min_responses}" if self.min_responses == self.max_responses
                 else f"{self.min_responses} to {self.max_responses}"
             )
-            raise InputError(f'field "responses": template "{self.name}" takes {want} responses, the record has {n}', rec.source, rec.line)
+            noun = "response" if self.max_responses == 1 else "responses"
+            raise InputError(f'field "responses": template "{self.name}" takes {want} {noun}, the record has {n}', rec.source, rec.line)
 
 
 def _template_from_dict(data: dict, path: str) -> Template:

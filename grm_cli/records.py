@@ -4,6 +4,7 @@ Accepted, one JSON object per line:
   {"prompt", "responses": [...]}                 (RewardBench / generic)
   {"prompt", "chosen", "rejected"}               (TRL pairs; chosen becomes response 1, preferred=0)
   {"messages": [{"role", "content"}, ...], ...}  (a conversation; the last user turn is the query)
+  {"prompt", "completion", "label": true/false}   (TRL unpaired; one response judged correct or not)
 plus optional "id", "preferred" (0-based index of the labelled best), "subset", "principles".
 `chosen`/`rejected` may also be message lists (TRL's conversational format): the assistant turns are used.
 A plain-text file (not JSONL) is one prompt with no responses (for `grm principles`).
@@ -39,6 +40,7 @@ class Record:
     context: tuple[Turn, ...]  # the conversation so far; the last turn is the user's query
     responses: tuple[str, ...]
     preferred: int | None = None
+    label: int | None = None  # a single response's ground truth for the 0/1 template: 1 correct, 0 not
     subset: str | None = None
     principles: str | None = None
     source: str = "<input>"
@@ -63,6 +65,14 @@ def content_key(context: tuple[Turn, ...], responses: tuple[str, ...]) -> str:
     for r in responses:
         h.update(b"\x02" + r.encode())
     return "sha256:" + h.hexdigest()[:16]
+
+
+def json_type(value: Any) -> str:
+    """JSON's name for a decoded value's type, for messages users read."""
+    for typ, name in ((bool, "boolean"), (str, "string"), ((int, float), "number"), (list, "array"), (dict, "object")):
+        if isinstance(value, typ):
+            return name
+    return "null" if value is None else type(value).__name__
 
 
 def _fail(msg: str, source: str, line: int) -> InputError:
@@ -102,7 +112,7 @@ def _response_text(value: Any, fld: str, source: str, line: int) -> str:
             raise _fail(f'field "{fld}": a message list must contain an "assistant" turn', source, line)
         text = assistant[-1]
     else:
-        raise _fail(f'field "{fld}": expected a string, got {type(value).__name__}', source, line)
+        raise _fail(f'field "{fld}": expected a string, got {json_type(value)}', source, line)
     if not text.strip():
         raise _fail(f'field "{fld}": response is empty', source, line)
     return text
@@ -111,7 +121,7 @@ def _response_text(value: Any, fld: str, source: str, line: int) -> str:
 def record_from_dict(obj: Any, source: str = "<input>", line: int = 1, *, need_responses: bool = True) -> Record:
     """Validate one decoded JSON object into a Record, or raise InputError saying what is wrong."""
     if not isinstance(obj, dict):
-        raise _fail(f"expected a JSON object, got {type(obj).__name__}", source, line)
+        raise _fail(f"expected a JSON object, got {json_type(obj)}", source, line)
 
     # The query and its conversation.
     if "messages" in obj and "prompt" not in obj:
@@ -125,7 +135,7 @@ def record_from_dict(obj: Any, source: str = "<input>", line: int = 1, *, need_r
         elif isinstance(p, list):
             context = _context_of(_parse_messages(p, "prompt", source, line), "prompt", source, line)
         else:
-            raise _fail(f'field "prompt": expected a string or a list of messages, got {type(p).__name__}', source, line)
+            raise _fail(f'field "prompt": expected a string or a list of messages, got {json_type(p)}', source, line)
     else:
         raise _fail('missing field "prompt" (or "messages"): every record needs the query being answered', source, line)
 
@@ -136,8 +146,12 @@ def record_from_dict(obj: Any, source: str = "<input>", line: int = 1, *, need_r
             raise _fail('give either "responses" or "chosen"/"rejected", not both', source, line)
         rs = obj["responses"]
         if not isinstance(rs, list):
-            raise _fail(f'field "responses": expected a list of strings, got {type(rs).__name__}', source, line)
+            raise _fail(f'field "responses": expected a list of strings, got {json_type(rs)}', source, line)
         responses = tuple(_response_text(r, f"responses[{i}]", source, line) for i, r in enumerate(rs))
+    elif "completion" in obj:  # TRL's unpaired form (prompt, completion, label)
+        if "chosen" in obj or "rejected" in obj:
+            raise _fail('give either "completion" or "chosen"/"rejected", not both', source, line)
+        responses = (_response_text(obj["completion"], "completion", source, line),)
     elif "chosen" in obj or "rejected" in obj:
         for f in ("chosen", "rejected"):
             if f not in obj:
@@ -153,6 +167,15 @@ def record_from_dict(obj: Any, source: str = "<input>", line: int = 1, *, need_r
     if len(responses) > MAX_RESPONSES:
         raise _fail(f'field "responses": {len(responses)} responses, at most {MAX_RESPONSES} are supported', source, line)
 
+    label = obj.get("label")
+    if label is not None:
+        if len(responses) != 1:
+            raise _fail(f'field "label": labels a single response (true/1 = correct, false/0 = incorrect); with {len(responses)} responses give "preferred"', source, line)
+        if label not in (0, 1):  # True/False compare equal to 1/0
+            raise _fail(f'field "label": expected true/false or 1/0, got {json.dumps(label)}', source, line)
+        label = int(label)
+    if preferred is not None and len(responses) == 1:
+        raise _fail('field "preferred": a single response has no best to pick; give "label" (true/1 = correct, false/0 = incorrect)', source, line)
     if preferred is not None:
         if isinstance(preferred, bool) or not isinstance(preferred, int):
             raise _fail(f'field "preferred": expected an integer index, got {json.dumps(preferred)}', source, line)
@@ -164,7 +187,7 @@ def record_from_dict(obj: Any, source: str = "<input>", line: int = 1, *, need_r
         raise _fail(f'field "id": expected a string or integer, got {json.dumps(rid)}', source, line)
     subset = obj.get("subset")
     if subset is not None and not isinstance(subset, str):
-        raise _fail(f'field "subset": expected a string, got {type(subset).__name__}', source, line)
+        raise _fail(f'field "subset": expected a string, got {json_type(subset)}', source, line)
     principles = obj.get("principles")
     if principles is not None:
         if isinstance(principles, list) and all(isinstance(p, str) for p in principles):
@@ -177,6 +200,7 @@ def record_from_dict(obj: Any, source: str = "<input>", line: int = 1, *, need_r
         context=context,
         responses=responses,
         preferred=preferred,
+        label=label,
         subset=subset,
         principles=principles,
         source=source,
@@ -231,9 +255,10 @@ def json_lines(text: str, source: str, *, objects_only: bool = True, errors: lis
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise InputError(f"invalid JSON ({e.msg} at column {e.colno}): expected one JSON object per line", source, lineno) from None
+                msg = e.msg[:-3] if e.msg.endswith(" at") else e.msg
+                raise InputError(f"invalid JSON ({msg} at column {e.colno}): expected one JSON object per line", source, lineno) from None
             if objects_only and not isinstance(obj, dict):
-                raise InputError(f"expected a JSON object, got {type(obj).__name__}", source, lineno)
+                raise InputError(f"expected a JSON object, got {json_type(obj)}", source, lineno)
         except InputError as e:
             if errors is None:
                 raise

@@ -17,6 +17,11 @@ def _short(text: str, width: int = 70) -> str:
     return one if len(one) <= width else one[: width - 1] + "…"
 
 
+def _title(record_id: str, query: str) -> Text:
+    """A panel title from user text, shown literally (never read as rich markup)."""
+    return Text.assemble((record_id, "bold"), "  ", (_short(query, 60), "dim"))
+
+
 def score_table(r: ScoreResult) -> Panel:
     """Responses × samples with voted totals; the best row marked, a tie said out loud."""
     v = r.verdict
@@ -34,7 +39,7 @@ def score_table(r: ScoreResult) -> Panel:
         if r.record.preferred == i:
             label += " (label)"
         style = "green" if v.best == i else ("yellow" if v.is_tie and i in v.tied else None)
-        t.add_row(label, _short(resp), *cells, total, style=style)
+        t.add_row(label, Text(_short(resp)), *cells, total, style=style)
     if v.totals is None:
         status = Text("no sample could be parsed", style="bold red")
     elif v.is_tie:
@@ -53,8 +58,7 @@ def score_table(r: ScoreResult) -> Panel:
     body: list = [t, status]
     if notes:
         body.append(Text("; ".join(notes), style="dim"))
-    title = f"{r.record.id}  [dim]{_short(r.record.query, 60)}[/dim]"
-    return Panel(Group(*body), title=title, title_align="left")
+    return Panel(Group(*body), title=_title(r.record.id, r.record.query), title_align="left")
 
 
 def principles_panel(r: PrinciplesResult) -> Panel:
@@ -64,11 +68,11 @@ def principles_panel(r: PrinciplesResult) -> Panel:
         t.add_column("criterion")
         t.add_column("weight", justify="right")
         for c in j.criteria:
-            t.add_row(c.text, f"{c.weight:g}%" if c.weight is not None else "-")
+            t.add_row(Text(c.text), f"{c.weight:g}%" if c.weight is not None else "-")
         body = t
     else:
         body = Text(j.principles or "(the model wrote no principles)", style=None if j.principles else "red")
-    return Panel(body, title=f"{r.record.id}  [dim]{_short(r.record.query, 60)}[/dim]", title_align="left")
+    return Panel(body, title=_title(r.record.id, r.record.query), title_align="left")
 
 
 def summary_line(results: Sequence[ScoreResult]) -> str:
@@ -76,7 +80,10 @@ def summary_line(results: Sequence[ScoreResult]) -> str:
     ties = sum(r.verdict.is_tie for r in results)
     unparsed = sum(r.verdict.totals is None for r in results)
     labelled = [r for r in results if r.correct is not None]
-    parts = [f"{n} records", f"{ties} ties", f"{unparsed} unparsed"]
+    def count(k: int, word: str) -> str:
+        return f"{k} {word}" if k == 1 else f"{k} {word}s"
+
+    parts = [count(n, "record"), count(ties, "tie"), f"{unparsed} unparsed"]
     if labelled:
         right = sum(bool(r.correct) for r in labelled)
         parts.append(f"{right}/{len(labelled)} match the label (ties count as wrong)")
@@ -95,7 +102,7 @@ def eval_tables(summaries: Sequence) -> list:
         t = Table(title=title, title_justify="left", title_style="bold", show_edge=False, min_width=min(100, 44 + 24 * len(summaries)))
         t.add_column("")
         for s in summaries:
-            t.add_column(_short(s.name or s.model, 28), justify="right")
+            t.add_column(Text(_short(s.name or s.model, 28)), justify="right")
         return t
 
     main = table("Accuracy (%; ties broken by a seeded random pick, paper §5.1)")
@@ -115,7 +122,7 @@ def eval_tables(summaries: Sequence) -> list:
     if len(names) > 1:
         sub = table("Per subset (accuracy %, count)")
         for name in names:
-            sub.add_row(name, *[f"{fmt(s.subsets[name].accuracy)} ({s.subsets[name].count})" if name in s.subsets else "-" for s in summaries])
+            sub.add_row(Text(name), *[f"{fmt(s.subsets[name].accuracy)} ({s.subsets[name].count})" if name in s.subsets else "-" for s in summaries])
         out.append(sub)
     sections = [k for k in ("Chat", "Chat Hard", "Safety", "Reasoning", "Score") if any(k in s.sections for s in summaries)]
     if sections:
@@ -166,12 +173,12 @@ def doctor_panel(report) -> Panel:
             t.add_row("GPU", f"{g.name}: {g.total_bytes / (1 << 30):.1f} GiB{free}")
     else:
         t.add_row("GPU", "none found")
-    t.add_row("default model", report.default_model or f"[yellow]{report.default_model_hint}[/yellow]")
+    t.add_row("default model", Text(report.default_model or report.default_model_hint or "", style=None if report.default_model else "yellow"))
     tr = report.training
-    t.add_row("training extra", ", ".join(f"{k} {v}" for k, v in tr.items() if isinstance(v, str)) or "not installed (pip install 'grm-cli[train]')")
+    t.add_row("training extra", Text(", ".join(f"{k} {v}" for k, v in tr.items() if isinstance(v, str)) or "not installed (torch, transformers, peft, trl)"))
     m = report.model
     if m:
-        t.add_row("model", f"{m.name} ({m.architecture}, {m.n_layer} layers): {m.path}")
+        t.add_row("model", Text(f"{m.name} ({m.architecture}, {m.n_layer} layers): {m.path}"))
         t.add_row("needs", f"weights {m.weights_gib:.2f} GiB + KV cache {m.kv_cache_gib:.2f} GiB ({m.kv_type}, --ctx {m.ctx}; trained for {m.ctx_train})")
         t.add_row("offload (auto)", m.fit or ("no GPU backend: CPU" if not report.gpu_offload else "GPU memory unknown: all layers"))
     body: list = [t]

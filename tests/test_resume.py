@@ -89,7 +89,7 @@ def test_ctrl_c_stops_cleanly_after_flushing(tiny_model, tmp_path):
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
-    assert "rerun the same command to resume" in stderr and "Traceback" not in stderr
+    assert "rerun the same command to resume" in stderr and "grm: interrupted" in stderr and "Traceback" not in stderr
     saved = lines(out)  # every line whole
     assert 2 <= len(saved) < len(ROWS) and out.read_text().endswith("\n")
 

@@ -118,6 +118,7 @@ class LlamaEngine:
             raise ModelError(f"{path}: llama.cpp could not load this model ({failure}){detail}")
         self.path = path
         self.n_ctx = self.llm.n_ctx()
+        self.n_ctx_train = self.llm._model.n_ctx_train()
         self.n_gpu_layers = n_gpu_layers
         md = self.llm.metadata
         self.name = md.get("general.name") or path.stem
@@ -150,6 +151,8 @@ class LlamaEngine:
     # -- sampling --------------------------------------------------------------------------------
     def _sampling(self, temperature: float, seed: int) -> dict:
         # The paper's sampling is plain temperature (no top-k/top-p truncation); 0 is greedy.
+        if not (temperature >= 0 and temperature != float("inf")):  # NaN or inf aborts llama.cpp's process
+            raise ValueError(f"temperature {temperature}: expected a finite number, 0 or more")
         return dict(temperature=temperature, seed=seed & 0x7FFFFFFF, top_k=0, top_p=1.0, min_p=0.0, repeat_penalty=1.0)
 
     def generate(self, req: GenerationRequest) -> Generation:
