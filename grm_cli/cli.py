@@ -589,6 +589,8 @@ def main(argv: Optional[List[str]] = None) -> None:
             e.show()
             sys.exit(e.exit_code)
         raise
+    if code == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)
+        say("grm: interrupted")
     sys.exit(code if isinstance(code, int) else 0)
 
 
