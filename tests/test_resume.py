@@ -23,7 +23,7 @@ def _template(short_template, monkeypatch):
 
 def cmd(model, data, out, *extra):
     return [sys.executable, "-m", "grm_cli.cli", "score", str(data), "--model", str(model), "--ctx", "2048",
-            "--template", os.environ["GRM_TEST_TEMPLATE"], "-k", "2", "--max-tokens", "12", "--output", str(out), "--json", *extra]
+            "--template", os.environ["GRM_TEST_TEMPLATE"], "-k", "2", "--max-tokens", "12", "--output", str(out), "--json", "--no-cache", *extra]
 
 
 def lines(path):
