@@ -98,12 +98,19 @@ class CachedEngine:
         return self.inner.count_tokens(messages, assistant_prefix)
 
     def generate(self, req: GenerationRequest) -> Generation:
-        key = request_key(self.fingerprint, req)
-        gen = self.cache.get(key)
-        if gen is not None:
-            self.hits += 1
-            return gen
-        gen = self.inner.generate(req)
-        self.cache.put(key, gen)
-        self.misses += 1
-        return gen
+        return self.generate_many([req])[0]
+
+    def generate_many(self, requests) -> list[Generation]:
+        """Cached samples come back as they were; the rest go to the inner engine together."""
+        keys = [request_key(self.fingerprint, r) for r in requests]
+        out: list[Generation | None] = [self.cache.get(k) for k in keys]
+        todo = [i for i, g in enumerate(out) if g is None]
+        self.hits += len(requests) - len(todo)
+        if todo:
+            many = getattr(self.inner, "generate_many", None)
+            fresh = many([requests[i] for i in todo]) if many else [self.inner.generate(requests[i]) for i in todo]
+            for i, gen in zip(todo, fresh):
+                self.cache.put(keys[i], gen)
+                out[i] = gen
+            self.misses += len(todo)
+        return out  # type: ignore[return-value]

@@ -51,6 +51,8 @@ MlockOpt = typer.Option(False, "--mlock", help="Lock the model in RAM so the OS 
 SkipOpt = typer.Option(False, "--skip-invalid", help="Leave bad records out (each goes to the errors file with FILE:LINE and why) instead of stopping.")
 ErrorsOpt = typer.Option(None, "--errors", help="Where --skip-invalid writes the bad records (JSONL). Default: OUTPUT.errors.jsonl with --output, else stderr only.")
 OnLongOpt = typer.Option("error", "--on-long", help="A prompt longer than the context: error (default), or truncate the middle of its responses (marked in the output).")
+EngineOpt = typer.Option("batched", "--engine", help="batched: many samples per llama.cpp step with shared prompt caches (fast); simple: one sample at a time through llama-cpp-python's Llama.")
+ParallelOpt = typer.Option(16, "--parallel", help="Sequences decoded together by the batched engine (samples of several records).")
 CacheOpt = typer.Option(True, "--cache/--no-cache", help="Reuse samples generated before with the same model, prompt, settings and seed (raising k reuses the first samples). Stored in $GRM_CACHE_DIR or ~/.cache/grm.")
 ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for llama.cpp. Default: llama.cpp's choice.")
 SeedOpt = typer.Option(0, "--seed", help="Base seed: each sample's order and sampling derive from (seed, record, sample).")
@@ -82,7 +84,7 @@ def _gpu_layers(spec: str) -> int | None:
     return value
 
 
-def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: str, threads: Optional[int], kv_type: str, flash_attn: bool, mmap: bool, mlock: bool, verbose: bool, cache: bool = True):
+def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: str, threads: Optional[int], kv_type: str, flash_attn: bool, mmap: bool, mlock: bool, verbose: bool, cache: bool = True, engine_kind: str = "batched", parallel: int = 16):
     from .doctor import auto_gpu_layers
     from .engine.llama import KV_TYPES, LlamaEngine
     from .models import resolve_model
@@ -103,7 +105,17 @@ def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: s
             say(f"--n-gpu-layers auto: {why}", "dim")
     if not quiet:
         say(f"loading {path.name} …", "dim")
-    engine = LlamaEngine(path, n_ctx=ctx, n_gpu_layers=layers, n_threads=threads, kv_type=kv_type, flash_attn=flash_attn, use_mmap=mmap, use_mlock=mlock, verbose=verbose)
+    if engine_kind not in ("batched", "simple"):
+        raise InputError(f"--engine {engine_kind!r}: expected batched or simple")
+    if parallel < 1:
+        raise InputError(f"--parallel {parallel}: expected a positive number of sequences")
+    options = dict(n_gpu_layers=layers, n_threads=threads, kv_type=kv_type, flash_attn=flash_attn, use_mmap=mmap, use_mlock=mlock, verbose=verbose)
+    if engine_kind == "batched":
+        from .engine.batched import BatchedLlamaEngine
+
+        engine = BatchedLlamaEngine(path, n_ctx=ctx, n_seq_max=parallel + 1, **options)
+    else:
+        engine = LlamaEngine(path, n_ctx=ctx, **options)
     if engine.n_ctx_train and ctx > engine.n_ctx_train:
         say(f"warning: --ctx {ctx} is above the {engine.n_ctx_train} tokens {path.name} was trained for; quality may drop past that", "yellow")
     if not cache:
@@ -131,12 +143,12 @@ def _progress(total: int, what: str) -> Progress:
     )
 
 
-def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print_json: bool, print_tables: bool) -> tuple[list, dict]:
+def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print_json: bool, print_tables: bool, chunk: int = 1) -> tuple[list, dict]:
     """Score records one by one: each finished result goes to --output (fsynced), stdout, and the table.
     With an existing --output, the records it already holds are skipped (resume).
     Returns (results scored now, every stored line of --output by id)."""
     from .output import ResultsFile
-    from .pipeline import run_signature, score_record
+    from .pipeline import run_signature, score_records
     from .render import score_table
 
     out = Console()
@@ -153,9 +165,7 @@ def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print
         progress = stack.enter_context(_progress(len(todo), f"scoring (k={settings.k})"))
         task = progress.add_task("score", total=len(todo))
         try:
-            for rec in todo:
-                given = rec.principles or (lookup(rec) if lookup else None)
-                result = score_record(rec, engine, tmpl, settings, given)
+            for result in score_records(todo, engine, tmpl, settings, lookup, chunk=chunk):
                 results.append(result)
                 line = result.to_json()
                 if writer:
@@ -174,6 +184,11 @@ def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print
         if hits:
             say(f"reused {hits} cached samples, generated {engine.misses}", "dim")
         return results, (dict(writer.done) if writer else {})
+
+
+def _chunk(parallel: int, k: int) -> int:
+    """Records generated together: enough samples to fill the batched engine's sequences."""
+    return max(1, -(-parallel // k))
 
 
 def _report_problems(problems: list | None, path: Optional[Path]) -> None:
@@ -239,6 +254,8 @@ def score(
     mmap: bool = MmapOpt,
     mlock: bool = MlockOpt,
     cache: bool = CacheOpt,
+    engine_kind: str = EngineOpt,
+    parallel: int = ParallelOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -270,12 +287,12 @@ def score(
             tmpl.check_count(rec)
     lookup = principles_lookup(read_principles(principles), principles) if principles else None
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, shuffle=shuffle, force_scores=force_scores)
-    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache)
+    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
     records = prepare_records(records, engine, tmpl, settings, lookup, on_long=on_long, errors=problems)
     _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
     _report_truncated(records)
 
-    results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json)
+    results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json, chunk=_chunk(parallel, k))
     say(f"{summary_line(results)}{f'; results in {output}' if output else ''}", "dim")
     if any(r.verdict.totals is None for r in results):
         raise typer.Exit(ExitCode.UNPARSED)
@@ -299,6 +316,8 @@ def principles(
     mmap: bool = MmapOpt,
     mlock: bool = MlockOpt,
     cache: bool = CacheOpt,
+    engine_kind: str = EngineOpt,
+    parallel: int = ParallelOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -321,7 +340,7 @@ def principles(
     _check_sampling(None, temperature, max_tokens)
     tmpl = load_template(template)
     records = read_prompts(file)
-    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache)
+    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
     out = Console()
     missing = 0
     with ExitStack() as stack:
@@ -377,6 +396,8 @@ def eval_(
     mmap: bool = MmapOpt,
     mlock: bool = MlockOpt,
     cache: bool = CacheOpt,
+    engine_kind: str = EngineOpt,
+    parallel: int = ParallelOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -428,11 +449,11 @@ def eval_(
                 for rec in records:
                     tmpl.check_count(rec)
             if engine is None:
-                engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache)
+                engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
             records = prepare_records(records, engine, tmpl, settings, on_long=on_long, errors=problems)
             _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
             _report_truncated(records)
-            scored, saved = _score_loop(records, engine, tmpl, settings, None, output, force, print_json=False, print_tables=False)
+            scored, saved = _score_loop(records, engine, tmpl, settings, None, output, force, print_json=False, print_tables=False, chunk=_chunk(parallel, k))
             lines = [saved[r.id] for r in records] if output else [r.to_json() for r in scored]
             stored = [result_from_json(line, str(output or inp.source)) for line in lines]
         summaries.append(evaluate(stored, seed=seed, draws=draws, name=Path(inp.source).stem))

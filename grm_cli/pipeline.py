@@ -146,7 +146,8 @@ def forced_tail(template: Template, n: int) -> ForcedTail:
     count, (lo, hi) = template.box_count(n), template.score_range(n)
 
     def complete(text: str) -> bool:
-        return parse_judgment(text, count, lo, hi).ok
+        # called after every generated token: the cheap test first
+        return "\\boxed" in text and "}" in text and parse_judgment(text, count, lo, hi).ok
 
     def trim(text: str) -> str:
         """Drop a started but unfinished answer line, and anything the model invented after it."""
@@ -271,34 +272,63 @@ def check_fits(records: Sequence[Record], engine: Engine, template: Template, se
     prepare_records(records, engine, template, settings, lookup)
 
 
-def score_record(rec: Record, engine: Engine, template: Template, settings: ScoreSettings, principles: str | None = None) -> ScoreResult:
-    """k samples of one record, each with its own seeded response order, voted (Eq. 14)."""
-    template.check_count(rec)
-    n = len(rec.responses)
+def generate_all(engine: Engine, requests: Sequence[GenerationRequest]) -> list:
+    """Engines that batch (BatchedLlamaEngine, a cache over one) take every request at once."""
+    many = getattr(engine, "generate_many", None)
+    return many(requests) if many else [engine.generate(r) for r in requests]
+
+
+def score_many(
+    items: Sequence[tuple[Record, str | None]], engine: Engine, template: Template, settings: ScoreSettings
+) -> list[ScoreResult]:
+    """k samples of each (record, fixed principles) pair, generated together, each sample with its own
+    seeded response order, then voted per record (Eq. 14). Results in input order."""
+    n_samples = settings.k
     temperature = settings.effective_temperature
-    tail = forced_tail(template, n) if settings.force_scores else None
-    samples = []
-    for s in range(settings.k):
-        seed = sample_seed(settings.seed, rec.id, s)
-        order = response_order(n, seed, settings.shuffle)
-        prompt = render(template, rec, order, principles=principles)
-        try:
-            gen = engine.generate(
-                GenerationRequest(prompt.messages, prompt.assistant_prefix, settings.max_tokens, temperature, seed, tail=tail)
-            )
-        except ContextOverflow as e:
-            raise InputError(f"{e}: raise --ctx or lower --max-tokens", rec.source, rec.line) from None
-        text = prompt.assistant_prefix + gen.text
-        j = judge(template, text, n, scores_from=len(prompt.assistant_prefix))
-        if j.scores is None:
-            scores = None
-        elif template.kind == "judge":
-            scores = judge_to_scores(j.scores[0], order)
-        else:
-            scores = to_record_order(j.scores, order)
-        samples.append(SampleResult(s, seed, order, j, scores, gen.forced_tail, gen.prompt_tokens, gen.completion_tokens, gen.seconds))
-    verdict = vote([x.scores for x in samples], n)
-    return ScoreResult(rec, tuple(samples), verdict, engine.name, template.name, settings, principles)
+    plans = []  # (record, principles, [(seed, order, prompt)])
+    requests: list[GenerationRequest] = []
+    for rec, principles in items:
+        template.check_count(rec)
+        n = len(rec.responses)
+        tail = forced_tail(template, n) if settings.force_scores else None
+        shown = []
+        for s in range(n_samples):
+            seed = sample_seed(settings.seed, rec.id, s)
+            order = response_order(n, seed, settings.shuffle)
+            prompt = render(template, rec, order, principles=principles)
+            shown.append((seed, order, prompt))
+            requests.append(GenerationRequest(prompt.messages, prompt.assistant_prefix, settings.max_tokens, temperature, seed, tail=tail))
+        plans.append((rec, principles, shown))
+    try:
+        gens = generate_all(engine, requests)
+    except ContextOverflow as e:
+        rec = items[0][0] if len(items) == 1 else None
+        raise InputError(f"{e}: raise --ctx or lower --max-tokens", rec.source if rec else None, rec.line if rec else None) from None
+    results = []
+    at = 0
+    for rec, principles, shown in plans:
+        n = len(rec.responses)
+        samples = []
+        for s, (seed, order, prompt) in enumerate(shown):
+            gen = gens[at]
+            at += 1
+            text = prompt.assistant_prefix + gen.text
+            j = judge(template, text, n, scores_from=len(prompt.assistant_prefix))
+            if j.scores is None:
+                scores = None
+            elif template.kind == "judge":
+                scores = judge_to_scores(j.scores[0], order)
+            else:
+                scores = to_record_order(j.scores, order)
+            samples.append(SampleResult(s, seed, order, j, scores, gen.forced_tail, gen.prompt_tokens, gen.completion_tokens, gen.seconds))
+        verdict = vote([x.scores for x in samples], n)
+        results.append(ScoreResult(rec, tuple(samples), verdict, engine.name, template.name, settings, principles))
+    return results
+
+
+def score_record(rec: Record, engine: Engine, template: Template, settings: ScoreSettings, principles: str | None = None) -> ScoreResult:
+    """k samples of one record, voted (Eq. 14)."""
+    return score_many([(rec, principles)], engine, template, settings)[0]
 
 
 def score_records(
@@ -307,10 +337,20 @@ def score_records(
     template: Template,
     settings: ScoreSettings = ScoreSettings(),
     principles: PrinciplesLookup | None = None,
+    *,
+    chunk: int = 8,
 ) -> Iterator[ScoreResult]:
-    """Stream one result per record, in input order."""
+    """Stream one result per record, in input order; `chunk` records are generated together (a batching
+    engine keeps its sequences busy across them; results do not depend on the chunk size's grouping
+    except through llama.cpp's arithmetic, see README)."""
+    batch: list[tuple[Record, str | None]] = []
     for rec in records:
-        yield score_record(rec, engine, template, settings, _principles_for(rec, principles))
+        batch.append((rec, _principles_for(rec, principles)))
+        if len(batch) >= chunk:
+            yield from score_many(batch, engine, template, settings)
+            batch = []
+    if batch:
+        yield from score_many(batch, engine, template, settings)
 
 
 # -- principles ----------------------------------------------------------------------------------

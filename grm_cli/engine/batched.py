@@ -1,0 +1,442 @@
+"""A llama.cpp engine that decodes many samples at once, sharing their prompts' KV cache.
+
+Why: voting@k costs k generations. `Llama` (the high-level API) decodes one sequence at a time; on a
+CPU that leaves most of the matrix units idle, and on a GPU almost all of them. Here one context holds
+many sequences:
+
+- the prefix all prompts of a call share (the template's instructions) is decoded once into sequence 0;
+- each distinct prompt copies that prefix (`llama_memory_seq_cp`, no recomputation in a unified KV cache)
+  and decodes only its own tail; its k samples copy the whole prompt the same way;
+- every live sequence advances by one token per `llama_decode`, each with its own sampler chain seeded
+  from its request, across records, up to `n_seq_max` sequences and the KV cells available;
+- the score line is forced per sequence exactly as in `LlamaEngine`: the started answer is dropped from
+  that sequence's cache, the prefix is decoded, and a grammar sampler (first in its chain) admits only
+  valid scores.
+
+The engine knows nothing of records or scores: requests in, generations out, in request order.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ModelError
+from .base import ContextOverflow, Generation, GenerationRequest
+from .llama import LlamaEngine, captured_stderr
+
+ROOT_SEQ = 0
+
+
+@dataclass
+class _Seq:
+    """One sample being generated."""
+
+    index: int  # position in the caller's request list
+    req: GenerationRequest
+    seq_id: int
+    prompt_len: int
+    group: "_Group"
+    started: float
+    chain: int = 0  # llama_sampler pointer
+    pos: int = 0  # next position to write
+    pending: list[int] = field(default_factory=list)  # tokens to decode for this sequence next step
+    tokens: list[int] = field(default_factory=list)  # sampled free tokens
+    piece_ends: list[int] = field(default_factory=list)  # byte length of the free text after each token
+    data: bytearray = field(default_factory=bytearray)  # free text bytes
+    phase: str = "free"  # "free" -> ("tail") -> "done"
+    kept: str = ""  # free text kept before the forced prefix
+    tail_text: str = ""
+    tail_tokens: int = 0
+    forced: bool = False
+    finish: str = "length"
+
+    def text(self) -> str:
+        return bytes(self.data).decode("utf-8", "replace")
+
+
+@dataclass
+class _Group:
+    """Samples of one distinct prompt: they share its KV cells until they diverge."""
+
+    tokens: list[int]
+    members: list[int]  # request indexes
+    reserved: int = 0
+    live: int = 0
+
+
+class BatchedLlamaEngine:
+    """Many sequences in one llama.cpp context; same interface and outputs as `LlamaEngine`."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        n_ctx: int = 4096,
+        n_seq_max: int = 32,
+        kv_cells: int | None = None,
+        n_gpu_layers: int | None = None,
+        n_threads: int | None = None,
+        kv_type: str = "f16",
+        flash_attn: bool = False,
+        use_mmap: bool = True,
+        use_mlock: bool = False,
+        verbose: bool = False,
+    ):
+        import llama_cpp
+
+        self._c = llama_cpp
+        # The high-level object loads the weights (shared, not copied) and knows the chat template;
+        # its own context is kept tiny since generation happens in the context below.
+        self.base = LlamaEngine(
+            model_path, n_ctx=256, n_gpu_layers=n_gpu_layers, n_threads=n_threads, kv_type=kv_type,
+            flash_attn=flash_attn, use_mmap=use_mmap, use_mlock=use_mlock, verbose=verbose,
+        )
+        self.name, self.path, self.n_ctx_train = self.base.name, self.base.path, self.base.n_ctx_train
+        self.n_ctx = n_ctx  # per sequence: prompt + generation, as for LlamaEngine
+        self.n_seq_max = max(2, min(n_seq_max, llama_cpp.llama_max_parallel_sequences()))
+        self.kv_cells = kv_cells or n_ctx * 4
+        self.n_batch = 2048
+        model = self.base.llm._model.model
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = self.kv_cells
+        params.n_batch = self.n_batch
+        params.n_ubatch = 512
+        params.n_seq_max = self.n_seq_max
+        params.kv_unified = True  # copied prefixes share cells instead of duplicating them (partial copies need it)
+        threads = n_threads or max(1, os.cpu_count() or 1)
+        params.n_threads = params.n_threads_batch = threads
+        kv_ggml = getattr(llama_cpp, f"GGML_TYPE_{kv_type.upper()}")
+        params.type_k = params.type_v = kv_ggml
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
+        params.no_perf = True
+        with captured_stderr(not verbose):  # llama.cpp warns that a shared cache exceeds the trained context
+            self.ctx = llama_cpp.llama_init_from_model(model, params)
+        if not self.ctx:
+            raise ModelError(f"{self.path}: llama.cpp could not create a context of {self.kv_cells} KV cells for {self.n_seq_max} sequences (out of memory?): lower --ctx or --parallel")
+        self.kv_cells = llama_cpp.llama_n_ctx(self.ctx)
+        self._mem = llama_cpp.llama_get_memory(self.ctx)
+        self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self._root: list[int] = []
+        self._piece = ctypes.create_string_buffer(256)
+
+    def close(self) -> None:
+        if getattr(self, "_batch", None) is not None:
+            self._c.llama_batch_free(self._batch)
+            self._batch = None
+        if getattr(self, "ctx", None):
+            self._c.llama_free(self.ctx)
+            self.ctx = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- the Engine protocol ---------------------------------------------------------------------
+    def render(self, messages, assistant_prefix: str = "") -> str:
+        return self.base.render(messages, assistant_prefix)
+
+    def count_tokens(self, messages, assistant_prefix: str = "") -> int:
+        return self.base.count_tokens(messages, assistant_prefix)
+
+    def generate(self, req: GenerationRequest) -> Generation:
+        return self.generate_many([req])[0]
+
+    def generate_many(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """All requests, scheduled over the context's sequences; results in request order."""
+        if not requests:
+            return []
+        prompts = [self.base._tokens(self.base.render(r.messages, r.assistant_prefix)) for r in requests]
+        for r, toks in zip(requests, prompts):
+            need = len(toks) + self._budget(r)
+            if need > self.n_ctx:
+                raise ContextOverflow(len(toks), need, self.n_ctx)
+        groups: dict[tuple, _Group] = {}
+        for i, toks in enumerate(prompts):
+            groups.setdefault(tuple(toks), _Group(list(toks), [])).members.append(i)
+        self._set_root(prompts)
+        results: list[Generation | None] = [None] * len(requests)
+        queue = list(groups.values())
+        free_ids = list(range(self.n_seq_max - 1, 0, -1))
+        active: list[_Seq] = []
+        used = len(self._root)
+        try:
+            while queue or active:
+                # Admit whole groups while sequence ids and KV cells last.
+                while queue and len(free_ids) >= min(len(queue[0].members), self.n_seq_max - 1):
+                    g = queue[0]
+                    take = g.members[: len(free_ids)]
+                    need = (len(g.tokens) - self._shared(g.tokens)) + sum(self._budget(requests[i]) for i in take)
+                    if active and used + need > self.kv_cells:
+                        break
+                    if need + len(self._root) > self.kv_cells:
+                        raise ModelError(f"one prompt and its samples need {need + len(self._root)} KV cells, the context has {self.kv_cells}: raise --ctx")
+                    if len(take) < len(g.members):
+                        g.members = g.members[len(take):]
+                        sub = _Group(g.tokens, take)
+                    else:
+                        queue.pop(0)
+                        sub = g
+                    sub.reserved = need
+                    used += need
+                    active.extend(self._admit(sub, requests, free_ids))
+                if not active:
+                    continue
+                self._step(active)
+                for s in [s for s in active if s.phase == "done"]:
+                    results[s.index] = self._finish(s)
+                    active.remove(s)
+                    self._c.llama_memory_seq_rm(self._mem, s.seq_id, -1, -1)
+                    free_ids.append(s.seq_id)
+                    s.group.live -= 1
+                    if s.group.live == 0:
+                        used -= s.group.reserved
+        finally:
+            for s in active:
+                self._free_chain(s)
+                self._c.llama_memory_seq_rm(self._mem, s.seq_id, -1, -1)
+        return results  # type: ignore[return-value]
+
+    # -- scheduling ------------------------------------------------------------------------------
+    @staticmethod
+    def _budget(r: GenerationRequest) -> int:
+        tail = (r.tail.max_tokens + 48) if r.tail else 0
+        return r.max_tokens + tail
+
+    def _shared(self, tokens: list[int]) -> int:
+        n = 0
+        for a, b in zip(self._root, tokens):
+            if a != b:
+                break
+            n += 1
+        return min(n, len(tokens) - 1)  # the last prompt token is always decoded: its logits start sampling
+
+    def _set_root(self, prompts: list[list[int]]) -> None:
+        """Sequence 0 holds the prefix every prompt of this call shares (decoded once, kept across calls)."""
+        common = prompts[0]
+        for p in prompts[1:]:
+            n = 0
+            for a, b in zip(common, p):
+                if a != b:
+                    break
+                n += 1
+            common = common[:n]
+        if len(common) < 16:
+            common = []
+        if common == self._root:
+            return
+        keep = 0
+        for a, b in zip(self._root, common):
+            if a != b:
+                break
+            keep += 1
+        self._c.llama_memory_seq_rm(self._mem, ROOT_SEQ, keep, -1)
+        self._root = self._root[:keep]
+        if len(common) > keep:
+            self._decode_chunks(ROOT_SEQ, common[keep:], keep, want_last=False)
+        self._root = list(common)
+
+    def _decode_chunks(self, seq_id: int, tokens: list[int], start: int, *, want_last: bool) -> int:
+        """Decode one sequence's tokens in batches; returns the batch index of the last token's logits."""
+        last = -1
+        for off in range(0, len(tokens), self.n_batch):
+            chunk = tokens[off: off + self.n_batch]
+            b = self._batch
+            for i, t in enumerate(chunk):
+                b.token[i] = t
+                b.pos[i] = start + off + i
+                b.n_seq_id[i] = 1
+                b.seq_id[i][0] = seq_id
+                b.logits[i] = 0
+            is_last_chunk = off + self.n_batch >= len(tokens)
+            if want_last and is_last_chunk:
+                b.logits[len(chunk) - 1] = 1
+                last = len(chunk) - 1
+            b.n_tokens = len(chunk)
+            self._decode()
+        return last
+
+    def _decode(self) -> None:
+        rc = self._c.llama_decode(self.ctx, self._batch)
+        if rc != 0:
+            raise ModelError(f"llama_decode failed ({rc}): the KV cache is full or the batch is invalid; lower --parallel or raise --ctx")
+
+    def _admit(self, g: _Group, requests: Sequence[GenerationRequest], free_ids: list[int]) -> list[_Seq]:
+        """Decode the group's prompt once, copy it to each sample's sequence, and sample their first tokens."""
+        now = time.perf_counter()
+        ids = [free_ids.pop() for _ in g.members]
+        first = ids[0]
+        shared = self._shared(g.tokens) if self._root else 0
+        self._c.llama_memory_seq_rm(self._mem, first, -1, -1)
+        if shared:
+            self._c.llama_memory_seq_cp(self._mem, ROOT_SEQ, first, 0, shared)
+        idx = self._decode_chunks(first, g.tokens[shared:], shared, want_last=True)
+        seqs = []
+        for req_index, seq_id in zip(g.members, ids):
+            if seq_id != first:
+                self._c.llama_memory_seq_rm(self._mem, seq_id, -1, -1)
+                self._c.llama_memory_seq_cp(self._mem, first, seq_id, -1, -1)
+            s = _Seq(req_index, requests[req_index], seq_id, len(g.tokens), g, now, pos=len(g.tokens))
+            s.chain = self._chain(s.req.temperature, s.req.seed)
+            seqs.append(s)
+        g.live = len(seqs)
+        for s in seqs:  # all sample from the same logits (the prompt's last token), each with its own seed
+            self._accept(s, self._c.llama_sampler_sample(s.chain, self.ctx, idx))
+        return seqs
+
+    def _step(self, active: list[_Seq]) -> None:
+        """One llama_decode advancing every live sequence by its pending token(s)."""
+        b = self._batch
+        n = 0
+        order: list[tuple[_Seq, int]] = []
+        for s in active:
+            if s.phase == "done" or not s.pending:
+                continue
+            if n + len(s.pending) > self.n_batch:
+                break
+            for j, t in enumerate(s.pending):
+                b.token[n] = t
+                b.pos[n] = s.pos
+                b.n_seq_id[n] = 1
+                b.seq_id[n][0] = s.seq_id
+                b.logits[n] = 1 if j == len(s.pending) - 1 else 0
+                s.pos += 1
+                n += 1
+            order.append((s, n - 1))
+            s.pending = []
+        if not n:
+            return
+        b.n_tokens = n
+        self._decode()
+        for s, idx in order:
+            self._accept(s, self._c.llama_sampler_sample(s.chain, self.ctx, idx))
+
+    # -- per-sequence sampling -------------------------------------------------------------------
+    def _chain(self, temperature: float, seed: int, grammar: str | None = None) -> int:
+        c = self._c
+        if not (temperature >= 0 and temperature != float("inf")):
+            raise ValueError(f"temperature {temperature}: expected a finite number, 0 or more")
+        chain = c.llama_sampler_chain_init(c.llama_sampler_chain_default_params())
+        if grammar is not None:
+            g = c.llama_sampler_init_grammar(self._vocab, grammar.encode("utf-8"), b"root")
+            if not g:
+                c.llama_sampler_free(chain)
+                raise ValueError("llama.cpp rejected the score grammar")
+            c.llama_sampler_chain_add(chain, g)  # first: later samplers must not remove every legal token
+        if temperature == 0:
+            c.llama_sampler_chain_add(chain, c.llama_sampler_init_greedy())
+        else:
+            c.llama_sampler_chain_add(chain, c.llama_sampler_init_temp(temperature))
+            c.llama_sampler_chain_add(chain, c.llama_sampler_init_dist(seed & 0x7FFFFFFF))
+        return chain
+
+    def _free_chain(self, s: _Seq) -> None:
+        if s.chain:
+            self._c.llama_sampler_free(s.chain)
+            s.chain = 0
+
+    def _piece_bytes(self, tok: int) -> bytes:
+        n = self._c.llama_token_to_piece(self._vocab, tok, self._piece, len(self._piece), 0, False)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = self._c.llama_token_to_piece(self._vocab, tok, buf, len(buf), 0, False)
+            return buf.raw[:n]
+        return self._piece.raw[:n]
+
+    def _accept(self, s: _Seq, tok: int) -> None:
+        """Take a sampled token: extend the text, and decide whether the sequence goes on."""
+        req = s.req
+        if s.phase == "tail":
+            s.tail_tokens += 1
+            if not self._c.llama_vocab_is_eog(self._vocab, tok):
+                s.tail_text += self._piece_bytes(tok).decode("utf-8", "replace")
+            if s.tail_text.endswith("}") or s.tail_tokens >= req.tail.max_tokens or self._c.llama_vocab_is_eog(self._vocab, tok):
+                s.phase = "done"
+            else:
+                s.pending = [tok]
+            return
+        if self._c.llama_vocab_is_eog(self._vocab, tok):
+            s.finish = "stop"
+            self._end_free(s)
+            return
+        s.tokens.append(tok)
+        s.data += self._piece_bytes(tok)
+        s.piece_ends.append(len(s.data))
+        text = _decode_prefix(s.data)
+        for stop in req.stop:
+            cut = text.find(stop)
+            if cut >= 0:
+                s.data = bytearray(text[:cut].encode("utf-8"))
+                s.finish = "stop"
+                s.phase = "done"
+                return
+        if req.tail is not None and req.tail.is_complete(text):
+            s.finish = "answer"
+            s.phase = "done"
+            return
+        if len(s.tokens) >= req.max_tokens:
+            s.finish = "length"
+            self._end_free(s)
+            return
+        s.pending = [tok]
+
+    def _end_free(self, s: _Seq) -> None:
+        """Free text is over: done, or start the forced answer line for this sequence."""
+        req = s.req
+        text = s.text()
+        if req.tail is None or req.tail.is_complete(text):
+            s.phase = "done"
+            return
+        kept = req.tail.trim(text)
+        kept_bytes = kept.encode("utf-8")
+        n_keep = 0
+        for i, end in enumerate(s.piece_ends):
+            if end > len(kept_bytes):
+                break
+            n_keep = i + 1
+        done_bytes = s.piece_ends[n_keep - 1] if n_keep else 0
+        rest = kept_bytes[done_bytes:].decode("utf-8", "replace") + req.tail.prefix
+        # The cache holds the prompt and the free tokens decoded so far (the last sampled one is not).
+        # Keep what the kept text covers, drop the rest, and queue what still needs decoding.
+        decoded = s.pos - s.prompt_len
+        start = s.prompt_len + min(n_keep, decoded)
+        self._c.llama_memory_seq_rm(self._mem, s.seq_id, start, -1)
+        s.pos = start
+        s.kept = kept
+        s.forced = True
+        s.pending = s.tokens[decoded:n_keep] + self.base.llm.tokenize(rest.encode("utf-8"), add_bos=False, special=False)
+        self._free_chain(s)
+        s.chain = self._chain(req.temperature, req.seed + 1, grammar=req.tail.grammar)
+        s.phase = "tail"
+
+    def _finish(self, s: _Seq) -> Generation:
+        self._free_chain(s)
+        free_text = s.text()
+        if s.forced:
+            text = s.kept + s.req.tail.prefix + s.tail_text
+            forced, finish = True, "forced"
+        else:
+            text, forced, finish = free_text, False, s.finish
+        return Generation(
+            text=text,
+            free_text=free_text,
+            forced_tail=forced,
+            finish_reason=finish,
+            prompt_tokens=s.prompt_len,
+            completion_tokens=len(s.tokens) + s.tail_tokens,
+            seconds=time.perf_counter() - s.started,
+        )
+
+
+def _decode_prefix(data: bytearray) -> str:
+    """The text of the bytes so far, leaving out an incomplete UTF-8 character at the end."""
+    dec = codecs.getincrementaldecoder("utf-8")("replace")
+    return dec.decode(bytes(data), final=False)
