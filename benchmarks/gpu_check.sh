@@ -26,6 +26,10 @@ GRM="python3 -m grm_cli.cli"
 python3 -c "import sys; sys.path.insert(0, 'tests'); from tiny_gguf import write_tiny_gguf; write_tiny_gguf('/tmp/r1b.gguf', n_layer=16, n_embd=2048, n_head=16, n_head_kv=8, n_ff=5632, f16=True)" || exit 1
 $GRM doctor --model /tmp/r1b.gguf --ctx 8192 | tee "$OUT/doctor.txt"
 $GRM doctor --model /tmp/r1b.gguf --ctx 8192 --json > "$OUT/doctor.json"
+# The voting benchmark on the GPU: (a) k x create_chat_completion against (b) the batched engine.
+python3 benchmarks/bench_voting.py --model /tmp/r1b.gguf --n-gpu-layers -1 --ctx 8192 --records "${BENCH_RECORDS:-4}" -k 8 \
+  --max-tokens "${BENCH_TOKENS:-128}" --parallel 32 --threads 8 2>&1 | tee "$OUT/bench.txt"
+[ -n "${SKIP_CPU:-}" ] && exit 0
 head -3 examples/llmbar.jsonl > /tmp/three.jsonl
 for layers in auto 0; do
   s=$(date +%s.%N)

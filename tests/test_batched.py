@@ -1,0 +1,115 @@
+"""The batched engine: determinism, the forced score line, shared-prefix KV copies, scheduling."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+from grm_cli.engine.base import GenerationRequest
+from grm_cli.engine.batched import ROOT_SEQ, BatchedLlamaEngine
+from grm_cli.errors import ModelError
+from grm_cli.pipeline import ScoreSettings, forced_tail, score_many
+from grm_cli.prompting import load_template
+from grm_cli.records import record_from_dict
+
+POINTWISE = load_template("pointwise")
+
+
+def records(n_records: int, n_responses: int):
+    return [
+        (record_from_dict({"id": f"r{i}", "prompt": f"Add {i} and 3.", "responses": [f"answer {j}: {i + j}" for j in range(n_responses)]}), None)
+        for i in range(n_records)
+    ]
+
+
+@pytest.fixture(scope="module")
+def batched(tiny_model):
+    engine = BatchedLlamaEngine(tiny_model, n_ctx=8192, n_seq_max=9, kv_cells=32768)
+    yield engine
+    engine.close()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10])
+def test_forced_tail_always_gives_n_in_range_integers(batched, n):
+    results = score_many(records(3, n), batched, POINTWISE, ScoreSettings(k=4, seed=n, max_tokens=16))
+    for r in results:
+        assert r.verdict.unparsed == 0 and r.verdict.votes == 4
+        for s in r.samples:
+            assert s.judgment.error is None and s.forced_tail
+            assert len(s.scores) == n and all(1 <= x <= 10 for x in s.scores)
+            assert s.judgment.text.rstrip().endswith("}")
+
+
+def test_same_seed_same_outputs_run_after_run(batched, tiny_model):
+    settings = ScoreSettings(k=4, seed=5, max_tokens=24)
+    a = score_many(records(3, 2), batched, POINTWISE, settings)
+    b = score_many(records(3, 2), batched, POINTWISE, settings)
+    other = BatchedLlamaEngine(tiny_model, n_ctx=8192, n_seq_max=9, kv_cells=32768)
+    c = score_many(records(3, 2), other, POINTWISE, settings)
+    other.close()
+    texts = lambda rs: [s.judgment.text for r in rs for s in r.samples]  # noqa: E731
+    assert texts(a) == texts(b) == texts(c)
+
+
+def test_batch_size_one_and_eight(tiny_model):
+    """llama.cpp's arithmetic differs across batch shapes, so later tokens may differ (measured in README);
+    what must hold: each size is deterministic, every sample parses, and the first sampled token, drawn
+    from the prompt's own logits, is the same."""
+    settings = ScoreSettings(k=8, seed=2, max_tokens=12, temperature=0.0)
+    out = {}
+    for parallel in (1, 8):
+        engine = BatchedLlamaEngine(tiny_model, n_ctx=8192, n_seq_max=parallel + 1, kv_cells=32768)
+        runs = [score_many(records(2, 2), engine, POINTWISE, settings) for _ in range(2)]
+        engine.close()
+        assert [s.judgment.text for r in runs[0] for s in r.samples] == [s.judgment.text for r in runs[1] for s in r.samples]
+        assert all(s.scores is not None for r in runs[0] for s in r.samples)
+        out[parallel] = runs[0]
+    first = lambda rs: [s.judgment.text[:1] for r in rs for s in r.samples]  # noqa: E731
+    assert first(out[1]) == first(out[8])
+
+
+def test_copied_kv_gives_the_same_next_token_distribution(batched):
+    """Decode a prompt alone in one sequence; decode all but its last token in another, copy that cache to
+    a third and decode the last token there: both next-token distributions agree."""
+    c = batched._c
+    tokens = batched.base._tokens(batched.render([{"role": "user", "content": "Which is larger, 7 or 9? Explain."}]))
+    mem = batched._mem
+    for seq in (1, 2, 3):
+        c.llama_memory_seq_rm(mem, seq, -1, -1)
+    n_vocab = c.llama_vocab_n_tokens(batched._vocab)
+
+    def logits(idx):
+        ptr = c.llama_get_logits_ith(batched.ctx, idx)
+        return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,)).copy()
+
+    alone = logits(batched._decode_chunks(1, tokens, 0, want_last=True))
+    batched._decode_chunks(2, tokens[:-1], 0, want_last=False)
+    c.llama_memory_seq_cp(mem, 2, 3, -1, -1)
+    copied = logits(batched._decode_chunks(3, tokens[-1:], len(tokens) - 1, want_last=True))
+    for seq in (1, 2, 3):
+        c.llama_memory_seq_rm(mem, seq, -1, -1)
+    p = lambda x: np.exp(x - x.max()) / np.exp(x - x.max()).sum()  # noqa: E731
+    assert np.allclose(p(alone), p(copied), atol=1e-4)
+    assert int(alone.argmax()) == int(copied.argmax())
+
+
+def test_few_kv_cells_make_requests_wait_not_fail(tiny_model):
+    engine = BatchedLlamaEngine(tiny_model, n_ctx=8192, n_seq_max=17, kv_cells=4096)
+    results = score_many(records(4, 2), engine, POINTWISE, ScoreSettings(k=4, max_tokens=8))
+    assert all(r.verdict.votes == 4 for r in results)
+    tail = forced_tail(POINTWISE, 2)
+    huge = GenerationRequest([{"role": "user", "content": "x"}], max_tokens=6000, temperature=0.0, tail=tail)
+    with pytest.raises(ModelError, match="KV cells"):
+        engine.generate_many([huge])
+    engine.close()
+
+
+def test_stop_strings_and_the_root_prefix(batched):
+    req = GenerationRequest([{"role": "user", "content": "Say something."}], max_tokens=40, temperature=0.7, seed=3, stop=("e",))
+    gens = batched.generate_many([req] * 3)
+    for g in gens:
+        assert "e" not in g.text and not g.forced_tail
+    assert gens[0].text == gens[1].text == gens[2].text  # same seed, same prompt
+    assert len(batched._root) >= 16 and ROOT_SEQ == 0
