@@ -100,7 +100,10 @@ def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: s
         raise InputError(f"--kv-type {kv_type} needs --flash-attn (llama.cpp quantizes the V cache only with flash attention)")
     layers = _gpu_layers(n_gpu_layers)
     if layers is None:
-        layers, why = auto_gpu_layers(path, ctx, kv_type)
+        from .engine.batched import KV_CELLS_PER_CTX
+
+        cells = ctx * KV_CELLS_PER_CTX if engine_kind == "batched" else ctx
+        layers, why = auto_gpu_layers(path, cells, kv_type)
         if not quiet and layers != 0:
             say(f"--n-gpu-layers auto: {why}", "dim")
     if not quiet:

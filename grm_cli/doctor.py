@@ -128,10 +128,15 @@ class DoctorReport:
 
 
 def model_needs(path: Path, gpus: list[Gpu], gpu_offload: bool, ctx: int, kv_type: str, n_seq: int = 1) -> ModelNeeds:
+    """What `grm score` with the default (batched) engine allocates: KV cells = KV_CELLS_PER_CTX x --ctx,
+    shared by the parallel sequences."""
+    from .engine.batched import KV_CELLS_PER_CTX
+
     shape: ModelShape = read_shape(path)
-    kv = kv_bytes_per_layer(shape, ctx, n_seq, kv_type) * shape.n_layer
+    cells = ctx * KV_CELLS_PER_CTX
+    kv = kv_bytes_per_layer(shape, cells, n_seq, kv_type) * shape.n_layer
     free = next((g.free_bytes for g in gpus if g.free_bytes is not None), None)
-    fit = fit_layers(shape, free, ctx, n_seq=n_seq, kv_type=kv_type) if gpu_offload and free is not None else None
+    fit = fit_layers(shape, free, cells, n_seq=n_seq, kv_type=kv_type) if gpu_offload and free is not None else None
     return ModelNeeds(
         path=str(path), name=shape.name, architecture=shape.architecture, n_layer=shape.n_layer,
         weights_gib=shape.weight_bytes / GiB, kv_cache_gib=kv / GiB, ctx=ctx, ctx_train=shape.ctx_train, kv_type=kv_type,
@@ -185,7 +190,7 @@ def diagnose(model: str | None = None, ctx: int = 4096, kv_type: str = "f16") ->
     return report
 
 
-def auto_gpu_layers(model_path: Path, ctx: int, kv_type: str = "f16") -> tuple[int, str]:
+def auto_gpu_layers(model_path: Path, kv_cells: int, kv_type: str = "f16") -> tuple[int, str]:
     """`--n-gpu-layers auto`: all layers on Metal (unified memory), the largest fitting offload on CUDA,
     0 without a GPU backend. Returns (value for llama.cpp, a sentence saying why)."""
     import llama_cpp
@@ -199,5 +204,5 @@ def auto_gpu_layers(model_path: Path, ctx: int, kv_type: str = "f16") -> tuple[i
     if free is None:
         return -1, "GPU memory cannot be read here (unified memory): offloading every layer"
     shape = read_shape(model_path)
-    fit = fit_layers(shape, free, ctx, kv_type=kv_type)
+    fit = fit_layers(shape, free, kv_cells, kv_type=kv_type)
     return fit.n_gpu_layers, fit.describe(shape)

@@ -100,7 +100,7 @@ def test_doctor_on_this_machine(smollm2_path):
     assert r["default_model"] == str(smollm2_path)
     m = r["model"]
     assert m["n_layer"] == 30 and m["ctx"] == 8192
-    assert m["kv_cache_gib"] == pytest.approx(30 * 8192 * 384 * 2 / GiB)
+    assert m["kv_cache_gib"] == pytest.approx(30 * 4 * 8192 * 384 * 2 / GiB)  # the batched engine holds 4 x --ctx cells
     p = subprocess.run([sys.executable, "-m", "grm_cli.cli", "doctor"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "llama-cpp-python" in p.stdout and "KV cache" in p.stdout
 

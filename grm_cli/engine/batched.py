@@ -31,6 +31,7 @@ from .base import ContextOverflow, Generation, GenerationRequest
 from .llama import LlamaEngine, captured_stderr
 
 ROOT_SEQ = 0
+KV_CELLS_PER_CTX = 4  # the shared cache holds 4 x --ctx cells: prompts once, the samples' own tokens each
 
 
 @dataclass
@@ -100,7 +101,7 @@ class BatchedLlamaEngine:
         self.name, self.path, self.n_ctx_train = self.base.name, self.base.path, self.base.n_ctx_train
         self.n_ctx = n_ctx  # per sequence: prompt + generation, as for LlamaEngine
         self.n_seq_max = max(2, min(n_seq_max, llama_cpp.llama_max_parallel_sequences()))
-        self.kv_cells = kv_cells or n_ctx * 4
+        self.kv_cells = kv_cells or n_ctx * KV_CELLS_PER_CTX
         self.n_batch = 2048
         model = self.base.llm._model.model
         self._vocab = llama_cpp.llama_model_get_vocab(model)
