@@ -18,17 +18,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from .errors import InputError, read_yaml_mapping
 
-from .errors import InputError
+
+def user_config_dir() -> Path:
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "grm"
 
 
 def user_config_path() -> Path:
     env = os.environ.get("GRM_CONFIG")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "grm" / "config.yaml"
+    return Path(env).expanduser() if env else user_config_dir() / "config.yaml"
 
 
 def project_config_path() -> Path:
@@ -67,15 +66,7 @@ def read_settings(group, ctx) -> list[Setting]:
     """Every setting the config files give, checked against the commands' flags, in precedence order."""
     settings: list[Setting] = []
     for label, path in config_files():
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError) as e:
-            raise InputError(f"cannot read the settings file: {e}", str(path)) from None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            raise InputError(f"invalid YAML: {getattr(e, 'problem', e)}", str(path), mark.line + 1 if mark else None) from None
-        if not isinstance(data, dict):
-            raise InputError("expected a mapping of flag names to values", str(path))
+        data = read_yaml_mapping(path, "settings")
         origin = f"{label} {path}"
         for key, value in data.items():
             key = str(key)

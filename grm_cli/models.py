@@ -62,11 +62,10 @@ class Alias:
 
 
 def user_models_path() -> Path:
+    from .config import user_config_dir
+
     env = os.environ.get("GRM_MODELS")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "grm" / "models.yaml"
+    return Path(env).expanduser() if env else user_config_dir() / "models.yaml"
 
 
 def load_registry() -> dict[str, Alias]:

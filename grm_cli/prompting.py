@@ -12,9 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
-import yaml
-
-from .errors import InputError
+from .errors import InputError, read_yaml_mapping
 from .records import Record
 
 KINDS = ("pointwise", "single", "judge")
@@ -128,16 +126,8 @@ def load_template(name_or_path: str = "pointwise") -> Template:
         p = prompts_dir() / f"{name_or_path}.yaml"
         if not p.exists():
             raise InputError(f"unknown template {name_or_path!r}: expected one of {', '.join(builtin_templates())} or a path to a .yaml file")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such template file", str(p)) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read template: {e}", str(p)) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise InputError(f"invalid YAML: {getattr(e, 'problem', e)}", str(p), mark.line + 1 if mark else None) from None
-    if not isinstance(data, dict):
+    data = read_yaml_mapping(p, "template")
+    if not data:
         raise InputError("expected a YAML mapping with at least a \"user\" key", str(p))
     return _template_from_dict(data, str(p))
 

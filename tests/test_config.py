@@ -42,7 +42,7 @@ def test_layers_and_flags(tmp_path, tiny_model, short_template):
 def test_bad_settings_name_the_file(tmp_path):
     user = tmp_path / "user.yaml"
     for text, words in [("sample: 3\n", 'unknown setting "sample"'), ("samples: many\n", '"samples"'),
-                        ("score:\n  plot: x.png\n", "has no flag --plot"), ("samples: [1\n", "invalid YAML"), ("- 1\n", "expected a mapping")]:
+                        ("score:\n  plot: x.png\n", "has no flag --plot"), ("samples: [1\n", "invalid YAML"), ("- 1\n", "expected a YAML mapping")]:
         user.write_text(text)
         p = grm(tmp_path, {"GRM_CONFIG": str(user)}, "score", "x.jsonl")
         assert p.returncode == 2 and str(user) in p.stderr and words in p.stderr and "Traceback" not in p.stderr, (text, p.stderr)

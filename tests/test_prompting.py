@@ -337,4 +337,4 @@ def test_template_not_utf8(tmp_path):
     path.write_bytes(b'user: "caf\xe9 {context} {responses}"\n')
     with pytest.raises(InputError) as exc:
         load_template(str(path))
-    assert str(exc.value).startswith(str(path)) and "cannot read template" in str(exc.value)
+    assert str(exc.value).startswith(str(path)) and "cannot read the template file" in str(exc.value)
