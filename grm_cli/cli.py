@@ -146,6 +146,29 @@ def _progress(total: int, what: str) -> Progress:
     )
 
 
+def _principles_mode(spec: Optional[str], tmpl) -> tuple[str, object, Optional[str]]:
+    """--principles: "self" or "none" (keywords), or a file of given principles -> (mode, lookup, file)."""
+    from .pipeline import principles_lookup
+    from .records import read_principles
+
+    if spec is None or spec == "self":
+        return "self", None, None
+    if spec == "none":
+        tmpl.user_text("none")  # a template without a principles-free variant fails now, not mid-run
+        return "none", None, None
+    return "self", principles_lookup(read_principles(spec), spec), spec
+
+
+def _report_principles(results) -> None:
+    """Say when given principles fell back to the model's own, and when the setting is an oracle."""
+    fallback = sum(1 for r in results if r.settings.principles == "self" and r.given_principles is None)
+    oracle = sum(1 for r in results if r.oracle)
+    if fallback and any(r.given_principles is not None for r in results):
+        say(f"{fallback} record{'s' if fallback != 1 else ''} had no filtered principles (no run agreed with the label): scored with the model's own", "yellow")
+    if oracle:
+        say(f"oracle setting: {oracle} record{'s' if oracle != 1 else ''} scored with principles filtered on their own labels (paper §2.2); this is not a held-out result (see grm eval --filter-split)", "yellow")
+
+
 def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print_json: bool, print_tables: bool, chunk: int = 1) -> tuple[list, dict]:
     """Score records one by one: each finished result goes to --output (fsynced), stdout, and the table.
     With an existing --output, the records it already holds are skipped (resume).
@@ -238,7 +261,7 @@ def score(
     k: int = typer.Option(1, "--samples", "-k", help="Samples per record; their scores are summed (voting@k). Responses are shuffled per sample."),
     model: Optional[str] = ModelOpt,
     template: str = TemplateOpt,
-    principles: Optional[str] = typer.Option(None, "--principles", help="Fixed principles: a JSONL from `grm principles --output`, or a text file for every record."),
+    principles: Optional[str] = typer.Option(None, "--principles", help="Principles mode: self (the model writes its own, default), none (the paper's ablation: analysis and scores only), or a FILE of given principles (JSONL from `grm principles --output` or `--filter`, or a text file for every record)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature. Default: 0 (greedy) for k=1, 0.5 for k>1 (the paper's)."),
     max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
     shuffle: bool = typer.Option(True, "--shuffle/--no-shuffle", help="Shuffle the response order before each sample (seeded)."),
@@ -273,10 +296,12 @@ def score(
       cat pairs.jsonl | grm score - --json | jq '.best'
 
       grm score data.jsonl --principles principles.jsonl
+
+      grm score data.jsonl --principles none
     """
-    from .pipeline import ScoreSettings, prepare_records, principles_lookup
+    from .pipeline import ScoreSettings, prepare_records
     from .prompting import load_template
-    from .records import read_principles, read_records
+    from .records import read_records
     from .render import summary_line
 
     _check_sampling(k, temperature, max_tokens)
@@ -288,14 +313,15 @@ def score(
     if problems is None:
         for rec in records:
             tmpl.check_count(rec)
-    lookup = principles_lookup(read_principles(principles), principles) if principles else None
-    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, shuffle=shuffle, force_scores=force_scores)
+    mode, lookup, principles_file = _principles_mode(principles, tmpl)
+    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, shuffle=shuffle, force_scores=force_scores, principles=mode, principles_from=principles_file)
     engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
     records = prepare_records(records, engine, tmpl, settings, lookup, on_long=on_long, errors=problems)
     _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
     _report_truncated(records)
 
     results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json, chunk=_chunk(parallel, k))
+    _report_principles(results)
     say(f"{summary_line(results)}{f'; results in {output}' if output else ''}", "dim")
     if any(r.verdict.totals is None for r in results):
         raise typer.Exit(ExitCode.UNPARSED)
@@ -309,8 +335,10 @@ def principles(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the principles as JSONL (id, prompt, principles, criteria) for `grm score --principles`."),
     force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSONL to stdout (logs go to stderr)."),
-    temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature (0 = greedy)."),
-    max_tokens: int = typer.Option(256, "--max-tokens", help="Budget for the principles."),
+    filter_: bool = typer.Option(False, "--filter", help="On labelled records: sample --filter-samples full judgments per record and keep the principles of the runs whose scores single out the labelled best (paper §2.2)."),
+    filter_samples: int = typer.Option(4, "--filter-samples", "-m", help="Runs per record for --filter (the paper's 4)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature. Default: 0 (greedy); 0.5 with --filter."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token budget: 256 for the principles alone; 512 for a whole judgment with --filter."),
     ctx: int = CtxOpt,
     n_gpu_layers: str = GpuOpt,
     threads: Optional[int] = ThreadsOpt,
@@ -333,6 +361,8 @@ def principles(
       echo "Write a haiku about rain." | grm principles -
 
       grm principles data.jsonl --output principles.jsonl && grm score data.jsonl --principles principles.jsonl
+
+      grm principles labelled.jsonl --filter -o filtered.jsonl && grm score other.jsonl --principles filtered.jsonl
     """
     from .engine.base import ContextOverflow
     from .pipeline import generate_principles
@@ -340,8 +370,13 @@ def principles(
     from .records import read_prompts
     from .render import principles_panel
 
+    max_tokens = max_tokens if max_tokens is not None else (512 if filter_ else 256)
     _check_sampling(None, temperature, max_tokens)
     tmpl = load_template(template)
+    if filter_:
+        _filter_principles(file, model, tmpl, output, force, as_json, filter_samples, temperature, max_tokens, seed, engine_opts=dict(ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel))
+        return
+    temperature = temperature or 0.0
     records = read_prompts(file)
     engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
     out = Console()
@@ -374,6 +409,73 @@ def principles(
         raise typer.Exit(ExitCode.UNPARSED)
 
 
+def _filter_principles(file, model, tmpl, output, force, as_json, runs, temperature, max_tokens, seed, *, engine_opts: dict) -> list:
+    """`grm principles --filter`: one JSONL line per record with the kept principles and their provenance."""
+    from .filtering import filter_settings, label_of
+    from .records import read_records
+
+    settings = filter_settings(runs, temperature=temperature, seed=seed, max_tokens=max_tokens)
+    records = read_records(file)
+    for rec in records:
+        tmpl.check_count(rec)
+        label_of(rec)
+    engine = _load_engine(model, quiet=as_json, **engine_opts)
+    data = Path(file).name if file != "-" else "<stdin>"
+    return _run_filter(records, engine, tmpl, settings, data, output, force, as_json=as_json, show=not as_json, chunk=_chunk(engine_opts["parallel"], runs))
+
+
+def _run_filter(records, engine, tmpl, settings, data: str, output, force, *, as_json: bool, show: bool, chunk: int) -> list[dict]:
+    """Filter principles by the label; every line goes to --output (resumable), stdout or a panel.
+    Returns the lines of every record (those resumed from --output included)."""
+    from .filtering import filter_principles, provenance
+    from .pipeline import prepare_records
+    from .render import filtered_panel
+
+    records = prepare_records(records, engine, tmpl, settings)
+    run = {**provenance(engine, tmpl, settings, data), "kind": "filtered principles"}
+    out = Console()
+    lines: dict[str, dict] = {}
+    with ExitStack() as stack:
+        writer = stack.enter_context(ResultsFile(output, run, force=force)) if output else None
+        todo = [r for r in records if r.id not in writer.done] if writer else records
+        if writer and len(todo) < len(records):
+            lines.update({r.id: writer.done[r.id] for r in records if r.id in writer.done})
+            say(f"resuming: skipping {len(records) - len(todo)} records already in {output}", "dim")
+        progress = stack.enter_context(_progress(len(todo), f"filtering principles (m={settings.k})"))
+        task = progress.add_task("filter", total=len(todo))
+        for f in filter_principles(todo, engine, tmpl, settings, data=data, chunk=chunk):
+            line = {**f.to_json(), "run": run}
+            lines[f.record.id] = line
+            if writer:
+                writer.write(line)
+            if as_json:
+                sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            elif show:
+                out.print(filtered_panel(f))
+            progress.advance(task)
+    ordered = [lines[r.id] for r in records if r.id in lines]
+    if ordered:
+        runs = settings.k
+        with_p = sum(1 for x in ordered if x["principles"])
+        dist = ", ".join(f"{a}/{runs}: {sum(1 for x in ordered if x['agreed'] == a)}" for a in range(runs, -1, -1))
+        say(f"kept principles for {with_p} of {len(ordered)} records (runs agreeing with the label: {dist}){f'; saved in {output}' if output else ''}", "dim")
+    return ordered
+
+
+def _mode_list(spec: str) -> list[str]:
+    """--principles for eval: a comma-separated list of none, self, filtered and principles files."""
+    modes = [m.strip() for m in spec.split(",") if m.strip()]
+    if not modes:
+        raise InputError(f"--principles {spec!r}: expected a comma-separated list of none, self, filtered or principles files")
+    for m in modes:
+        if m not in ("none", "self", "filtered") and not Path(m).is_file():
+            raise InputError(f"--principles: {m!r} is neither none, self, filtered nor a principles file")
+    if len(set(modes)) < len(modes):
+        raise InputError(f"--principles {spec!r}: a mode is listed twice")
+    return modes
+
+
 @app.command("eval")
 def eval_(
     files: List[str] = typer.Argument(..., metavar="FILE...", help="Labelled JSONL records to score, results from `grm score --output` (nothing is generated), or `grm eval --json` summaries. Several files are shown side by side."),
@@ -391,6 +493,9 @@ def eval_(
     errors_file: Optional[Path] = ErrorsOpt,
     on_long: str = OnLongOpt,
     draws: int = typer.Option(200, "--draws", help="Random k-subsets per point of the scaling curve."),
+    principles: Optional[str] = typer.Option(None, "--principles", help="Compare principles modes on the same records and seeds (paper Table 1): a comma-separated list of none, self, filtered (principles kept by the label filter) and principles files, e.g. none,self,filtered."),
+    filter_samples: int = typer.Option(4, "--filter-samples", "-m", help="Runs per record for the filtered mode (the paper's 4)."),
+    filter_split: Optional[float] = typer.Option(None, "--filter-split", help="Held-out filtered mode: filter on this share of each query's labelled records and evaluate every mode on the rest (queries seen once are left out). Without it, filtered principles are judged on the records they were filtered on: the paper's oracle setting, flagged as such."),
     ctx: int = CtxOpt,
     n_gpu_layers: str = GpuOpt,
     threads: Optional[int] = ThreadsOpt,
@@ -414,6 +519,8 @@ def eval_(
       grm eval runs/smollm2.jsonl --plot curve.png
 
       grm eval runs/a.jsonl --json > a.json && grm eval a.json b.json
+
+      grm eval examples/hhh_alignment.jsonl --principles none,self,filtered --filter-split 0.5 -k 4
     """
     from .evaluate import evaluate, read_eval_input, result_from_json
     from .pipeline import ScoreSettings, prepare_records
@@ -440,6 +547,19 @@ def eval_(
     engine = None
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens)
     tmpl = load_template(template) if to_score else None
+    engine_opts = dict(ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
+    if principles is not None:
+        if len(inputs) != 1 or not to_score:
+            raise InputError("--principles compares modes on one data file of labelled records (not stored results)")
+        records = to_score[0].records[:limit] if limit else to_score[0].records
+        summaries = _eval_modes(
+            records, to_score[0].source, _mode_list(principles), model, tmpl, settings, engine_opts,
+            output=output, force=force, quiet=as_json, filter_samples=filter_samples, filter_split=filter_split,
+            on_long=on_long, problems=problems, errors_file=errors_file, draws=draws,
+        )
+        inputs = []
+    elif filter_split is not None:
+        raise InputError("--filter-split applies to --principles ...,filtered")
     for inp in inputs:
         if inp.kind == "summary":
             summaries.append(inp.summary)
@@ -470,6 +590,63 @@ def eval_(
             out.print()
     if plot:
         say(f"curve written to {plot_curves(summaries, plot)}", "dim")
+
+
+def _eval_modes(records, source, modes, model, tmpl, settings, engine_opts, *, output, force, quiet, filter_samples, filter_split, on_long, problems, errors_file, draws) -> list:
+    """`grm eval --principles a,b,c`: score the same records with the same seeds in each principles mode
+    and evaluate each; with --output, each mode's results go to OUTPUT's stem + .MODE.jsonl (resumable)."""
+    from dataclasses import replace as dc_replace
+
+    from .evaluate import evaluate, result_from_json
+    from .filtering import filter_settings, label_of, split_for_filter
+    from .pipeline import prepare_records, principles_lookup
+    from .records import principles_entry, read_principles
+
+    for rec in records:
+        tmpl.check_count(rec)
+    if "none" in modes:
+        tmpl.user_text("none")
+    eval_records = records
+    filter_records = records
+    if filter_split is not None:
+        if "filtered" not in modes:
+            raise InputError("--filter-split applies to the filtered mode: add filtered to --principles")
+        split = split_for_filter(records, filter_split, settings.seed)
+        if not split.held_out:
+            raise InputError("no query occurs in two or more labelled records, so no held-out split exists: filtered principles are query-specific (use the oracle setting without --filter-split, and read it as such)", source)
+        filter_records, eval_records = list(split.filter_side), list(split.held_out)
+        say(f"held-out split: filtering on {len(filter_records)} records, evaluating every mode on {len(eval_records)} records of the same queries; {len(split.left_out)} records whose query occurs once are left out", "dim")
+    engine = _load_engine(model, quiet=quiet, **engine_opts)
+
+    def path_for(name: str) -> Optional[Path]:
+        return output.with_name(f"{output.stem}.{name}.jsonl") if output else None
+
+    lookups: dict = {}
+    if "filtered" in modes:
+        for rec in filter_records:
+            label_of(rec)
+        fsettings = filter_settings(filter_samples, seed=settings.seed, max_tokens=settings.max_tokens)
+        lines = _run_filter(filter_records, engine, tmpl, fsettings, Path(source).name, path_for("principles"), force, as_json=False, show=False, chunk=_chunk(engine_opts["parallel"], filter_samples))
+        lookups["filtered"] = principles_lookup([principles_entry(x) for x in lines], "filtered")
+    summaries = []
+    for mode in modes:
+        name = mode if mode in ("none", "self", "filtered") else Path(mode).stem
+        lookup = lookups.get(mode) or (principles_lookup(read_principles(mode), mode) if name != mode else None)
+        mode_settings = dc_replace(settings, principles="none" if mode == "none" else "self", principles_from=name if lookup else None)
+        # every mode ignores principles that records carry: the mode alone decides what the model is given
+        ready = [dc_replace(r, principles=None) for r in eval_records]
+        ready = prepare_records(ready, engine, tmpl, mode_settings, lookup, on_long=on_long, errors=problems)
+        _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
+        out_path = path_for(name)
+        scored, saved = _score_loop(ready, engine, tmpl, mode_settings, lookup, out_path, force, print_json=False, print_tables=False,
+                                    chunk=_chunk(engine_opts["parallel"], settings.k))
+        _report_principles(scored)
+        lines = [saved[r.id] for r in ready] if out_path else [r.to_json() for r in scored]
+        stored = [result_from_json(line, str(out_path or source)) for line in lines]
+        summaries.append(evaluate(stored, seed=settings.seed, draws=draws, name=name))
+    if any(s.diagnostics.get("oracle_rate") for s in summaries):
+        say("ORACLE: the filtered principles were chosen with the labels of the very records they are evaluated on (the paper's §2.2 setting); this is not a held-out result: add --filter-split for one", "bold yellow")
+    return summaries
 
 
 @app.command()

@@ -56,6 +56,8 @@ class StoredResult:
     samples: tuple[StoredSample, ...]
     model: str = ""
     template: str = ""
+    principles_mode: str = "self"
+    oracle: bool = False
 
 
 def result_from_json(obj: dict, source: str = "<results>", line: int = 0) -> StoredResult:
@@ -74,7 +76,10 @@ def result_from_json(obj: dict, source: str = "<results>", line: int = 0) -> Sto
             for s in obj["samples"]
         )
         run = obj.get("run") or {}
-        res = StoredResult(str(obj["id"]), n, obj.get("preferred"), obj.get("subset"), samples, str(run.get("model", "")), str(run.get("template", "")))
+        res = StoredResult(
+            str(obj["id"]), n, obj.get("preferred"), obj.get("subset"), samples, str(run.get("model", "")), str(run.get("template", "")),
+            str(obj.get("principles_mode") or ("given" if obj.get("given_principles") else "self")), bool(obj.get("oracle")),
+        )
     except (KeyError, TypeError, ValueError) as e:
         what = f'field {e.args[0]!r} is missing' if isinstance(e, KeyError) else str(e)
         raise InputError(f"not a result line of `grm score --output` ({what}); data to score and stored results cannot be mixed in one file", source, line) from None
@@ -273,7 +278,11 @@ def diagnostics(results: Sequence[StoredResult]) -> dict:
         if v.margin is not None and v.votes:
             margins.append(v.margin / v.votes)
     n_rec = len(results) or 1
+    modes = sorted({r.principles_mode for r in results})
     return {
+        "principles_mode": modes[0] if len(modes) == 1 else "+".join(modes),
+        "given_principles_rate": _mean([float(r.principles_mode == "given") for r in results]),
+        "oracle_rate": _mean([float(r.oracle) for r in results]),
         "samples": len(samples),
         "parse_failure_rate": _mean([float(s.scores is None) for s in samples]),
         "forced_tail_rate": _mean([float(bool(s.forced_tail)) for s in forced_known]),

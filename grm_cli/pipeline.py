@@ -13,7 +13,7 @@ from .engine.base import ContextOverflow, Engine, ForcedTail, GenerationRequest
 from .errors import InputError
 from .parsing import Judgment, parse_judgment
 from .prompting import Template, render
-from .records import Record
+from .records import Record, label_key
 from .rules import is_correct
 from .sampling import response_order, sample_seed
 from .voting import Verdict, judge_to_scores, to_record_order, vote
@@ -29,6 +29,12 @@ class ScoreSettings:
     max_tokens: int = 512
     shuffle: bool = True
     force_scores: bool = True  # force the score line (grammar) when the model does not finish it
+    principles: str = "self"  # "self": the model writes them (or given ones are pre-filled); "none": the ablation
+    principles_from: str | None = None  # the name of the given principles' source (a file), for the run signature
+
+    def __post_init__(self) -> None:
+        if self.principles not in ("self", "none"):
+            raise ValueError(f'principles {self.principles!r}: expected "self" or "none" (given principles come with the records or a lookup)')
 
     @property
     def effective_temperature(self) -> float:
@@ -70,6 +76,19 @@ class SampleResult:
 
 
 @dataclass(frozen=True)
+class GivenPrinciples:
+    """Principles written before scoring (by a user, another model, or the label filter) and where they
+    came from: the provenance travels into every result scored with them."""
+
+    text: str
+    source: dict = field(default_factory=dict)  # file, model, data, filter, agreed/runs, filtered_on
+
+    def is_oracle_for(self, rec: Record) -> bool:
+        """Filtered with this very record's label: the paper's §2.2 oracle setting, not a held-out result."""
+        return self.source.get("filtered_on") == label_key(rec)
+
+
+@dataclass(frozen=True)
 class ScoreResult:
     record: Record
     samples: tuple[SampleResult, ...]
@@ -77,7 +96,15 @@ class ScoreResult:
     model: str
     template: str
     settings: ScoreSettings
-    given_principles: str | None = None
+    given_principles: GivenPrinciples | None = None
+
+    @property
+    def principles_mode(self) -> str:
+        return "given" if self.given_principles is not None else self.settings.principles
+
+    @property
+    def oracle(self) -> bool:
+        return self.given_principles is not None and self.given_principles.is_oracle_for(self.record)
 
     @property
     def correct(self) -> bool | None:
@@ -112,7 +139,10 @@ class ScoreResult:
             "votes": v.votes,
             "unparsed": v.unparsed,
             "correct": self.correct,
-            "given_principles": self.given_principles,
+            "principles_mode": self.principles_mode,
+            "given_principles": self.given_principles.text if self.given_principles else None,
+            "principles_source": self.given_principles.source if self.given_principles else None,
+            "oracle": self.oracle,
             "truncated_responses": list(self.record.truncated),
             "samples": [s.to_json() for s in self.samples],
             "run": run_signature(self.model, self.template, self.settings),
@@ -121,8 +151,9 @@ class ScoreResult:
 
 
 def run_signature(model: str, template: str, settings: ScoreSettings) -> dict:
-    """What makes two runs' results comparable: stored with every result, checked before resuming."""
-    return {
+    """What makes two runs' results comparable: stored with every result, checked before resuming.
+    The "principles" key is absent for the default mode, so files written before it existed resume."""
+    sig = {
         "model": model,
         "template": template,
         "k": settings.k,
@@ -132,6 +163,9 @@ def run_signature(model: str, template: str, settings: ScoreSettings) -> dict:
         "shuffle": settings.shuffle,
         "force_scores": settings.force_scores,
     }
+    if settings.principles != "self" or settings.principles_from:
+        sig["principles"] = settings.principles if settings.principles != "self" else f"given:{settings.principles_from}"
+    return sig
 
 
 # -- the answer line -----------------------------------------------------------------------------
@@ -173,17 +207,20 @@ def judge(template: Template, text: str, n: int, *, scores_from: int = 0) -> Jud
 
 
 # -- scoring -------------------------------------------------------------------------------------
-PrinciplesLookup = Callable[[Record], "str | None"]
+PrinciplesLookup = Callable[[Record], "GivenPrinciples | None"]
 
 
-def _principles_for(rec: Record, lookup: PrinciplesLookup | None) -> str | None:
+def _principles_for(rec: Record, lookup: PrinciplesLookup | None, settings: ScoreSettings | None = None) -> GivenPrinciples | None:
+    """Given principles for a record: its own "principles" field, else the lookup's; none in mode "none"."""
+    if settings is not None and settings.principles == "none":
+        return None
     if rec.principles:
-        return rec.principles
+        return GivenPrinciples(rec.principles, {"from": "record"})
     return lookup(rec) if lookup else None
 
 
-def _tokens_needed(rec: Record, engine: Engine, template: Template, settings: ScoreSettings, principles: str | None) -> tuple[int, int]:
-    p = render(template, rec, principles=principles)
+def _tokens_needed(rec: Record, engine: Engine, template: Template, settings: ScoreSettings, principles: GivenPrinciples | None) -> tuple[int, int]:
+    p = render(template, rec, principles=principles.text if principles else None, mode="none" if settings.principles == "none" and principles is None else "self")
     tokens = engine.count_tokens(p.messages, p.assistant_prefix)
     return tokens, tokens + settings.max_tokens + 4 * len(rec.responses) + 24
 
@@ -191,7 +228,7 @@ def _tokens_needed(rec: Record, engine: Engine, template: Template, settings: Sc
 CUT_MARK = "\n[... {n} characters cut by grm to fit the context ...]\n"
 
 
-def truncate_to_fit(rec: Record, engine: Engine, template: Template, settings: ScoreSettings, principles: str | None = None) -> Record:
+def truncate_to_fit(rec: Record, engine: Engine, template: Template, settings: ScoreSettings, principles: GivenPrinciples | None = None) -> Record:
     """Cut the middle of the responses (longest most) until the prompt fits; the query is never cut."""
     originals = rec.responses
     current = rec
@@ -248,7 +285,7 @@ def prepare_records(
             template.check_count(rec)
             if rec.label is not None and (template.score_min, template.score_max) != (0, 1):
                 raise InputError(f'field "label": a 0/1 label is judged with a 0/1 template (--template single), not "{template.name}"', rec.source, rec.line)
-            principles = _principles_for(rec, lookup)
+            principles = _principles_for(rec, lookup, settings)
             tokens, needed = _tokens_needed(rec, engine, template, settings, principles)
             if needed > engine.n_ctx:
                 if on_long != "truncate":
@@ -279,7 +316,7 @@ def generate_all(engine: Engine, requests: Sequence[GenerationRequest]) -> list:
 
 
 def score_many(
-    items: Sequence[tuple[Record, str | None]], engine: Engine, template: Template, settings: ScoreSettings
+    items: Sequence[tuple[Record, GivenPrinciples | None]], engine: Engine, template: Template, settings: ScoreSettings
 ) -> list[ScoreResult]:
     """k samples of each (record, fixed principles) pair, generated together, each sample with its own
     seeded response order, then voted per record (Eq. 14). Results in input order."""
@@ -295,7 +332,10 @@ def score_many(
         for s in range(n_samples):
             seed = sample_seed(settings.seed, rec.id, s)
             order = response_order(n, seed, settings.shuffle)
-            prompt = render(template, rec, order, principles=principles)
+            if principles is not None:
+                prompt = render(template, rec, order, principles=principles.text)
+            else:
+                prompt = render(template, rec, order, mode=settings.principles)
             shown.append((seed, order, prompt))
             requests.append(GenerationRequest(prompt.messages, prompt.assistant_prefix, settings.max_tokens, temperature, seed, tail=tail))
         plans.append((rec, principles, shown))
@@ -326,8 +366,10 @@ def score_many(
     return results
 
 
-def score_record(rec: Record, engine: Engine, template: Template, settings: ScoreSettings, principles: str | None = None) -> ScoreResult:
+def score_record(rec: Record, engine: Engine, template: Template, settings: ScoreSettings, principles: str | GivenPrinciples | None = None) -> ScoreResult:
     """k samples of one record, voted (Eq. 14)."""
+    if isinstance(principles, str):
+        principles = GivenPrinciples(principles, {"from": "argument"})
     return score_many([(rec, principles)], engine, template, settings)[0]
 
 
@@ -343,9 +385,9 @@ def score_records(
     """Stream one result per record, in input order; `chunk` records are generated together (a batching
     engine keeps its sequences busy across them; results do not depend on the chunk size's grouping
     except through llama.cpp's arithmetic, see README)."""
-    batch: list[tuple[Record, str | None]] = []
+    batch: list[tuple[Record, GivenPrinciples | None]] = []
     for rec in records:
-        batch.append((rec, _principles_for(rec, principles)))
+        batch.append((rec, _principles_for(rec, principles, settings)))
         if len(batch) >= chunk:
             yield from score_many(batch, engine, template, settings)
             batch = []
@@ -419,21 +461,33 @@ _WS = re.compile(r"\s+")
 
 
 def principles_lookup(entries: Sequence[dict], source: str) -> PrinciplesLookup:
-    """Match saved principles to records: by id, else by the query text, else one entry for all."""
-    by_id: dict[str, str] = {}
-    by_query: dict[str, str] = {}
-    for e in entries:
-        if e.get("id") is not None:
-            by_id[str(e["id"])] = e["principles"]
-        if e.get("prompt"):
-            by_query[_WS.sub(" ", str(e["prompt"])).strip()] = e["principles"]
-    # One entry with neither id nor prompt (a plain-text file) applies to every record.
-    only = entries[0]["principles"] if len(entries) == 1 and entries[0].get("id") is None and not entries[0].get("prompt") else None
+    """Match saved principles to records: by id, else by the query text, else one entry for all.
 
-    def lookup(rec: Record) -> str | None:
-        found = by_id.get(rec.id) or by_query.get(_WS.sub(" ", rec.query).strip()) or only
-        if found is None:
-            raise InputError(f'no principles for record id {rec.id!r} in {source} (matched by "id", then by "prompt")', rec.source, rec.line)
-        return found
+    An entry whose principles are null (the label filter kept none for that query) gives None: that record
+    is scored in mode "self", and its result says so. Several entries for one query (the filter run on
+    several labelled pairs of it): the one whose runs agreed with the label most often wins."""
+    by_id: dict[str, GivenPrinciples | None] = {}
+    by_query: dict[str, tuple[float, GivenPrinciples | None]] = {}
+    for e in entries:
+        given = GivenPrinciples(e["principles"], {"file": source, **(e.get("provenance") or {})}) if e.get("principles") else None
+        if e.get("id") is not None:
+            by_id[str(e["id"])] = given
+        if e.get("prompt"):
+            key = _WS.sub(" ", str(e["prompt"])).strip()
+            rank = (e.get("agreed") or 0) / (e.get("runs") or 1) if given else -1.0
+            if key not in by_query or rank > by_query[key][0]:
+                by_query[key] = (rank, given)
+    # One entry with neither id nor prompt (a plain-text file) applies to every record.
+    only = entries[0] if len(entries) == 1 and entries[0].get("id") is None and not entries[0].get("prompt") else None
+
+    def lookup(rec: Record) -> GivenPrinciples | None:
+        if rec.id in by_id:
+            return by_id[rec.id]
+        key = _WS.sub(" ", rec.query).strip()
+        if key in by_query:
+            return by_query[key][1]
+        if only is not None:
+            return GivenPrinciples(only["principles"], {"file": source})
+        raise InputError(f'no principles for record id {rec.id!r} in {source} (matched by "id", then by "prompt")', rec.source, rec.line)
 
     return lookup

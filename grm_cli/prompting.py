@@ -16,6 +16,7 @@ from .errors import InputError, read_yaml_mapping
 from .records import Record
 
 KINDS = ("pointwise", "single", "judge")
+MODES = ("self", "given", "none")  # who states the principles: the model, the user (pre-filled), nobody
 _PLACEHOLDER = re.compile(r"\{(context|responses|n|example|i|response|best)\}")
 
 
@@ -53,12 +54,25 @@ class Template:
     scores_label: str
     hint: str
     path: str
+    without_principles: tuple[tuple[str, str], ...] = ()  # (find, replace) edits of `user` for mode "none"
 
     def score_range(self, n: int) -> tuple[int, int]:
         """Allowed integers in the box: scores for pointwise/single, a 1-based index for judge."""
         if self.kind == "judge":
             return 1, n
         return self.score_min, self.score_max
+
+    def user_text(self, mode: str = "self") -> str:
+        """The instruction for a principles mode: "none" (the paper's ablation) asks for the analysis and
+        scores only, by the template's own `without_principles` edits."""
+        if mode != "none":
+            return self.user
+        if not self.without_principles:
+            raise InputError(f'template "{self.name}" has no principles-free variant (key "without_principles"), so it cannot score with principles mode none', self.path)
+        text = self.user
+        for find, repl in self.without_principles:
+            text = text.replace(find, repl)
+        return text
 
     def box_count(self, n: int) -> int:
         """How many integers the \\boxed{} must hold."""
@@ -112,10 +126,26 @@ def _template_from_dict(data: dict, path: str) -> Template:
         scores_label=str(data.get("scores_label", "Scores:")),
         hint=str(data.get("hint", "The best response is: Response {best}")),
         path=path,
+        without_principles=_edits(data.get("without_principles", []), user, path),
     )
     if t.score_min > t.score_max:
         raise InputError(f"score_min {t.score_min} is above score_max {t.score_max}", path)
     return t
+
+
+def _edits(raw: object, user: str, path: str) -> tuple[tuple[str, str], ...]:
+    """`without_principles`: a list of {find, replace}; each `find` must occur in `user`, so a template edit
+    that breaks the variant fails on load instead of silently asking for principles anyway."""
+    if not isinstance(raw, list):
+        raise InputError('key "without_principles": expected a list of {find, replace} mappings', path)
+    edits = []
+    for i, item in enumerate(raw, start=1):
+        if not (isinstance(item, dict) and isinstance(item.get("find"), str) and isinstance(item.get("replace", ""), str) and item["find"]):
+            raise InputError(f'key "without_principles", item {i}: expected a mapping with a non-empty "find" text and a "replace" text', path)
+        if item["find"] not in user:
+            raise InputError(f'key "without_principles", item {i}: the text to find does not occur in "user": {item["find"][:60]!r}', path)
+        edits.append((item["find"], item.get("replace", "")))
+    return tuple(edits)
 
 
 @lru_cache(maxsize=32)
@@ -155,25 +185,40 @@ def render(
     *,
     principles: str | None = None,
     hint_best: int | None = None,
+    mode: str = "self",
 ) -> Prompt:
     """Render `rec` with its responses shown in `order`.
 
     principles: fixed principles pre-filled as the start of the model's answer, so it goes on with the
-      analysis and the scores (the model does not write its own).
+      analysis and the scores (the model does not write its own): principles mode "given".
+    mode: "self" (the model states its principles, the default; its answer is pre-filled with the principles
+      label) or "none" (the ablation: the instruction asks for no principles and the answer is pre-filled
+      with the critique label). "given" needs `principles`.
     hint_best: 0-based index (in the record) of the labelled best response; appends the paper's hint for
       hinted rejective sampling. The position is translated to the shown order.
     """
+    if mode not in MODES:
+        raise ValueError(f"principles mode {mode!r}: expected one of {MODES}")
+    if mode == "given" and principles is None:
+        raise ValueError('principles mode "given" needs the principles text')
+    if mode == "none" and principles is not None:
+        raise ValueError('principles mode "none" takes no principles')
     n = len(rec.responses)
     order = tuple(range(n)) if order is None else tuple(order)
     if sorted(order) != list(range(n)):
         raise ValueError(f"order {order} is not a permutation of {n} responses")
     blocks = [_fill(template.response_block, {"i": str(j + 1), "response": rec.responses[k]}) for j, k in enumerate(order)]
     example = ", ".join(["x"] * template.box_count(n))
-    user = _fill(template.user, {"context": render_context(rec), "responses": "\n".join(blocks), "n": str(n), "example": example})
+    user = _fill(template.user_text(mode), {"context": render_context(rec), "responses": "\n".join(blocks), "n": str(n), "example": example})
     if hint_best is not None:
         shown = order.index(hint_best) + 1 if template.kind != "single" else hint_best
         user += "\n" + _fill(template.hint, {"best": str(shown)})
-    prefix = ""
+    # What the model's answer is pre-filled with, per mode: it starts on the section it is to write, so
+    # even a small model states its principles (self), goes on from given ones (given), or analyses (none).
     if principles is not None:
         prefix = f"{template.principles_label} {principles.strip()}\n{template.critique_label}"
+    elif mode == "none":
+        prefix = template.critique_label
+    else:
+        prefix = template.principles_label
     return Prompt(messages=({"role": "user", "content": user},), assistant_prefix=prefix, order=order)

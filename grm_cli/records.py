@@ -67,6 +67,15 @@ def content_key(context: tuple[Turn, ...], responses: tuple[str, ...]) -> str:
     return "sha256:" + h.hexdigest()[:16]
 
 
+def label_key(rec: "Record") -> str:
+    """Which labelled item a record is (its id, conversation and label): principles filtered on a record
+    carry this key, so scoring that same record with them is recognised as the oracle setting."""
+    h = hashlib.sha256(f"{rec.id}\x00{rec.preferred}\x00{rec.label}".encode())
+    for t in rec.context:
+        h.update(f"{t.role}\x00{t.content}\x01".encode())
+    return "sha256:" + h.hexdigest()[:16]
+
+
 def json_type(value: Any) -> str:
     """JSON's name for a decoded value's type, for messages users read."""
     for typ, name in ((bool, "boolean"), (str, "string"), ((int, float), "number"), (list, "array"), (dict, "object")):
@@ -317,22 +326,34 @@ def read_prompts(path: str) -> list[Record]:
     return [Record(id=content_key(context, ()), context=context, responses=(), source=name, line=1)]
 
 
+def principles_entry(obj: dict, name: str = "<principles>", lineno: int = 0) -> dict:
+    """One saved principles line, checked: {id, prompt, principles, provenance} (+ agreed/runs when filtered)."""
+    p = obj.get("principles")
+    if isinstance(p, list) and all(isinstance(x, str) for x in p):
+        p = "\n".join(p)
+    filtered = "agreed" in obj
+    if not (filtered and p is None) and (not isinstance(p, str) or not p.strip()):
+        raise InputError('field "principles": expected a non-empty string (the model wrote none for this query?)', name, lineno)
+    prov = obj.get("provenance")
+    if prov is not None and not isinstance(prov, dict):
+        raise InputError(f'field "provenance": expected an object, got {json_type(prov)}', name, lineno)
+    entry = {"id": obj.get("id"), "prompt": obj.get("prompt"), "principles": p, "provenance": prov}
+    if filtered:
+        entry.update(agreed=obj.get("agreed"), runs=obj.get("runs"))
+        entry["provenance"] = {**(prov or {}), "agreed": obj.get("agreed"), "runs": obj.get("runs"), "filtered_on": obj.get("filtered_on")}
+    return entry
+
+
 def read_principles(path: str) -> list[dict]:
-    """Saved principles: a JSONL written by `grm principles --output` (or edited by hand), each line with
-    "principles" and optionally "id"/"prompt"; or a plain-text file whose principles apply to every record."""
+    """Saved principles: a JSONL written by `grm principles --output` or `--filter` (or edited by hand), each
+    line with "principles" and optionally "id"/"prompt"; or a plain-text file whose principles apply to
+    every record. A filter line (it has "agreed") may hold null principles: no run agreed with the label."""
     name, text = read_text_input(path)
     if not looks_like_jsonl(text):
         if not text.strip():
             raise InputError("empty principles file: expected principles text or JSONL", name)
         return [{"principles": text.strip()}]
-    entries = []
-    for lineno, obj in json_lines(text, name):
-        p = obj.get("principles")
-        if isinstance(p, list) and all(isinstance(x, str) for x in p):
-            p = "\n".join(p)
-        if not isinstance(p, str) or not p.strip():
-            raise InputError('field "principles": expected a non-empty string (the model wrote none for this query?)', name, lineno)
-        entries.append({"id": obj.get("id"), "prompt": obj.get("prompt"), "principles": p})
+    entries = [principles_entry(obj, name, lineno) for lineno, obj in json_lines(text, name)]
     if not entries:
         raise InputError("no principles: the file is empty", name)
     return entries

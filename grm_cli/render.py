@@ -55,6 +55,13 @@ def score_table(r: ScoreResult) -> Panel:
         notes.append(f"{v.unparsed} of {len(r.samples)} samples unparsed (left out of the vote)")
     if any(s.forced_tail for s in r.samples):
         notes.append("* score line forced by grammar")
+    if r.given_principles is not None:
+        src = r.given_principles.source
+        notes.append(f"given principles ({src.get('file') or src.get('from', 'given')}{', by ' + src['model'] if src.get('model') else ''})")
+    elif r.settings.principles == "none":
+        notes.append("principles mode none (analysis and scores only)")
+    if r.oracle:
+        notes.append("ORACLE: principles filtered on this record's own label")
     body: list = [t, status]
     if notes:
         body.append(Text("; ".join(notes), style="dim"))
@@ -73,6 +80,15 @@ def principles_panel(r: PrinciplesResult) -> Panel:
     else:
         body = Text(j.principles or "(the model wrote no principles)", style=None if j.principles else "red")
     return Panel(body, title=_title(r.record.id, r.record.query), title_align="left")
+
+
+def filtered_panel(f) -> Panel:
+    """One record of `grm principles --filter`: the kept principles and how many runs agreed."""
+    title = _title(f.record.id, f.record.query)
+    head = Text(f"{f.agreed} of {f.runs} runs singled out the labelled best", style="green" if f.agreed else "red")
+    if f.principles is None:
+        return Panel(Group(head, Text("no principles kept: the record will be scored with the model's own", style="dim")), title=title, title_align="left")
+    return Panel(Group(head, Text(f.principles)), title=title, title_align="left")
 
 
 def summary_line(results: Sequence[ScoreResult]) -> str:
@@ -94,6 +110,15 @@ def console(stderr: bool = False) -> Console:
     return Console(stderr=stderr)
 
 
+def _principles_cell(diag: dict) -> Text:
+    """The principles mode of a run; an oracle run (filtered on its own labels) is marked loudly."""
+    mode = str(diag.get("principles_mode", "self"))
+    oracle = diag.get("oracle_rate") or 0.0
+    if oracle:
+        return Text(f"{mode} ORACLE ({oracle:.0%})", style="bold yellow")
+    return Text(mode)
+
+
 def eval_tables(summaries: Sequence) -> list:
     """One column per run: accuracy, subsets, sections, diagnostics, and the voting@k curve."""
     from .evaluate import fmt
@@ -108,6 +133,8 @@ def eval_tables(summaries: Sequence) -> list:
     main = table("Accuracy (%; ties broken by a seeded random pick, paper §5.1)")
     main.add_row("records", *[str(s.records) for s in summaries])
     main.add_row("k", *[str(s.k) for s in summaries])
+    if any(s.diagnostics.get("principles_mode", "self") != "self" for s in summaries):
+        main.add_row("principles", *[_principles_cell(s.diagnostics) for s in summaries])
     main.add_row("accuracy", *[fmt(s.overall.accuracy) for s in summaries], style="bold")
     main.add_row("strict (tie = wrong)", *[fmt(s.overall.strict) for s in summaries])
     main.add_row("tie rate", *[fmt(s.overall.tie_rate) for s in summaries])

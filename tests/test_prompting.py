@@ -55,7 +55,7 @@ def test_pointwise_renders_paper_sections(pointwise):
     # No placeholder is left unfilled.
     for ph in ("{context}", "{responses}", "{n}", "{example}", "{i}", "{response}"):
         assert ph not in text
-    assert p.assistant_prefix == ""
+    assert p.assistant_prefix == "Specific Criteria:"  # mode self: the model starts on its principles
     assert p.order == (0, 1)
 
 

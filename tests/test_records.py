@@ -426,8 +426,8 @@ def test_read_principles_jsonl(tmp_path):
         ],
     )
     assert read_principles(path) == [
-        {"id": "a", "prompt": "Q1", "principles": "Accuracy (Weight: 100%)"},
-        {"id": None, "prompt": None, "principles": "Clarity\nTone"},
+        {"id": "a", "prompt": "Q1", "principles": "Accuracy (Weight: 100%)", "provenance": None},
+        {"id": None, "prompt": None, "principles": "Clarity\nTone", "provenance": None},
     ]
 
 
@@ -464,4 +464,4 @@ def test_read_principles_missing_file(tmp_path):
 
 def test_read_principles_from_stdin(monkeypatch):
     set_stdin(monkeypatch, b'{"id": "q1", "principles": "Correctness"}\n')
-    assert read_principles("-") == [{"id": "q1", "prompt": None, "principles": "Correctness"}]
+    assert read_principles("-") == [{"id": "q1", "prompt": None, "principles": "Correctness", "provenance": None}]
