@@ -169,7 +169,34 @@ def _report_principles(results) -> None:
         say(f"oracle setting: {oracle} record{'s' if oracle != 1 else ''} scored with principles filtered on their own labels (paper §2.2); this is not a held-out result (see grm eval --filter-split)", "yellow")
 
 
-def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print_json: bool, print_tables: bool, chunk: int = 1) -> tuple[list, dict]:
+def _meta_file(path: Optional[Path], k_meta: Optional[int], k: int, tmpl):
+    """--meta-rm/--k-meta checked before any model loads -> (saved meta RM or None, k_meta or None)."""
+    if path is None:
+        if k_meta is not None:
+            raise InputError("--k-meta needs --meta-rm (a meta RM file from `grm train metarm`)")
+        return None, None
+    from .metarm import MetaRMFile
+
+    saved = MetaRMFile.load(path)
+    k_meta = k_meta if k_meta is not None else max(1, k // 2)
+    if not 1 <= k_meta <= k:
+        raise InputError(f"--k-meta {k_meta}: expected 1 to k ({k})")
+    saved.check_template(tmpl)
+    return saved, k_meta
+
+
+def _meta_rm(saved, engine, tmpl, ctx: int, threads, verbose: bool):
+    """The meta RM over the loaded model's hidden states; a head trained on another model is refused."""
+    from .cache import model_fingerprint
+    from .engine.hidden import HiddenStates, base_engine
+    from .metarm import MetaRM
+
+    base = base_engine(engine)
+    saved.check(model_fingerprint(base.path), base.name, tmpl)
+    return MetaRM(saved, HiddenStates(engine, n_ctx=ctx + 512, n_threads=threads, verbose=verbose), tmpl)
+
+
+def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print_json: bool, print_tables: bool, chunk: int = 1, meta_rm=None) -> tuple[list, dict]:
     """Score records one by one: each finished result goes to --output (fsynced), stdout, and the table.
     With an existing --output, the records it already holds are skipped (resume).
     Returns (results scored now, every stored line of --output by id)."""
@@ -191,7 +218,7 @@ def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print
         progress = stack.enter_context(_progress(len(todo), f"scoring (k={settings.k})"))
         task = progress.add_task("score", total=len(todo))
         try:
-            for result in score_records(todo, engine, tmpl, settings, lookup, chunk=chunk):
+            for result in score_records(todo, engine, tmpl, settings, lookup, chunk=chunk, meta_rm=meta_rm):
                 results.append(result)
                 line = result.to_json()
                 if writer:
@@ -266,6 +293,8 @@ def score(
     max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
     shuffle: bool = typer.Option(True, "--shuffle/--no-shuffle", help="Shuffle the response order before each sample (seeded)."),
     force_scores: bool = typer.Option(True, "--force-scores/--free", help="When a sample ends without a valid score line, force 'Scores: \\boxed{' and let a grammar admit only valid scores. --free records such samples as parse errors."),
+    meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Meta-RM-guided voting: a meta RM file from `grm train metarm` rates every sample; only the --k-meta best-rated are summed."),
+    k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM (default k/2, the paper's)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSONL line per record (input, every sample, totals, best). An existing file is resumed: records already in it are skipped."),
     force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSONL results to stdout (logs go to stderr)."),
@@ -298,6 +327,8 @@ def score(
       grm score data.jsonl --principles principles.jsonl
 
       grm score data.jsonl --principles none
+
+      grm score data.jsonl -k 8 --meta-rm metarm.json --k-meta 4
     """
     from .pipeline import ScoreSettings, prepare_records
     from .prompting import load_template
@@ -314,13 +345,18 @@ def score(
         for rec in records:
             tmpl.check_count(rec)
     mode, lookup, principles_file = _principles_mode(principles, tmpl)
-    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, shuffle=shuffle, force_scores=force_scores, principles=mode, principles_from=principles_file)
+    saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl)
+    settings = ScoreSettings(
+        k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, shuffle=shuffle, force_scores=force_scores, principles=mode, principles_from=principles_file,
+        k_meta=k_meta, meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None,
+    )
     engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
+    scorer = _meta_rm(saved_meta, engine, tmpl, ctx, threads, verbose) if saved_meta else None
     records = prepare_records(records, engine, tmpl, settings, lookup, on_long=on_long, errors=problems)
     _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
     _report_truncated(records)
 
-    results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json, chunk=_chunk(parallel, k))
+    results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json, chunk=_chunk(parallel, k), meta_rm=scorer)
     _report_principles(results)
     say(f"{summary_line(results)}{f'; results in {output}' if output else ''}", "dim")
     if any(r.verdict.totals is None for r in results):
@@ -740,6 +776,88 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print as JSON."))
     for row in local:
         t.add_row(Text(row["name"]), Text(row["path"]))
     out.print(t)
+
+
+train_app = typer.Typer(help="Train the parts of a GRM: the meta RM (value head for guided voting).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("metarm")
+def train_metarm(
+    runs: List[Path] = typer.Argument(..., metavar="RUNS.jsonl...", help="Results of `grm score --output` (or `grm eval --output`) on labelled records; every parsed sample is a trajectory."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to save the meta RM (a small JSON file)."),
+    model: Optional[str] = ModelOpt,
+    template: str = TemplateOpt,
+    holdout: float = typer.Option(0.2, "--holdout", help="Share of records held out to measure AUC and accuracy (all samples of a record stay on one side)."),
+    l2: float = typer.Option(1.0, "--l2", help="L2 penalty of the logistic head."),
+    force: bool = typer.Option(False, "--force", "--overwrite", help="Replace an existing --output file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the training report as JSON."),
+    ctx: int = CtxOpt,
+    n_gpu_layers: str = GpuOpt,
+    threads: Optional[int] = ThreadsOpt,
+    seed: int = SeedOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Train the built-in meta RM: a logistic head on the GRM's last-token hidden state of each sampled
+    trajectory, labelled right or wrong by the paper's rule (the sample's scores single out the labelled best).
+
+    Examples:
+
+      grm score labelled.jsonl -k 8 -o run.jsonl && grm train metarm run.jsonl -o metarm.json
+
+      grm score test.jsonl -k 8 --meta-rm metarm.json --k-meta 4
+    """
+    import numpy as np
+
+    from .cache import model_fingerprint
+    from .engine.hidden import HiddenStates, base_engine
+    from .metarm import MetaRMFile, train_head, trajectories_from_results
+    from .prompting import load_template, render_meta
+    from .records import json_lines, read_text_input
+    from .render import metarm_table
+
+    if output.exists() and not force:
+        raise InputError("exists: a trained meta RM is never overwritten by accident (use another --output, or --force)", str(output))
+    if not 0.0 <= holdout < 1.0:
+        raise InputError(f"--holdout {holdout}: expected a share from 0 to below 1")
+    tmpl = load_template(template)
+    items, sources = [], []
+    for path in runs:
+        name, text = read_text_input(str(path))
+        found = trajectories_from_results(list(json_lines(text, name)), name)
+        other = {t for t in found.templates if t and t != tmpl.name}
+        if other:
+            raise InputError(f"was scored with template {sorted(other)[0]!r}; train with --template {sorted(other)[0]} (the meta RM rates trajectories of one template)", name)
+        if found.unlabelled_records:
+            say(f"{name}: {found.unlabelled_records} records without a label left out", "yellow")
+        items.extend(found.items)
+        sources.append(Path(name).name)
+    ids = [t.record.id for t in items]
+    labels = np.array([int(t.right) for t in items])
+    if not items:
+        raise InputError("no parsed samples of labelled records in the runs given: nothing to train on")
+    if labels.min() == labels.max():
+        train_head(np.zeros((len(labels), 1)), labels, ids)  # raises the one clear message
+    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type="f16", flash_attn=False, mmap=True, mlock=False, verbose=verbose, cache=False, engine_kind="simple")
+    base = base_engine(engine)
+    hidden = HiddenStates(engine, n_ctx=ctx + 512, n_threads=threads, verbose=verbose)
+    feats = np.zeros((len(items), hidden.n_embd), dtype=np.float32)
+    order = sorted(range(len(items)), key=lambda i: (items[i].record.id, items[i].order))  # shared prompts back to back
+    with _progress(len(items), "hidden states") as progress:
+        task = progress.add_task("hidden", total=len(items))
+        for i in order:
+            t = items[i]
+            p = render_meta(tmpl, t.record, t.order, t.text)
+            feats[i] = hidden.last_hidden(p.messages, p.assistant_prefix)
+            progress.advance(task)
+    head, report = train_head(feats, labels, ids, holdout=holdout, seed=seed, l2=l2)
+    saved = MetaRMFile(head, base.name, model_fingerprint(base.path), tmpl.name, hidden.n_embd, report.to_json(), sources)
+    saved.save(output)
+    if as_json:
+        sys.stdout.write(json.dumps({"output": str(output), **report.to_json()}, indent=2) + "\n")
+    else:
+        Console().print(metarm_table(report))
+    say(f"meta RM saved to {output} (for {base.name}, template {tmpl.name})", "dim")
 
 
 config_app = typer.Typer(help="Settings files: defaults < ~/.config/grm/config.yaml (or $GRM_CONFIG) < ./grm.yaml < flags.", no_args_is_help=True)

@@ -45,6 +45,7 @@ class StoredSample:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
+    meta_score: float | None = None  # the meta RM's rating, when the run had one
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def result_from_json(obj: dict, source: str = "<results>", line: int = 0) -> Sto
                 prompt_tokens=int(s.get("prompt_tokens") or 0),
                 completion_tokens=int(s.get("completion_tokens") or 0),
                 seconds=float(s.get("seconds") or 0.0),
+                meta_score=float(s["meta_score"]) if s.get("meta_score") is not None else None,
             )
             for s in obj["samples"]
         )
@@ -175,43 +177,83 @@ def curve_ks(max_k: int) -> list[int]:
     return ks + [max_k]
 
 
-def scaling_curve(results: Sequence[StoredResult], seed: int = 0, draws: int = 200) -> list[CurvePoint]:
-    """voting@k for k = 1, 2, 4, ... K from one run of K samples per record: for each draw, every record
-    votes with a random k-subset of its samples; ties break by the same seeded rule as `accuracy`.
-    At k = K every draw is the full vote, so the point equals `accuracy(...)`."""
-    if not results:
-        return []
-    max_k = max(len(r.samples) for r in results)
-    rng = np.random.default_rng(seed)
+def _prepare(results: Sequence[StoredResult], seed: int) -> list:
     prepared = []
     for r in results:
         scores = np.array([s.scores if s.scores is not None else [0] * r.n for s in r.samples], dtype=float).reshape(len(r.samples), r.n)
         parsed = np.array([s.scores is not None for s in r.samples])
+        meta = np.array([s.meta_score if s.meta_score is not None else -np.inf for s in r.samples], dtype=float)
         prio = np.array(tie_priority(seed, r.id, r.n), dtype=float)
-        prepared.append((scores, parsed, prio, r.preferred))
+        prepared.append((scores, parsed, meta, prio, r.preferred))
+    return prepared
+
+
+def _guided(mask: np.ndarray, meta: np.ndarray, k_meta: int) -> np.ndarray:
+    """Per draw, keep the k_meta chosen samples with the highest meta ratings (equal ratings: the earlier
+    sample), as `voting.meta_keep` does."""
+    keyed = np.where(mask, meta[None, :], -np.inf)
+    top = np.argsort(-keyed, axis=1, kind="stable")[:, :k_meta]
+    keep = np.zeros_like(mask)
+    np.put_along_axis(keep, top, True, axis=1)
+    return keep & mask
+
+
+def _draw_accuracy(prepared: list, k: int, n_draws: int, rng, k_meta=None) -> np.ndarray:
+    acc = np.zeros(n_draws)
+    for scores, parsed, meta, prio, label in prepared:
+        kk = len(scores)
+        if k >= kk:
+            mask = np.ones((n_draws, kk), dtype=bool)
+        else:
+            keys = rng.random((n_draws, kk))
+            chosen = np.argsort(keys, axis=1)[:, :k]
+            mask = np.zeros((n_draws, kk), dtype=bool)
+            np.put_along_axis(mask, chosen, True, axis=1)
+        mask &= parsed
+        if k_meta is not None:
+            mask = _guided(mask, meta, k_meta(k))
+        totals = mask.astype(float) @ scores  # (draws, n)
+        top = totals.max(axis=1, keepdims=True)
+        tied = totals == top
+        pick = np.where(tied, prio, -1.0).argmax(axis=1)
+        acc += (pick == label) & mask.any(axis=1)
+    return acc / len(prepared)
+
+
+def scaling_curve(results: Sequence[StoredResult], seed: int = 0, draws: int = 200, *, meta: bool = False) -> list[CurvePoint]:
+    """voting@k for k = 1, 2, 4, ... K from one run of K samples per record: for each draw, every record
+    votes with a random k-subset of its samples; ties break by the same seeded rule as `accuracy`.
+    At k = K every draw is the full vote, so the point equals `accuracy(...)`.
+    meta=True: meta-RM-guided voting, each k-subset summing only its k/2 best-rated samples (paper default)."""
+    if not results:
+        return []
+    max_k = max(len(r.samples) for r in results)
+    rng = np.random.default_rng(seed)
+    prepared = _prepare(results, seed)
     points = []
     for k in curve_ks(max_k):
         n_draws = 1 if k >= max_k else draws
-        acc = np.zeros(n_draws)
-        for scores, parsed, prio, label in prepared:
-            kk = len(scores)
-            if k >= kk:
-                mask = np.ones((n_draws, kk), dtype=bool)
-            else:
-                keys = rng.random((n_draws, kk))
-                chosen = np.argsort(keys, axis=1)[:, :k]
-                mask = np.zeros((n_draws, kk), dtype=bool)
-                np.put_along_axis(mask, chosen, True, axis=1)
-            mask &= parsed
-            totals = mask.astype(float) @ scores  # (draws, n)
-            top = totals.max(axis=1, keepdims=True)
-            tied = totals == top
-            pick = np.where(tied, prio, -1.0).argmax(axis=1)
-            ok = (pick == label) & mask.any(axis=1)
-            acc += ok
-        acc /= len(prepared)
+        acc = _draw_accuracy(prepared, k, n_draws, rng, (lambda kk: max(1, kk // 2)) if meta else None)
         points.append(CurvePoint(k, float(acc.mean()), float(np.percentile(acc, 2.5)), float(np.percentile(acc, 97.5)), n_draws))
     return points
+
+
+def has_meta(results: Sequence[StoredResult]) -> bool:
+    """Every parsed sample carries a meta RM rating (the run was scored with --meta-rm)."""
+    parsed = [s for r in results for s in r.samples if s.scores is not None]
+    return bool(parsed) and all(s.meta_score is not None for s in parsed)
+
+
+def k_meta_sweep(results: Sequence[StoredResult], seed: int = 0) -> list[tuple[int, float]]:
+    """Accuracy with all K samples when only the k_meta best-rated vote, for k_meta = 1, K/4, K/2, K
+    (K = 32 gives the paper's Table 7 sweep: 1, 8, 16, and 32 = plain voting)."""
+    max_k = max(len(r.samples) for r in results)
+    prepared = _prepare(results, seed)
+    rng = np.random.default_rng(seed)
+    out = []
+    for m in sorted({1, max(1, max_k // 4), max(1, max_k // 2), max_k}):
+        out.append((m, float(_draw_accuracy(prepared, max_k, 1, rng, lambda _k, m=m: m)[0])))
+    return out
 
 
 @dataclass
@@ -231,6 +273,8 @@ class EvalSummary:
     diagnostics: dict
     curve: list[CurvePoint] = field(default_factory=list)
     name: str = ""
+    meta_curve: list[CurvePoint] = field(default_factory=list)  # meta-RM-guided voting@k (k_meta = k/2)
+    meta_sweep: list[tuple[int, float]] = field(default_factory=list)  # (k_meta, accuracy) at the full k
 
     def to_json(self) -> dict:
         """Shaped like RewardBench's results file: model, per-subset accuracies at the top level."""
@@ -248,6 +292,8 @@ class EvalSummary:
             "best_of_n": self.best_of_n.to_json() if self.best_of_n else None,
             "diagnostics": self.diagnostics,
             "curve": [p.to_json() for p in self.curve],
+            "meta_curve": [p.to_json() for p in self.meta_curve],
+            "meta_sweep": [{"k_meta": m, "accuracy": a} for m, a in self.meta_sweep],
         }
         return out
 
@@ -264,6 +310,8 @@ class EvalSummary:
                 records=int(g["records"]), overall=acc(g["overall"]), subsets={k: acc(v) for k, v in g["subsets"].items()},
                 sections=obj.get("sections", {}), pairwise=acc(g.get("pairwise")), best_of_n=acc(g.get("best_of_n")),
                 diagnostics=g.get("diagnostics", {}), curve=[CurvePoint(**p) for p in g.get("curve", [])], name=Path(source).stem,
+                meta_curve=[CurvePoint(**p) for p in g.get("meta_curve", [])],
+                meta_sweep=[(int(x["k_meta"]), float(x["accuracy"])) for x in g.get("meta_sweep", [])],
             )
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"not a `grm eval --json` summary ({type(e).__name__}: {e})", source) from None
@@ -321,6 +369,8 @@ def evaluate(results: Sequence[StoredResult], *, seed: int = 0, draws: int = 200
         diagnostics=diag,
         curve=scaling_curve(labelled, seed, draws),
         name=name,
+        meta_curve=scaling_curve(labelled, seed, draws, meta=True) if has_meta(labelled) else [],
+        meta_sweep=k_meta_sweep(labelled, seed) if has_meta(labelled) else [],
     )
 
 

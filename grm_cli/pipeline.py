@@ -16,7 +16,7 @@ from .prompting import Template, render
 from .records import Record, label_key
 from .rules import is_correct
 from .sampling import response_order, sample_seed
-from .voting import Verdict, judge_to_scores, to_record_order, vote
+from .voting import Verdict, guided_vote, judge_to_scores, meta_keep, to_record_order, vote
 
 PAPER_TEMPERATURE = 0.5  # §5.1: sampling temperature for voting; k = 1 is greedy
 
@@ -31,6 +31,8 @@ class ScoreSettings:
     force_scores: bool = True  # force the score line (grammar) when the model does not finish it
     principles: str = "self"  # "self": the model writes them (or given ones are pre-filled); "none": the ablation
     principles_from: str | None = None  # the name of the given principles' source (a file), for the run signature
+    k_meta: int | None = None  # meta-RM-guided voting: sum only the k_meta samples the meta RM rates best
+    meta_rm: str | None = None  # which meta RM (its file's model fingerprint and name), for the run signature
 
     def __post_init__(self) -> None:
         if self.principles not in ("self", "none"):
@@ -54,6 +56,8 @@ class SampleResult:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    meta_score: float | None = None  # the meta RM's P(right), when one rated this sample
+    meta_kept: bool | None = None  # whether meta-RM-guided voting summed this sample
 
     def to_json(self) -> dict:
         j = self.judgment
@@ -72,6 +76,8 @@ class SampleResult:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "seconds": round(self.seconds, 3),
+            "meta_score": self.meta_score,
+            "meta_kept": self.meta_kept,
         }
 
 
@@ -163,6 +169,9 @@ def run_signature(model: str, template: str, settings: ScoreSettings) -> dict:
         "shuffle": settings.shuffle,
         "force_scores": settings.force_scores,
     }
+    if settings.k_meta is not None:
+        sig["meta_rm"] = settings.meta_rm
+        sig["k_meta"] = settings.k_meta
     if settings.principles != "self" or settings.principles_from:
         sig["principles"] = settings.principles if settings.principles != "self" else f"given:{settings.principles_from}"
     return sig
@@ -316,10 +325,14 @@ def generate_all(engine: Engine, requests: Sequence[GenerationRequest]) -> list:
 
 
 def score_many(
-    items: Sequence[tuple[Record, GivenPrinciples | None]], engine: Engine, template: Template, settings: ScoreSettings
+    items: Sequence[tuple[Record, GivenPrinciples | None]], engine: Engine, template: Template, settings: ScoreSettings,
+    meta_rm=None,
 ) -> list[ScoreResult]:
     """k samples of each (record, fixed principles) pair, generated together, each sample with its own
-    seeded response order, then voted per record (Eq. 14). Results in input order."""
+    seeded response order, then voted per record (Eq. 14). With a meta RM (and settings.k_meta), every
+    parsed sample is rated and only the k_meta best-rated are summed. Results in input order."""
+    if (meta_rm is None) != (settings.k_meta is None):
+        raise ValueError("meta-RM-guided voting needs both a meta RM and settings.k_meta")
     n_samples = settings.k
     temperature = settings.effective_temperature
     plans = []  # (record, principles, [(seed, order, prompt)])
@@ -361,9 +374,22 @@ def score_many(
             else:
                 scores = to_record_order(j.scores, order)
             samples.append(SampleResult(s, seed, order, j, scores, gen.forced_tail, gen.prompt_tokens, gen.completion_tokens, gen.seconds))
-        verdict = vote([x.scores for x in samples], n)
+        if meta_rm is not None:
+            samples, verdict = _meta_guided(rec, samples, meta_rm, settings.k_meta, n)
+        else:
+            verdict = vote([x.scores for x in samples], n)
         results.append(ScoreResult(rec, tuple(samples), verdict, engine.name, template.name, settings, principles))
     return results
+
+
+def _meta_guided(rec: Record, samples: list[SampleResult], meta_rm, k_meta: int, n: int) -> tuple[list[SampleResult], Verdict]:
+    """Rate the parsed samples with the meta RM and vote over the k_meta best-rated."""
+    parsed = [x for x in samples if x.scores is not None]
+    ratings = dict(zip((x.index for x in parsed), meta_rm.rate(rec, [(x.order, x.judgment.text) for x in parsed])))
+    meta = [ratings.get(x.index) for x in samples]
+    verdict = guided_vote([x.scores for x in samples], meta, k_meta, n)
+    keep = meta_keep([x.scores for x in samples], meta, k_meta)
+    return [replace(x, meta_score=m, meta_kept=kept) for x, m, kept in zip(samples, meta, keep)], verdict
 
 
 def score_record(rec: Record, engine: Engine, template: Template, settings: ScoreSettings, principles: str | GivenPrinciples | None = None) -> ScoreResult:
@@ -381,6 +407,7 @@ def score_records(
     principles: PrinciplesLookup | None = None,
     *,
     chunk: int = 8,
+    meta_rm=None,
 ) -> Iterator[ScoreResult]:
     """Stream one result per record, in input order; `chunk` records are generated together (a batching
     engine keeps its sequences busy across them; results do not depend on the chunk size's grouping
@@ -389,10 +416,10 @@ def score_records(
     for rec in records:
         batch.append((rec, _principles_for(rec, principles, settings)))
         if len(batch) >= chunk:
-            yield from score_many(batch, engine, template, settings)
+            yield from score_many(batch, engine, template, settings, meta_rm)
             batch = []
     if batch:
-        yield from score_many(batch, engine, template, settings)
+        yield from score_many(batch, engine, template, settings, meta_rm)
 
 
 # -- principles ----------------------------------------------------------------------------------

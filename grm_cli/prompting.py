@@ -16,6 +16,9 @@ from .errors import InputError, read_yaml_mapping
 from .records import Record
 
 KINDS = ("pointwise", "single", "judge")
+# The meta RM's input (paper §2 / App. D.1): this instruction and the same sections, then a sampled
+# trajectory (principles, critique, scores) as the assistant's turn.
+META_USER = "Please score the responses.\n\n#### Conversation Context ####\n{context}\n#### Responses to be Scored ####\n{responses}"
 MODES = ("self", "given", "none")  # who states the principles: the model, the user (pre-filled), nobody
 _PLACEHOLDER = re.compile(r"\{(context|responses|n|example|i|response|best)\}")
 
@@ -55,6 +58,7 @@ class Template:
     hint: str
     path: str
     without_principles: tuple[tuple[str, str], ...] = ()  # (find, replace) edits of `user` for mode "none"
+    meta_user: str = ""  # the meta RM's instruction (paper App. D.1); empty: META_USER
 
     def score_range(self, n: int) -> tuple[int, int]:
         """Allowed integers in the box: scores for pointwise/single, a 1-based index for judge."""
@@ -127,6 +131,7 @@ def _template_from_dict(data: dict, path: str) -> Template:
         hint=str(data.get("hint", "The best response is: Response {best}")),
         path=path,
         without_principles=_edits(data.get("without_principles", []), user, path),
+        meta_user=str(data.get("meta_user") or META_USER),
     )
     if t.score_min > t.score_max:
         raise InputError(f"score_min {t.score_min} is above score_max {t.score_max}", path)
@@ -222,3 +227,14 @@ def render(
     else:
         prefix = template.principles_label
     return Prompt(messages=({"role": "user", "content": user},), assistant_prefix=prefix, order=order)
+
+
+def render_meta(template: Template, rec: Record, order: Sequence[int], trajectory: str) -> Prompt:
+    """The meta RM's input for one sample: its instruction with the responses in the order that sample
+    saw them, and the sample's whole text (principles, critique, score line) as the assistant's answer."""
+    order = tuple(order)
+    if sorted(order) != list(range(len(rec.responses))):
+        raise ValueError(f"order {order} is not a permutation of {len(rec.responses)} responses")
+    blocks = [_fill(template.response_block, {"i": str(j + 1), "response": rec.responses[k]}) for j, k in enumerate(order)]
+    user = _fill(template.meta_user, {"context": render_context(rec), "responses": "\n".join(blocks), "n": str(len(rec.responses))})
+    return Prompt(messages=({"role": "user", "content": user},), assistant_prefix=trajectory, order=order)

@@ -182,6 +182,20 @@ def eval_tables(summaries: Sequence) -> list:
                 cells.append(f"{fmt(p.accuracy)} [{fmt(p.low)}, {fmt(p.high)}]" if p else "-")
             cur.add_row(f"k = {k}", *cells)
         out.append(cur)
+    if any(s.meta_curve for s in summaries):
+        meta = table("Meta-RM-guided voting: accuracy % (plain voting | guided, k_meta = k/2) [95% band of guided]")
+        for k in sorted({p.k for s in summaries for p in s.meta_curve}):
+            cells = []
+            for s in summaries:
+                plain = next((p for p in s.curve if p.k == k), None)
+                guided = next((p for p in s.meta_curve if p.k == k), None)
+                cells.append(f"{fmt(plain.accuracy) if plain else '-'} | {fmt(guided.accuracy)} [{fmt(guided.low)}, {fmt(guided.high)}]" if guided else "-")
+            meta.add_row(f"k = {k}", *cells)
+        out.append(meta)
+        sweep = table("k_meta sweep at the full k (paper Table 7; k_meta = k is plain voting)")
+        for m in sorted({m for s in summaries for m, _ in s.meta_sweep}):
+            sweep.add_row(f"k_meta = {m}", *[fmt(dict(s.meta_sweep).get(m)) for s in summaries])
+        out.append(sweep)
     return out
 
 
@@ -212,3 +226,21 @@ def doctor_panel(report) -> Panel:
     for p in report.problems:
         body.append(Text(f"! {p}", style="yellow"))
     return Panel(Group(*body), title="grm doctor", title_align="left")
+
+
+def metarm_table(report) -> Table:
+    """`grm train metarm`: how well the head tells right trajectories from wrong ones."""
+    from .evaluate import fmt
+
+    t = Table(title=f"Meta RM: {report.trajectories} trajectories of {report.records} records, {report.right} right by the paper's rule",
+              title_justify="left", title_style="bold", show_edge=False)
+    t.add_column("")
+    t.add_column("trajectories", justify="right")
+    t.add_column("right", justify="right")
+    t.add_column("AUC", justify="right")
+    t.add_column("accuracy %", justify="right")
+    t.add_column("balanced accuracy %", justify="right")
+    for name, m in (("train", report.train), ("held out", report.heldout)):
+        auc = m.get("auc")
+        t.add_row(name, str(m.get("count", 0)), str(m.get("right", 0)), "-" if auc is None else f"{auc:.3f}", fmt(m.get("accuracy")), fmt(m.get("balanced_accuracy")))
+    return t

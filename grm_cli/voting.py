@@ -51,3 +51,19 @@ def vote(samples: Sequence[Sequence[int] | None], n: int) -> Verdict:
     ranked = sorted(totals, reverse=True)
     margin = ranked[0] - ranked[1] if n > 1 else None
     return Verdict(totals, argmax_unique(totals), tied, margin, len(parsed), unparsed)
+
+
+def meta_keep(scores: Sequence[Sequence[int] | None], meta: Sequence[float | None], k_meta: int) -> tuple[bool, ...]:
+    """Meta-RM-guided voting (paper §4): keep the k_meta parsed samples the meta RM rates highest (equal
+    ratings: the earlier sample). Unparsed samples are never kept: they have no scores to sum."""
+    if k_meta < 1:
+        raise ValueError(f"k_meta {k_meta}: expected at least 1")
+    ranked = sorted((i for i, s in enumerate(scores) if s is not None and meta[i] is not None), key=lambda i: (-meta[i], i))
+    chosen = set(ranked[:k_meta])
+    return tuple(i in chosen for i in range(len(scores)))
+
+
+def guided_vote(scores: Sequence[Sequence[int] | None], meta: Sequence[float | None], k_meta: int, n: int) -> Verdict:
+    """Eq. 14 over the samples `meta_keep` chooses; unparsed samples still count as unparsed."""
+    keep = meta_keep(scores, meta, k_meta)
+    return vote([s for s, kept in zip(scores, keep) if kept or s is None], n)
