@@ -97,6 +97,11 @@ class CachedEngine:
     def count_tokens(self, messages, assistant_prefix: str = "") -> int:
         return self.inner.count_tokens(messages, assistant_prefix)
 
+    @property
+    def stats(self):
+        """The inner engine's: what was generated (cache hits cost nothing and are counted in `hits`)."""
+        return self.inner.stats
+
     def generate(self, req: GenerationRequest) -> Generation:
         return self.generate_many([req])[0]
 

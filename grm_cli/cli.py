@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import List, Optional
@@ -196,6 +198,38 @@ def _meta_rm(saved, engine, tmpl, ctx: int, threads, verbose: bool):
     return MetaRM(saved, HiddenStates(engine, n_ctx=ctx + 512, n_threads=threads, verbose=verbose), tmpl)
 
 
+def _report_speed(engine, before, wall: float, records: int, output: Optional[Path]) -> None:
+    """The run's speed on stderr, and as one line of OUTPUT.runs.jsonl next to --output."""
+    if before is None or not records:
+        return
+    now = engine.stats
+    delta = {k: (getattr(now, k) - getattr(before, k)) if getattr(now, k) is not None else None
+             for k in ("requests", "prompt_tokens", "prompt_evaluated", "prompt_seconds", "generated_tokens", "decode_seconds")}
+    if not delta["requests"]:
+        return
+    from .engine.base import EngineStats
+
+    stats = EngineStats(**delta, wall_seconds=wall).to_json()
+    parts = [f"speed: {records} records, {stats['requests']} samples generated in {wall:.1f} s"]
+    if stats["prompt_tokens_per_second"]:
+        shared = 1 - stats["prompt_evaluated"] / stats["prompt_tokens"] if stats["prompt_tokens"] else 0
+        parts.append(f"prompts {stats['prompt_evaluated']:,} tokens evaluated at {stats['prompt_tokens_per_second']:,.0f} tok/s ({shared:.0%} of {stats['prompt_tokens']:,} shared)")
+    else:
+        parts.append(f"prompts {stats['prompt_tokens']:,} tokens")
+    if stats["generated_tokens_per_second"]:
+        parts.append(f"generated {stats['generated_tokens']:,} tokens at {stats['generated_tokens_per_second']:,.0f} tok/s")
+    say("; ".join(parts), "dim")
+    if output is not None:
+        import datetime
+
+        line = {"finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "records": records, "model": engine.name, **stats}
+        try:
+            with Path(f"{output}.runs.jsonl").open("a", encoding="utf-8") as f:
+                f.write(json.dumps(line) + "\n")
+        except OSError as e:
+            say(f"could not write the speed line to {output}.runs.jsonl: {e.strerror}", "yellow")
+
+
 def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print_json: bool, print_tables: bool, chunk: int = 1, meta_rm=None) -> tuple[list, dict]:
     """Score records one by one: each finished result goes to --output (fsynced), stdout, and the table.
     With an existing --output, the records it already holds are skipped (resume).
@@ -206,6 +240,8 @@ def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print
 
     out = Console()
     results = []
+    before = dataclasses.replace(engine.stats) if hasattr(engine, "stats") else None
+    started = time.perf_counter()
     with ExitStack() as stack:
         writer = stack.enter_context(ResultsFile(output, run_signature(engine.name, tmpl.name, settings), force=force)) if output else None
         todo = records
@@ -236,6 +272,7 @@ def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print
         hits = getattr(engine, "hits", 0)
         if hits:
             say(f"reused {hits} cached samples, generated {engine.misses}", "dim")
+        _report_speed(engine, before, time.perf_counter() - started, len(results), output)
         return results, (dict(writer.done) if writer else {})
 
 
@@ -529,6 +566,8 @@ def eval_(
     errors_file: Optional[Path] = ErrorsOpt,
     on_long: str = OnLongOpt,
     draws: int = typer.Option(200, "--draws", help="Random k-subsets per point of the scaling curve."),
+    meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Score with a meta RM (from `grm train metarm`): every sample is rated, and the report adds meta-RM-guided voting@k and the k_meta sweep."),
+    k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM for the stored verdicts (default k/2)."),
     principles: Optional[str] = typer.Option(None, "--principles", help="Compare principles modes on the same records and seeds (paper Table 1): a comma-separated list of none, self, filtered (principles kept by the label filter) and principles files, e.g. none,self,filtered."),
     filter_samples: int = typer.Option(4, "--filter-samples", "-m", help="Runs per record for the filtered mode (the paper's 4)."),
     filter_split: Optional[float] = typer.Option(None, "--filter-split", help="Held-out filtered mode: filter on this share of each query's labelled records and evaluate every mode on the rest (queries seen once are left out). Without it, filtered principles are judged on the records they were filtered on: the paper's oracle setting, flagged as such."),
@@ -581,8 +620,15 @@ def eval_(
         raise InputError(f"--output saves the results of one data file; {len(to_score)} of the files given are data to score")
     summaries = []
     engine = None
-    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens)
     tmpl = load_template(template) if to_score else None
+    saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl or load_template(template)) if to_score else (None, None)
+    if meta_rm is not None and not to_score:
+        raise InputError("--meta-rm rates samples while scoring: give labelled records to score (stored results keep the ratings they were scored with)")
+    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, k_meta=k_meta,
+                             meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None)
+    if saved_meta and principles is not None:
+        raise InputError("--meta-rm and --principles: compare principles modes first, then train and use a meta RM per mode")
+    scorer = None
     engine_opts = dict(ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
     if principles is not None:
         if len(inputs) != 1 or not to_score:
@@ -609,10 +655,11 @@ def eval_(
                     tmpl.check_count(rec)
             if engine is None:
                 engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
+                scorer = _meta_rm(saved_meta, engine, tmpl, ctx, threads, verbose) if saved_meta else None
             records = prepare_records(records, engine, tmpl, settings, on_long=on_long, errors=problems)
             _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
             _report_truncated(records)
-            scored, saved = _score_loop(records, engine, tmpl, settings, None, output, force, print_json=False, print_tables=False, chunk=_chunk(parallel, k))
+            scored, saved = _score_loop(records, engine, tmpl, settings, None, output, force, print_json=False, print_tables=False, chunk=_chunk(parallel, k), meta_rm=scorer)
             lines = [saved[r.id] for r in records] if output else [r.to_json() for r in scored]
             stored = [result_from_json(line, str(output or inp.source)) for line in lines]
         summaries.append(evaluate(stored, seed=seed, draws=draws, name=Path(inp.source).stem))

@@ -166,7 +166,7 @@ def eval_tables(summaries: Sequence) -> list:
         ("mean winning margin per sample", "mean_margin_per_sample", False),
         ("prompt tokens / record", "prompt_tokens_per_record", False),
         ("generated tokens / record", "completion_tokens_per_record", False),
-        ("seconds / record", "seconds_per_record", False),
+        ("sample seconds / record (overlapping when batched)", "seconds_per_record", False),
     ]
     for label, key, pct in rows:
         diag.add_row(label, *[fmt(s.diagnostics.get(key), pct) for s in summaries])

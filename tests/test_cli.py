@@ -128,3 +128,16 @@ def test_templates_lists_the_shipped_three():
     p = grm("templates")
     assert p.returncode == 0
     assert [line.split()[0] for line in p.stdout.splitlines()] == ["judge", "pointwise", "single"]
+
+
+def test_speed_is_reported_on_stderr_and_next_to_the_output(tiny_model, tmp_path):
+    out = tmp_path / "res.jsonl"
+    p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--model", str(tiny_model), "--ctx", "8192", "-k", "2", "--max-tokens", "8", "--no-cache", "-o", str(out))
+    assert p.returncode in (0, 4), p.stderr
+    assert "speed: 8 records, 16 samples generated in" in p.stderr and "tok/s" in p.stderr
+    (line,) = [json.loads(x) for x in (tmp_path / "res.jsonl.runs.jsonl").read_text().splitlines()]
+    assert line["records"] == 8 and line["requests"] == 16
+    assert 0 < line["prompt_evaluated"] < line["prompt_tokens"]  # the shared instruction is evaluated once
+    assert line["generated_tokens"] > 0 and line["generated_tokens_per_second"] > 0 and line["prompt_tokens_per_second"] > 0
+    again = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--model", str(tiny_model), "--ctx", "8192", "-k", "2", "--max-tokens", "8", "--no-cache", "-o", str(out))
+    assert again.returncode == 0 and "speed:" not in again.stderr  # resumed: nothing generated, nothing to report

@@ -40,6 +40,29 @@ class Generation:
     seconds: float
 
 
+@dataclass
+class EngineStats:
+    """What an engine did, for the speed line of a run: tokens in the prompts as rendered, tokens llama.cpp
+    actually evaluated for them (shared prefixes are evaluated once), tokens generated, and the time spent
+    in prompt evaluation and in decoding (None where the engine cannot tell them apart)."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    prompt_evaluated: int | None = None
+    prompt_seconds: float | None = None
+    generated_tokens: int = 0
+    decode_seconds: float | None = None
+    wall_seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        out = {k: getattr(self, k) for k in ("requests", "prompt_tokens", "prompt_evaluated", "generated_tokens")}
+        out["wall_seconds"] = round(self.wall_seconds, 3)
+        out["prompt_tokens_per_second"] = round(self.prompt_evaluated / self.prompt_seconds, 1) if self.prompt_seconds and self.prompt_evaluated else None
+        out["generated_tokens_per_second"] = round(self.generated_tokens / self.decode_seconds, 1) if self.decode_seconds else (
+            round(self.generated_tokens / self.wall_seconds, 1) if self.wall_seconds else None)
+        return out
+
+
 class ContextOverflow(Exception):
     """The prompt plus the generation budget does not fit in the context window."""
 

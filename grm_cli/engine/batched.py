@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import ModelError
-from .base import ContextOverflow, Generation, GenerationRequest
+from .base import ContextOverflow, EngineStats, Generation, GenerationRequest
 from .llama import LlamaEngine, captured_stderr
 
 ROOT_SEQ = 0
@@ -126,6 +126,7 @@ class BatchedLlamaEngine:
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self._root: list[int] = []
         self._piece = ctypes.create_string_buffer(256)
+        self.stats = EngineStats(prompt_evaluated=0, prompt_seconds=0.0, decode_seconds=0.0)
 
     def close(self) -> None:
         if getattr(self, "_batch", None) is not None:
@@ -155,7 +156,16 @@ class BatchedLlamaEngine:
         """All requests, scheduled over the context's sequences; results in request order."""
         if not requests:
             return []
+        started = time.perf_counter()
+        try:
+            return self._generate_many(requests)
+        finally:
+            self.stats.wall_seconds += time.perf_counter() - started
+
+    def _generate_many(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         prompts = [self.base._tokens(self.base.render(r.messages, r.assistant_prefix)) for r in requests]
+        self.stats.requests += len(requests)
+        self.stats.prompt_tokens += sum(map(len, prompts))
         for r, toks in zip(requests, prompts):
             need = len(toks) + self._budget(r)
             if need > self.n_ctx:
@@ -247,6 +257,14 @@ class BatchedLlamaEngine:
 
     def _decode_chunks(self, seq_id: int, tokens: list[int], start: int, *, want_last: bool) -> int:
         """Decode one sequence's tokens in batches; returns the batch index of the last token's logits."""
+        started = time.perf_counter()
+        try:
+            return self._decode_prompt(seq_id, tokens, start, want_last=want_last)
+        finally:
+            self.stats.prompt_evaluated += len(tokens)
+            self.stats.prompt_seconds += time.perf_counter() - started
+
+    def _decode_prompt(self, seq_id: int, tokens: list[int], start: int, *, want_last: bool) -> int:
         last = -1
         for off in range(0, len(tokens), self.n_batch):
             chunk = tokens[off: off + self.n_batch]
@@ -315,10 +333,13 @@ class BatchedLlamaEngine:
             s.pending = []
         if not n:
             return
+        started = time.perf_counter()
         b.n_tokens = n
         self._decode()
         for s, idx in order:
             self._accept(s, self._c.llama_sampler_sample(s.chain, self.ctx, idx))
+        self.stats.decode_seconds += time.perf_counter() - started
+        self.stats.generated_tokens += n
 
     # -- per-sequence sampling -------------------------------------------------------------------
     def _chain(self, temperature: float, seed: int, grammar: str | None = None) -> int:

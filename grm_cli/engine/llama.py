@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from ..errors import ModelError
-from .base import ContextOverflow, Generation, GenerationRequest
+from .base import ContextOverflow, EngineStats, Generation, GenerationRequest
 
 KV_TYPES = ("f16", "q8_0", "q4_0")
 
@@ -117,6 +117,7 @@ class LlamaEngine:
             detail = ("; llama.cpp said: " + " | ".join(tail)) if tail else ""
             raise ModelError(f"{path}: llama.cpp could not load this model ({failure}){detail}")
         self.path = path
+        self.stats = EngineStats()  # prompt evaluation and decoding are not told apart here
         self.n_ctx = self.llm.n_ctx()
         self.n_ctx_train = self.llm._model.n_ctx_train()
         self.n_gpu_layers = n_gpu_layers
@@ -196,6 +197,10 @@ class LlamaEngine:
             text = kept + out["choices"][0]["text"]
             n_gen += out["usage"]["completion_tokens"]
             finish = "forced"
+        self.stats.requests += 1
+        self.stats.prompt_tokens += len(prompt)
+        self.stats.generated_tokens += n_gen
+        self.stats.wall_seconds += time.perf_counter() - t0
         return Generation(
             text=text,
             free_text=free_text,
