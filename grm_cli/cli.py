@@ -409,7 +409,7 @@ def principles(
     force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSONL to stdout (logs go to stderr)."),
     filter_: bool = typer.Option(False, "--filter", help="On labelled records: sample --filter-samples full judgments per record and keep the principles of the runs whose scores single out the labelled best (paper §2.2)."),
-    filter_samples: int = typer.Option(4, "--filter-samples", "-m", help="Runs per record for --filter (the paper's 4)."),
+    filter_samples: int = typer.Option(4, "--filter-samples", help="Runs per record for --filter (the paper's 4)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature. Default: 0 (greedy); 0.5 with --filter."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token budget: 256 for the principles alone; 512 for a whole judgment with --filter."),
     ctx: int = CtxOpt,
@@ -569,7 +569,7 @@ def eval_(
     meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Score with a meta RM (from `grm train metarm`): every sample is rated, and the report adds meta-RM-guided voting@k and the k_meta sweep."),
     k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM for the stored verdicts (default k/2)."),
     principles: Optional[str] = typer.Option(None, "--principles", help="Compare principles modes on the same records and seeds (paper Table 1): a comma-separated list of none, self, filtered (principles kept by the label filter) and principles files, e.g. none,self,filtered."),
-    filter_samples: int = typer.Option(4, "--filter-samples", "-m", help="Runs per record for the filtered mode (the paper's 4)."),
+    filter_samples: int = typer.Option(4, "--filter-samples", help="Runs per record for the filtered mode (the paper's 4)."),
     filter_split: Optional[float] = typer.Option(None, "--filter-split", help="Held-out filtered mode: filter on this share of each query's labelled records and evaluate every mode on the rest (queries seen once are left out). Without it, filtered principles are judged on the records they were filtered on: the paper's oracle setting, flagged as such."),
     ctx: int = CtxOpt,
     n_gpu_layers: str = GpuOpt,
@@ -825,6 +825,76 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print as JSON."))
     out.print(t)
 
 
+@app.command()
+def serve(
+    model: Optional[str] = ModelOpt,
+    template: str = TemplateOpt,
+    k: int = typer.Option(1, "--samples", "-k", help="Samples per record (voting@k)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Default: 0 for k=1, 0.5 for k>1 (the paper's)."),
+    max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
+    force_scores: bool = typer.Option(True, "--force-scores/--free", help="Force a valid score line when a sample ends without one (default), or record it as unparsed."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only; 0.0.0.0 exposes it to the network)."),
+    port: int = typer.Option(8000, "--port", help="Port (0 picks a free one; the line on stderr says which)."),
+    queue_size: int = typer.Option(32, "--queue-size", help="Requests that may wait; more get 503 with Retry-After."),
+    max_body_mb: float = typer.Option(4.0, "--max-body-mb", help="Largest request body in MB (larger: 413)."),
+    meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Meta-RM-guided voting with this meta RM (from `grm train metarm`)."),
+    k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM (default k/2)."),
+    ctx: int = CtxOpt,
+    n_gpu_layers: str = GpuOpt,
+    threads: Optional[int] = ThreadsOpt,
+    kv_type: str = KvTypeOpt,
+    flash_attn: bool = FlashOpt,
+    mmap: bool = MmapOpt,
+    mlock: bool = MlockOpt,
+    cache: bool = CacheOpt,
+    engine_kind: str = EngineOpt,
+    parallel: int = ParallelOpt,
+    seed: int = SeedOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """An HTTP reward server over the loaded GRM: POST /score (records in, the same results as `grm score
+    --output` out), POST /get_reward (OpenRLHF's remote RM), GET /health. Concurrent requests are scored
+    together in the engine's batches.
+
+    Examples:
+
+      grm serve --model grm.gguf -k 4 --port 8000
+
+      curl -s localhost:8000/score -d '{"prompt": "2+2?", "responses": ["4", "5"]}' | jq '.results[0].scores'
+
+      openrlhf.cli.train_ppo ... --remote_rm_url http://127.0.0.1:8000/get_reward
+    """
+    from .pipeline import ScoreSettings
+    from .prompting import load_template
+    from .server import RewardServer, Scorer
+
+    _check_sampling(k, temperature, max_tokens)
+    if not 0 <= port <= 65535:
+        raise InputError(f"--port {port}: expected 0 to 65535")
+    if queue_size < 1 or max_body_mb <= 0:
+        raise InputError("--queue-size and --max-body-mb must be positive")
+    tmpl = load_template(template)
+    saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl)
+    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, force_scores=force_scores, k_meta=k_meta,
+                             meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None)
+    engine = _load_engine(model, quiet=False, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
+    scorer_meta = _meta_rm(saved_meta, engine, tmpl, ctx, threads, verbose) if saved_meta else None
+    scorer = Scorer(engine, tmpl, settings, queue_size=queue_size, chunk=_chunk(parallel, k), meta_rm=scorer_meta)
+    try:
+        server = RewardServer(scorer, host, port, max_body=int(max_body_mb * 1024 * 1024), verbose=verbose)
+    except OSError as e:
+        scorer.stop()
+        raise InputError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    bound_host, bound_port = server.server_address[:2]
+    say(f"serving {engine.name} on http://{bound_host}:{bound_port} (POST /score, POST /get_reward, GET /health); Ctrl-C stops")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        say("stopping")
+    finally:
+        server.close_all()
+
+
 train_app = typer.Typer(help="Train the parts of a GRM: the meta RM (value head for guided voting).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
@@ -868,7 +938,7 @@ def train_metarm(
     if not 0.0 <= holdout < 1.0:
         raise InputError(f"--holdout {holdout}: expected a share from 0 to below 1")
     tmpl = load_template(template)
-    items, sources = [], []
+    items, sources, models_seen = [], [], set()
     for path in runs:
         name, text = read_text_input(str(path))
         found = trajectories_from_results(list(json_lines(text, name)), name)
@@ -879,6 +949,7 @@ def train_metarm(
             say(f"{name}: {found.unlabelled_records} records without a label left out", "yellow")
         items.extend(found.items)
         sources.append(Path(name).name)
+        models_seen.update(m for m in found.models if m)
     ids = [t.record.id for t in items]
     labels = np.array([int(t.right) for t in items])
     if not items:
@@ -887,6 +958,8 @@ def train_metarm(
         train_head(np.zeros((len(labels), 1)), labels, ids)  # raises the one clear message
     engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type="f16", flash_attn=False, mmap=True, mlock=False, verbose=verbose, cache=False, engine_kind="simple")
     base = base_engine(engine)
+    if models_seen - {base.name}:
+        say(f"warning: the runs were generated by {', '.join(sorted(models_seen - {base.name}))}; the meta RM reads the hidden states of {base.name} (use --model to match)", "yellow")
     hidden = HiddenStates(engine, n_ctx=ctx + 512, n_threads=threads, verbose=verbose)
     feats = np.zeros((len(items), hidden.n_embd), dtype=np.float32)
     order = sorted(range(len(items)), key=lambda i: (items[i].record.id, items[i].order))  # shared prompts back to back

@@ -185,7 +185,7 @@ def grm(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
 def test_filter_then_score_with_the_filtered_principles(tiny_model, tmp_path):
     data = write_jsonl(tmp_path / "d.jsonl", [json.loads(x) for x in (EXAMPLES / "llmbar.jsonl").read_text().splitlines()[:3]])
     out = tmp_path / "filtered.jsonl"
-    p = grm("principles", str(data), "--filter", "-m", "3", "--model", str(tiny_model), "--ctx", "8192", "--max-tokens", "12", "-o", str(out))
+    p = grm("principles", str(data), "--filter", "--filter-samples", "3", "--model", str(tiny_model), "--ctx", "8192", "--max-tokens", "12", "-o", str(out))
     assert p.returncode == 0, p.stderr
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(lines) == 3 and all(x["runs"] == 3 and 0 <= x["agreed"] <= 3 for x in lines)
@@ -214,7 +214,7 @@ def test_table1_comparison_end_to_end_with_smollm2(tmp_path):
     """none / self / filtered on the same held-out records and seeds, with the real small model."""
     out = tmp_path / "cmp.jsonl"
     args = ["eval", str(EXAMPLES / "hhh_alignment.jsonl"), "--limit", "6", "--principles", "none,self,filtered", "--filter-split", "0.5",
-            "-m", "2", "--max-tokens", "16", "--ctx", "4096", "-o", str(out)]
+            "--filter-samples", "2", "--max-tokens", "16", "--ctx", "4096", "-o", str(out)]
     p = grm(*args, "--json")
     assert p.returncode == 0, p.stderr
     summaries = json.loads(p.stdout)
@@ -238,7 +238,7 @@ def test_table1_comparison_end_to_end_with_smollm2(tmp_path):
 
 def test_oracle_comparison_is_flagged(tiny_model, tmp_path):
     data = write_jsonl(tmp_path / "d.jsonl", [json.loads(x) for x in (EXAMPLES / "llmbar.jsonl").read_text().splitlines()[:4]])
-    p = grm("eval", str(data), "--principles", "self,filtered", "-m", "4", "--model", str(tiny_model), "--ctx", "8192", "--max-tokens", "8")
+    p = grm("eval", str(data), "--principles", "self,filtered", "--filter-samples", "4", "--model", str(tiny_model), "--ctx", "8192", "--max-tokens", "8")
     assert p.returncode == 0, p.stderr
     assert "kept principles for 0 of" not in p.stderr  # the tiny model's noise agrees with some labels (seeded)
     assert "ORACLE" in p.stderr and "not a held-out result" in p.stderr

@@ -1,0 +1,52 @@
+"""Hooks for RL frameworks: a TRL reward function that scores GRPO completions with the GRM.
+
+    from trl import GRPOTrainer
+    from grm_cli.integrations import trl_reward
+    trainer = GRPOTrainer(model=..., reward_funcs=[trl_reward(model="DeepSeek-GRM-16B.Q4_K_M.gguf", k=4)], ...)
+
+For OpenRLHF, run `grm serve` and pass `--remote_rm_url http://127.0.0.1:8000/get_reward`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from .pipeline import ScoreSettings, score_records
+from .prompting import load_template
+from .rewards import group_completions, rewards_from_results
+
+
+def trl_reward(
+    engine=None,
+    *,
+    model: str | None = None,
+    template: str = "pointwise",
+    k: int = 1,
+    temperature: float | None = None,
+    max_tokens: int = 256,
+    seed: int = 0,
+    n_ctx: int = 4096,
+    parallel: int = 16,
+    n_gpu_layers: int | None = None,
+) -> Callable[..., list[float | None]]:
+    """A reward function with TRL's signature, `f(prompts, completions, **kwargs) -> list[float | None]`.
+
+    The completions of one prompt are judged together in one pointwise record (k samples voted, responses
+    shuffled per sample); a completion's reward is its mean score, None when no sample parsed (TRL skips
+    None rewards). Give a loaded `engine`, or a `model` (path, alias, hf://; default: the small model)."""
+    if engine is None:
+        from .engine.batched import BatchedLlamaEngine
+        from .models import resolve_model
+
+        engine = BatchedLlamaEngine(resolve_model(model), n_ctx=n_ctx, n_seq_max=parallel + 1, n_gpu_layers=n_gpu_layers)
+    tmpl = load_template(template)
+    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens)
+    chunk = max(1, -(-parallel // k))
+
+    def grm_reward(prompts: Sequence, completions: Sequence, **kwargs) -> list[float | None]:
+        records, slots = group_completions(prompts, completions)
+        results = list(score_records(records, engine, tmpl, settings, chunk=chunk))
+        return rewards_from_results(results, slots, len(completions))
+
+    grm_reward.engine = engine  # type: ignore[attr-defined]
+    return grm_reward

@@ -1,0 +1,67 @@
+"""Completions of RL rollouts as GRM records, and the GRM's verdicts back as one reward per completion.
+
+Several completions of one prompt are judged together in one pointwise record (the GRM compares them, as
+the paper's RL data does), up to 16 per record. The reward of a completion is its mean score over the
+samples that parsed (1..10 with the default template): GRPO normalises rewards within a group, so the
+scale does not matter. A completion whose record no sample could score gets None: never a silent 0.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+from .records import MAX_RESPONSES, Record, record_from_dict
+
+
+def _key(prompt) -> str:
+    return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, ensure_ascii=False)
+
+
+def completion_text(completion) -> str:
+    """TRL's completions: a string, or (conversational) a list of messages whose text is the answer."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and all(isinstance(m, dict) for m in completion):
+        return "".join(str(m.get("content", "")) for m in completion if m.get("role", "assistant") == "assistant")
+    if isinstance(completion, dict) and "content" in completion:
+        return str(completion["content"])
+    raise TypeError(f"a completion must be a string or a list of messages, got {type(completion).__name__}")
+
+
+def group_completions(prompts: Sequence, completions: Sequence) -> tuple[list[Record], list[tuple[int, int]]]:
+    """One record per prompt (a string or a list of messages) holding its completions, at most 16 each;
+    slots[i] = (record index, response index) of completion i."""
+    if len(prompts) != len(completions):
+        raise ValueError(f"{len(prompts)} prompts for {len(completions)} completions")
+    order: list[str] = []
+    members: dict[str, list[int]] = {}
+    first: dict[str, object] = {}
+    for i, p in enumerate(prompts):
+        k = _key(p)
+        if k not in members:
+            order.append(k)
+            members[k] = []
+            first[k] = p
+        members[k].append(i)
+    records: list[Record] = []
+    slots: list[tuple[int, int]] = [(0, 0)] * len(prompts)
+    for k in order:
+        idx = members[k]
+        for start in range(0, len(idx), MAX_RESPONSES):
+            part = idx[start: start + MAX_RESPONSES]
+            rec = record_from_dict({"prompt": first[k], "responses": [completion_text(completions[i]) for i in part]}, "completions", part[0])
+            for j, i in enumerate(part):
+                slots[i] = (len(records), j)
+            records.append(rec)
+    return records, slots
+
+
+def rewards_from_results(results: Sequence, slots: Sequence[tuple[int, int]], count: int) -> list[float | None]:
+    """Mean score per parsed sample for each completion, in the completions' order."""
+    out: list[float | None] = []
+    for i in range(count):
+        r, j = slots[i]
+        v = results[r].verdict
+        out.append(None if v.totals is None or not v.votes else v.totals[j] / v.votes)
+    return out
