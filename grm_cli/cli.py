@@ -906,7 +906,7 @@ def train_metarm(
     model: Optional[str] = ModelOpt,
     template: str = TemplateOpt,
     holdout: float = typer.Option(0.2, "--holdout", help="Share of records held out to measure AUC and accuracy (all samples of a record stay on one side)."),
-    l2: float = typer.Option(1.0, "--l2", help="L2 penalty of the logistic head."),
+    l2: Optional[float] = typer.Option(None, "--l2", help="L2 penalty of the logistic head. Default: chosen by cross-validation over records (0.1 to 1000)."),
     force: bool = typer.Option(False, "--force", "--overwrite", help="Replace an existing --output file."),
     as_json: bool = typer.Option(False, "--json", help="Print the training report as JSON."),
     ctx: int = CtxOpt,
@@ -937,6 +937,8 @@ def train_metarm(
         raise InputError("exists: a trained meta RM is never overwritten by accident (use another --output, or --force)", str(output))
     if not 0.0 <= holdout < 1.0:
         raise InputError(f"--holdout {holdout}: expected a share from 0 to below 1")
+    if l2 is not None and not l2 > 0:
+        raise InputError(f"--l2 {l2}: expected a positive penalty")
     tmpl = load_template(template)
     items, sources, models_seen = [], [], set()
     for path in runs:

@@ -232,7 +232,7 @@ def metarm_table(report) -> Table:
     """`grm train metarm`: how well the head tells right trajectories from wrong ones."""
     from .evaluate import fmt
 
-    t = Table(title=f"Meta RM: {report.trajectories} trajectories of {report.records} records, {report.right} right by the paper's rule",
+    t = Table(title=f"Meta RM: {report.trajectories} trajectories of {report.records} records, {report.right} right by the paper's rule; L2 {report.l2:g}",
               title_justify="left", title_style="bold", show_edge=False)
     t.add_column("")
     t.add_column("trajectories", justify="right")

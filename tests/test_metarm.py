@@ -219,3 +219,20 @@ def test_train_a_meta_rm_and_vote_with_it(tmp_path, tiny_model):
 
     wrong = grm("score", data, "--meta-rm", str(head), "--model", str(tiny_model), "--max-tokens", "4")
     assert wrong.returncode == 2 and "trained on the hidden states of" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_cross_validation_chooses_a_stronger_penalty_when_features_outnumber_samples():
+    from grm_cli.metarm import choose_l2
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(160, 400))
+    y = ((x[:, 0] + 0.5 * rng.normal(size=160)) > 0).astype(int)  # one informative feature of 400
+    groups = [f"r{i // 4}" for i in range(160)]
+    chosen = choose_l2(x, y, groups)
+    assert chosen >= 100
+    xt = rng.normal(size=(400, 400))
+    yt = ((xt[:, 0] + 0.5 * rng.normal(size=400)) > 0).astype(int)
+    assert roc_auc(fit_logistic(x, y, l2=chosen).predict(xt), yt) >= roc_auc(fit_logistic(x, y, l2=0.1).predict(xt), yt)
+    _, report = train_head(x, y, groups, seed=0)
+    assert report.l2 == choose_l2(x[~split_by_group(groups, 0.2, 0)[1]], y[~split_by_group(groups, 0.2, 0)[1]],
+                                  [g for g, t in zip(groups, split_by_group(groups, 0.2, 0)[1]) if not t])
