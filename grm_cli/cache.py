@@ -85,10 +85,11 @@ class SampleCache:
 class CachedEngine:
     """An Engine that answers from the cache when it can and stores what the inner engine generates."""
 
-    def __init__(self, engine, cache: SampleCache, model_path: str | Path):
+    def __init__(self, engine, cache: SampleCache, model_path: str | Path | None, *, fingerprint: str | None = None):
+        """model_path: the GGUF whose content keys the cache; or `fingerprint` for a remote model."""
         self.inner = engine
         self.cache = cache
-        self.fingerprint = model_fingerprint(model_path)
+        self.fingerprint = fingerprint or model_fingerprint(model_path)
         self.name = engine.name
         self.n_ctx = engine.n_ctx
         self.hits = 0

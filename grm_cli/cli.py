@@ -60,6 +60,11 @@ ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for llama.cpp. De
 SeedOpt = typer.Option(0, "--seed", help="Base seed: each sample's order and sampling derive from (seed, record, sample).")
 TemplateOpt = typer.Option("pointwise", "--template", "-t", help="pointwise (paper App. G), single (0/1), judge (best index), or a path to a YAML template.")
 VerboseOpt = typer.Option(False, "--verbose", help="Show llama.cpp's own log on stderr.")
+BackendOpt = typer.Option("llama", "--backend", help="llama: llama.cpp in this process (default); openai: any OpenAI-compatible server (vLLM, SGLang, llama-server) at --base-url.")
+BaseUrlOpt = typer.Option(None, "--base-url", help="With --backend openai: the server's OpenAI root, e.g. http://127.0.0.1:8000/v1.")
+ApiKeyEnvOpt = typer.Option(None, "--api-key-env", help="With --backend openai: the environment variable holding the API key (e.g. OPENAI_API_KEY).")
+ConcurrencyOpt = typer.Option(8, "--concurrency", help="With --backend openai: requests in flight at once.")
+RemoteModelOpt = typer.Option(None, "--remote-model", help="With --backend openai: the served model's name (default: the first one the server lists).")
 
 
 def _check_sampling(k: int | None = None, temperature: float | None = None, max_tokens: int | None = None) -> None:
@@ -86,7 +91,39 @@ def _gpu_layers(spec: str) -> int | None:
     return value
 
 
-def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: str, threads: Optional[int], kv_type: str, flash_attn: bool, mmap: bool, mlock: bool, verbose: bool, cache: bool = True, engine_kind: str = "batched", parallel: int = 16):
+def _remote(backend: str, base_url: Optional[str], api_key_env: Optional[str], concurrency: int, remote_model: Optional[str]) -> dict:
+    """The --backend options, checked: a dict for _load_engine."""
+    if backend not in ("llama", "openai"):
+        raise InputError(f"--backend {backend!r}: expected llama or openai")
+    if backend == "openai" and not base_url:
+        raise InputError("--backend openai needs --base-url http://HOST:PORT/v1")
+    if backend == "llama" and (base_url or remote_model):
+        raise InputError("--base-url and --remote-model apply to --backend openai")
+    return {"backend": backend, "base_url": base_url, "api_key_env": api_key_env, "concurrency": concurrency, "remote_model": remote_model}
+
+
+def _remote_engine(remote: dict, *, ctx: int, quiet: bool, cache: bool):
+    """An OpenAI-compatible server as the engine; its samples are cached under the server's URL and model."""
+    from .engine.openai import OpenAIEngine, api_key_from_env
+
+    engine = OpenAIEngine(remote["base_url"], model=remote["remote_model"], api_key=api_key_from_env(remote["api_key_env"]), n_ctx=ctx, concurrency=remote["concurrency"])
+    if not quiet:
+        say(f"scoring through {engine.model} at {engine.base_url} ({engine.concurrency} requests in flight)", "dim")
+    if not cache:
+        return engine
+    from .cache import CachedEngine, SampleCache, default_cache_dir
+
+    try:
+        store = SampleCache(default_cache_dir() / "samples.sqlite")
+    except (OSError, sqlite3.Error) as e:
+        say(f"sample cache unavailable ({e}): generating everything", "yellow")
+        return engine
+    return CachedEngine(engine, store, None, fingerprint=f"openai:{engine.base_url}:{engine.model}")
+
+
+def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: str, threads: Optional[int], kv_type: str, flash_attn: bool, mmap: bool, mlock: bool, verbose: bool, cache: bool = True, engine_kind: str = "batched", parallel: int = 16, remote: Optional[dict] = None):
+    if remote and remote.get("backend", "llama") != "llama":
+        return _remote_engine(remote, ctx=ctx, quiet=quiet, cache=cache)
     from .doctor import auto_gpu_layers
     from .engine.llama import KV_TYPES, LlamaEngine
     from .models import resolve_model
@@ -348,6 +385,11 @@ def score(
     cache: bool = CacheOpt,
     engine_kind: str = EngineOpt,
     parallel: int = ParallelOpt,
+    backend: str = BackendOpt,
+    base_url: Optional[str] = BaseUrlOpt,
+    api_key_env: Optional[str] = ApiKeyEnvOpt,
+    concurrency: int = ConcurrencyOpt,
+    remote_model: Optional[str] = RemoteModelOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -387,7 +429,8 @@ def score(
         k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, shuffle=shuffle, force_scores=force_scores, principles=mode, principles_from=principles_file,
         k_meta=k_meta, meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None,
     )
-    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
+    remote = _remote(backend, base_url, api_key_env, concurrency, remote_model)
+    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel, remote=remote)
     scorer = _meta_rm(saved_meta, engine, tmpl, ctx, threads, verbose) if saved_meta else None
     records = prepare_records(records, engine, tmpl, settings, lookup, on_long=on_long, errors=problems)
     _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
@@ -422,6 +465,11 @@ def principles(
     cache: bool = CacheOpt,
     engine_kind: str = EngineOpt,
     parallel: int = ParallelOpt,
+    backend: str = BackendOpt,
+    base_url: Optional[str] = BaseUrlOpt,
+    api_key_env: Optional[str] = ApiKeyEnvOpt,
+    concurrency: int = ConcurrencyOpt,
+    remote_model: Optional[str] = RemoteModelOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -446,12 +494,13 @@ def principles(
     max_tokens = max_tokens if max_tokens is not None else (512 if filter_ else 256)
     _check_sampling(None, temperature, max_tokens)
     tmpl = load_template(template)
+    remote = _remote(backend, base_url, api_key_env, concurrency, remote_model)
     if filter_:
-        _filter_principles(file, model, tmpl, output, force, as_json, filter_samples, temperature, max_tokens, seed, engine_opts=dict(ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel))
+        _filter_principles(file, model, tmpl, output, force, as_json, filter_samples, temperature, max_tokens, seed, engine_opts=dict(ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel, remote=remote))
         return
     temperature = temperature or 0.0
     records = read_prompts(file)
-    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
+    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel, remote=remote)
     out = Console()
     missing = 0
     with ExitStack() as stack:
@@ -581,6 +630,11 @@ def eval_(
     cache: bool = CacheOpt,
     engine_kind: str = EngineOpt,
     parallel: int = ParallelOpt,
+    backend: str = BackendOpt,
+    base_url: Optional[str] = BaseUrlOpt,
+    api_key_env: Optional[str] = ApiKeyEnvOpt,
+    concurrency: int = ConcurrencyOpt,
+    remote_model: Optional[str] = RemoteModelOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -629,7 +683,8 @@ def eval_(
     if saved_meta and principles is not None:
         raise InputError("--meta-rm and --principles: compare principles modes first, then train and use a meta RM per mode")
     scorer = None
-    engine_opts = dict(ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
+    engine_opts = dict(ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel,
+                       remote=_remote(backend, base_url, api_key_env, concurrency, remote_model))
     if principles is not None:
         if len(inputs) != 1 or not to_score:
             raise InputError("--principles compares modes on one data file of labelled records (not stored results)")
@@ -654,7 +709,7 @@ def eval_(
                 for rec in records:
                     tmpl.check_count(rec)
             if engine is None:
-                engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
+                engine = _load_engine(model, quiet=as_json, **engine_opts)
                 scorer = _meta_rm(saved_meta, engine, tmpl, ctx, threads, verbose) if saved_meta else None
             records = prepare_records(records, engine, tmpl, settings, on_long=on_long, errors=problems)
             _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))

@@ -1,0 +1,187 @@
+"""An engine for any OpenAI-compatible server (vLLM, SGLang, llama.cpp's llama-server, llama-cpp-python's
+server): the same prompts, parsing, voting, output and resume as the in-process engine, for scale-out.
+
+Every sample is one chat completion request (each sample has its own response order and seed); up to
+`concurrency` are in flight. 429, 5xx and timeouts are retried with exponential backoff (a Retry-After
+header is honoured). The answer pre-fill goes as a final assistant message with vLLM/SGLang's
+`continue_final_message`; servers that do not know it start a new assistant turn after it, which still
+works for the score line. When a sample ends without a valid score line, the forced tail is a second
+request pre-filled with the kept critique and `Scores: \\boxed{`, constrained where the server can
+(`grammar` for llama.cpp servers, `guided_regex` for vLLM); the one parser checks whatever comes back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
+
+from ..errors import InputError, ModelError
+from .base import ContextOverflow, EngineStats, Generation, GenerationRequest
+
+RETRY_STATUS = (408, 409, 425, 429, 500, 502, 503, 504)
+CHARS_PER_TOKEN = 3.0  # a cautious estimate: the server's tokenizer is not at hand
+
+
+class OpenAIEngine:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model: str | None = None,
+        api_key: str | None = None,
+        n_ctx: int = 4096,
+        concurrency: int = 8,
+        timeout: float = 300.0,
+        max_retries: int = 5,
+        backoff: float = 0.5,
+    ):
+        if not base_url.startswith(("http://", "https://")):
+            raise InputError(f"--base-url {base_url!r}: expected http://HOST:PORT/v1 (the server's OpenAI-compatible root)")
+        if concurrency < 1:
+            raise InputError(f"--concurrency {concurrency}: expected a positive number of requests in flight")
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self.n_ctx = n_ctx
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.retries = 0
+        self.stats = EngineStats()
+        self._lock = threading.Lock()
+        self.model = model or self._first_model()
+        self.name = self.model
+        self.n_ctx_train = 0
+
+    # -- transport -------------------------------------------------------------------------------
+    def _request(self, path: str, body: dict | None = None) -> dict:
+        url = self.base_url + path
+        data = json.dumps(body).encode("utf-8") if body is not None else None
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        for attempt in range(self.max_retries + 1):
+            req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data is not None else "GET")
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                    return json.loads(r.read().decode("utf-8"))
+            except urllib.error.HTTPError as e:
+                detail = e.read().decode("utf-8", "replace")[:300]
+                if e.code not in RETRY_STATUS or attempt == self.max_retries:
+                    raise ModelError(f"{url}: the server answered {e.code}: {detail}") from None
+                wait = _retry_after(e.headers.get("Retry-After")) or self.backoff * 2 ** attempt
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+                if attempt == self.max_retries:
+                    raise ModelError(f"{url}: no answer after {self.max_retries + 1} tries ({getattr(e, 'reason', e)})") from None
+                wait = self.backoff * 2 ** attempt
+            except ValueError:
+                raise ModelError(f"{url}: the server's answer is not JSON") from None
+            with self._lock:
+                self.retries += 1
+            time.sleep(wait * (1 + 0.1 * random.random()))
+        raise AssertionError("unreachable")
+
+    def _first_model(self) -> str:
+        try:
+            models = self._request("/models").get("data") or []
+        except ModelError as e:
+            raise ModelError(f"cannot list the server's models ({e}); pass --remote-model NAME") from None
+        if not models:
+            raise ModelError(f"{self.base_url}/models lists no model: pass --remote-model NAME")
+        return str(models[0]["id"])
+
+    # -- the Engine protocol ---------------------------------------------------------------------
+    def count_tokens(self, messages: Sequence[dict], assistant_prefix: str = "") -> int:
+        chars = sum(len(m.get("content", "")) for m in messages) + len(assistant_prefix)
+        return int(chars / CHARS_PER_TOKEN) + 8 * len(messages) + 8
+
+    def generate(self, req: GenerationRequest) -> Generation:
+        return self.generate_many([req])[0]
+
+    def generate_many(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        for r in requests:
+            need = self.count_tokens(r.messages, r.assistant_prefix) + r.max_tokens
+            if need > self.n_ctx:
+                raise ContextOverflow(self.count_tokens(r.messages, r.assistant_prefix), need, self.n_ctx)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            out = list(pool.map(self._one, requests))
+        self.stats.wall_seconds += time.perf_counter() - started
+        return out
+
+    def _chat(self, messages: Sequence[dict], prefix: str, *, max_tokens: int, temperature: float, seed: int, stop: Sequence[str] = (), extra: dict | None = None) -> tuple[str, str, dict]:
+        msgs = list(messages)
+        body: dict = {"model": self.model, "messages": msgs, "max_tokens": max_tokens, "temperature": temperature, "seed": seed}
+        if prefix:
+            msgs.append({"role": "assistant", "content": prefix})
+            body.update(continue_final_message=True, add_generation_prompt=False)
+        if stop:
+            body["stop"] = list(stop)
+        body.update(extra or {})
+        answer = self._request("/chat/completions", body)
+        try:
+            choice = answer["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (KeyError, IndexError, TypeError):
+            raise ModelError(f"{self.base_url}/chat/completions: an answer without choices[0].message: {str(answer)[:200]}") from None
+        return text, str(choice.get("finish_reason") or "stop"), answer.get("usage") or {}
+
+    def _one(self, req: GenerationRequest) -> Generation:
+        t0 = time.perf_counter()
+        text, finish, usage = self._chat(req.messages, req.assistant_prefix, max_tokens=req.max_tokens, temperature=req.temperature, seed=req.seed, stop=req.stop)
+        prompt_tokens = int(usage.get("prompt_tokens") or self.count_tokens(req.messages, req.assistant_prefix))
+        generated = int(usage.get("completion_tokens") or 0)
+        free_text, forced = text, False
+        if req.tail is not None and req.tail.is_complete(text):
+            finish = "answer"
+        elif req.tail is not None:
+            forced = True
+            kept = req.tail.trim(text) + req.tail.prefix
+            regex = r"\d+(, \d+)*\}"
+            tail, _, tail_usage = self._chat(
+                req.messages, req.assistant_prefix + kept, max_tokens=req.tail.max_tokens, temperature=req.temperature, seed=req.seed + 1,
+                extra={"grammar": req.tail.grammar, "guided_regex": regex},
+            )
+            text = kept + _boxed_rest(tail)
+            generated += int(tail_usage.get("completion_tokens") or 0)
+            finish = "forced"
+        with self._lock:
+            self.stats.requests += 1
+            self.stats.prompt_tokens += prompt_tokens
+            self.stats.generated_tokens += generated
+        return Generation(text=text, free_text=free_text, forced_tail=forced, finish_reason=finish, prompt_tokens=prompt_tokens,
+                          completion_tokens=generated, seconds=time.perf_counter() - t0)
+
+
+def _boxed_rest(text: str) -> str:
+    """The forced tail's answer: the numbers and the closing brace. A server that started a new turn may
+    repeat the label or the box; keep only what follows the last `\\boxed{` and stop at the first `}`."""
+    i = text.rfind("\\boxed{")
+    if i >= 0:
+        text = text[i + len("\\boxed{"):]
+    j = text.find("}")
+    return text[: j + 1] if j >= 0 else text
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return min(60.0, float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def api_key_from_env(var: str | None) -> str | None:
+    """--api-key-env names the variable; the key itself never appears on a command line or in a log."""
+    if not var:
+        return None
+    key = os.environ.get(var)
+    if key is None:
+        raise InputError(f"--api-key-env {var}: the environment variable is not set")
+    return key

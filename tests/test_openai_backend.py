@@ -1,0 +1,136 @@
+"""--backend openai: scoring through a real OpenAI-compatible server on loopback (llama-cpp-python's own
+server, serving the tiny model), and the client's retries against a server that answers 429 first."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import EXAMPLES
+from grm_cli.engine.base import GenerationRequest
+from grm_cli.engine.openai import OpenAIEngine
+from grm_cli.errors import ModelError
+from grm_cli.pipeline import forced_tail
+from grm_cli.prompting import load_template
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server(tiny_model):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_model), "--host", "127.0.0.1", "--port", str(port),
+                             "--n_ctx", "8192", "--model_alias", "tiny"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(url + "/models", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.25)
+        else:
+            pytest.fail("llama_cpp.server did not start")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def grm(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grm_cli.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_score_and_resume_through_a_real_server(llama_server, tmp_path):
+    out = tmp_path / "remote.jsonl"
+    args = ["score", str(EXAMPLES / "llmbar.jsonl"), "--backend", "openai", "--base-url", llama_server, "-k", "2", "--max-tokens", "8",
+            "--ctx", "8192", "--concurrency", "4", "-o", str(out)]
+    p = grm(*args, "--json")
+    assert p.returncode == 0, p.stderr
+    lines = [json.loads(x) for x in p.stdout.splitlines()]
+    assert [x["id"] for x in lines] == [json.loads(x)["id"] for x in (EXAMPLES / "llmbar.jsonl").read_text().splitlines()]
+    for x in lines:
+        assert x["run"]["model"] == "tiny" and len(x["samples"]) == 2
+        assert all(s["scores"] is not None and len(s["scores"]) == 2 for s in x["samples"])  # the forced line, constrained by the server's grammar
+        assert len({tuple(s["order"]) for s in x["samples"]}) >= 1
+    assert "speed: 8 records, 16 samples" in p.stderr
+    again = grm(*args)
+    assert again.returncode == 0 and "skipping 8 records already in" in again.stderr
+
+
+def test_principles_from_a_served_model(llama_server):
+    p = grm("principles", str(EXAMPLES / "prompt.txt"), "--backend", "openai", "--base-url", llama_server, "--max-tokens", "16", "--json")
+    assert p.returncode in (0, 4), p.stderr
+    assert json.loads(p.stdout)["model"] == "tiny"
+
+
+def test_backend_flags_are_checked():
+    p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--backend", "openai")
+    assert p.returncode == 2 and "--base-url" in p.stderr
+    p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--remote-model", "m",
+            "--api-key-env", "GRM_TEST_UNSET_KEY")
+    assert p.returncode == 2 and "GRM_TEST_UNSET_KEY" in p.stderr
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    calls: list = []
+    fail_first = 2
+
+    def log_message(self, *a) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Flaky.calls.append(body)
+        if len(_Flaky.calls) <= _Flaky.fail_first:
+            self.send_response(429)
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+            return
+        if body.get("max_tokens") == 1:
+            data = b'{"error": "max_tokens too small"}'
+            self.send_response(400)
+        else:
+            data = json.dumps({"choices": [{"message": {"role": "assistant", "content": "Fine.\nScores: \\boxed{7, 3}"}, "finish_reason": "stop"}],
+                               "usage": {"prompt_tokens": 11, "completion_tokens": 6}}).encode()
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_retries_on_429_then_succeeds_and_reports_other_errors():
+    _Flaky.calls = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+        engine = OpenAIEngine(url, model="m", backoff=0.01)
+        req = GenerationRequest(({"role": "user", "content": "score"},), "Specific Criteria:", 64, 0.5, 7, tail=forced_tail(load_template("pointwise"), 2))
+        gen = engine.generate(req)
+        assert gen.text.endswith("\\boxed{7, 3}") and not gen.forced_tail and gen.completion_tokens == 6
+        assert engine.retries == 2 and len(_Flaky.calls) == 3
+        sent = _Flaky.calls[-1]
+        assert sent["seed"] == 7 and sent["temperature"] == 0.5 and sent["messages"][-1] == {"role": "assistant", "content": "Specific Criteria:"}
+        assert sent["continue_final_message"] is True
+        with pytest.raises(ModelError, match="answered 400: .*max_tokens too small"):
+            engine.generate(GenerationRequest(({"role": "user", "content": "x"},), "", 1, 0.0, 1))
+    finally:
+        httpd.shutdown()
+    dead = OpenAIEngine(url, model="m", backoff=0.01, max_retries=1, timeout=2)
+    with pytest.raises(ModelError, match="no answer after 2 tries"):
+        dead.generate(GenerationRequest(({"role": "user", "content": "x"},), "", 8, 0.0, 1))
