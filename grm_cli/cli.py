@@ -65,6 +65,7 @@ BaseUrlOpt = typer.Option(None, "--base-url", help="With --backend openai: the s
 ApiKeyEnvOpt = typer.Option(None, "--api-key-env", help="With --backend openai: the environment variable holding the API key (e.g. OPENAI_API_KEY).")
 ConcurrencyOpt = typer.Option(8, "--concurrency", help="With --backend openai: requests in flight at once.")
 RemoteModelOpt = typer.Option(None, "--remote-model", help="With --backend openai: the served model's name (default: the first one the server lists).")
+ServerNOpt = typer.Option(False, "--server-n", help="With --backend openai: send samples that share a prompt (same response order) as one request with n (vLLM, SGLang); their seeds then come from the server.")
 
 
 def _check_sampling(k: int | None = None, temperature: float | None = None, max_tokens: int | None = None) -> None:
@@ -91,7 +92,7 @@ def _gpu_layers(spec: str) -> int | None:
     return value
 
 
-def _remote(backend: str, base_url: Optional[str], api_key_env: Optional[str], concurrency: int, remote_model: Optional[str]) -> dict:
+def _remote(backend: str, base_url: Optional[str], api_key_env: Optional[str], concurrency: int, remote_model: Optional[str], server_n: bool = False) -> dict:
     """The --backend options, checked: a dict for _load_engine."""
     if backend not in ("llama", "openai"):
         raise InputError(f"--backend {backend!r}: expected llama or openai")
@@ -99,14 +100,14 @@ def _remote(backend: str, base_url: Optional[str], api_key_env: Optional[str], c
         raise InputError("--backend openai needs --base-url http://HOST:PORT/v1")
     if backend == "llama" and (base_url or remote_model):
         raise InputError("--base-url and --remote-model apply to --backend openai")
-    return {"backend": backend, "base_url": base_url, "api_key_env": api_key_env, "concurrency": concurrency, "remote_model": remote_model}
+    return {"backend": backend, "base_url": base_url, "api_key_env": api_key_env, "concurrency": concurrency, "remote_model": remote_model, "server_n": server_n}
 
 
 def _remote_engine(remote: dict, *, ctx: int, quiet: bool, cache: bool):
     """An OpenAI-compatible server as the engine; its samples are cached under the server's URL and model."""
     from .engine.openai import OpenAIEngine, api_key_from_env
 
-    engine = OpenAIEngine(remote["base_url"], model=remote["remote_model"], api_key=api_key_from_env(remote["api_key_env"]), n_ctx=ctx, concurrency=remote["concurrency"])
+    engine = OpenAIEngine(remote["base_url"], model=remote["remote_model"], api_key=api_key_from_env(remote["api_key_env"]), n_ctx=ctx, concurrency=remote["concurrency"], use_n=remote["server_n"])
     if not quiet:
         say(f"scoring through {engine.model} at {engine.base_url} ({engine.concurrency} requests in flight)", "dim")
     if not cache:
@@ -390,6 +391,7 @@ def score(
     api_key_env: Optional[str] = ApiKeyEnvOpt,
     concurrency: int = ConcurrencyOpt,
     remote_model: Optional[str] = RemoteModelOpt,
+    server_n: bool = ServerNOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -429,7 +431,7 @@ def score(
         k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, shuffle=shuffle, force_scores=force_scores, principles=mode, principles_from=principles_file,
         k_meta=k_meta, meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None,
     )
-    remote = _remote(backend, base_url, api_key_env, concurrency, remote_model)
+    remote = _remote(backend, base_url, api_key_env, concurrency, remote_model, server_n)
     engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel, remote=remote)
     scorer = _meta_rm(saved_meta, engine, tmpl, ctx, threads, verbose) if saved_meta else None
     records = prepare_records(records, engine, tmpl, settings, lookup, on_long=on_long, errors=problems)
@@ -470,6 +472,7 @@ def principles(
     api_key_env: Optional[str] = ApiKeyEnvOpt,
     concurrency: int = ConcurrencyOpt,
     remote_model: Optional[str] = RemoteModelOpt,
+    server_n: bool = ServerNOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -494,7 +497,7 @@ def principles(
     max_tokens = max_tokens if max_tokens is not None else (512 if filter_ else 256)
     _check_sampling(None, temperature, max_tokens)
     tmpl = load_template(template)
-    remote = _remote(backend, base_url, api_key_env, concurrency, remote_model)
+    remote = _remote(backend, base_url, api_key_env, concurrency, remote_model, server_n)
     if filter_:
         _filter_principles(file, model, tmpl, output, force, as_json, filter_samples, temperature, max_tokens, seed, engine_opts=dict(ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel, remote=remote))
         return
@@ -635,6 +638,7 @@ def eval_(
     api_key_env: Optional[str] = ApiKeyEnvOpt,
     concurrency: int = ConcurrencyOpt,
     remote_model: Optional[str] = RemoteModelOpt,
+    server_n: bool = ServerNOpt,
     seed: int = SeedOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
@@ -684,7 +688,7 @@ def eval_(
         raise InputError("--meta-rm and --principles: compare principles modes first, then train and use a meta RM per mode")
     scorer = None
     engine_opts = dict(ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel,
-                       remote=_remote(backend, base_url, api_key_env, concurrency, remote_model))
+                       remote=_remote(backend, base_url, api_key_env, concurrency, remote_model, server_n))
     if principles is not None:
         if len(inputs) != 1 or not to_score:
             raise InputError("--principles compares modes on one data file of labelled records (not stored results)")

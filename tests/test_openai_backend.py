@@ -134,3 +134,43 @@ def test_retries_on_429_then_succeeds_and_reports_other_errors():
     dead = OpenAIEngine(url, model="m", backoff=0.01, max_retries=1, timeout=2)
     with pytest.raises(ModelError, match="no answer after 2 tries"):
         dead.generate(GenerationRequest(({"role": "user", "content": "x"},), "", 8, 0.0, 1))
+
+
+class _NServer(BaseHTTPRequestHandler):
+    calls: list = []
+    honour_n = True
+
+    def log_message(self, *a) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _NServer.calls.append(body)
+        n = body.get("n", 1) if _NServer.honour_n else 1
+        choices = [{"message": {"content": f"choice {i}\nScores: \\boxed{{{i + 1}, 2}}"}, "finish_reason": "stop"} for i in range(n)]
+        data = json.dumps({"choices": choices, "usage": {"prompt_tokens": 5, "completion_tokens": 4 * n}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.mark.parametrize("honour_n", [True, False])
+def test_samples_of_one_prompt_go_as_one_request_with_n(honour_n):
+    _NServer.calls, _NServer.honour_n = [], honour_n
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _NServer)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        engine = OpenAIEngine(f"http://127.0.0.1:{httpd.server_address[1]}/v1", model="m", use_n=True)
+        same = [GenerationRequest(({"role": "user", "content": "A"},), "", 16, 0.5, seed) for seed in (1, 2, 3)]
+        other = GenerationRequest(({"role": "user", "content": "B"},), "", 16, 0.5, 4)
+        gens = engine.generate_many([same[0], other, same[1], same[2]])
+        assert len(gens) == 4 and all(g.text.startswith("choice") for g in gens)
+        with_n = [c for c in _NServer.calls if c.get("n") == 3]
+        assert len(with_n) == 1 and with_n[0]["messages"][0]["content"] == "A"
+        # A server that ignores n returns one choice: the other two samples are asked for one by one.
+        assert len(_NServer.calls) == (2 if honour_n else 4)
+        if honour_n:
+            assert [gens[0].text, gens[2].text, gens[3].text] == [f"choice {i}\nScores: \\boxed{{{i + 1}, 2}}" for i in range(3)]
+    finally:
+        httpd.shutdown()

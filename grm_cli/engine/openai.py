@@ -41,6 +41,7 @@ class OpenAIEngine:
         timeout: float = 300.0,
         max_retries: int = 5,
         backoff: float = 0.5,
+        use_n: bool = False,
     ):
         if not base_url.startswith(("http://", "https://")):
             raise InputError(f"--base-url {base_url!r}: expected http://HOST:PORT/v1 (the server's OpenAI-compatible root)")
@@ -53,6 +54,7 @@ class OpenAIEngine:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
+        self.use_n = use_n
         self.retries = 0
         self.stats = EngineStats()
         self._lock = threading.Lock()
@@ -111,12 +113,38 @@ class OpenAIEngine:
             if need > self.n_ctx:
                 raise ContextOverflow(self.count_tokens(r.messages, r.assistant_prefix), need, self.n_ctx)
         started = time.perf_counter()
+        groups: dict[tuple, list[int]] = {}
+        for i, r in enumerate(requests):
+            key = (json.dumps(r.messages), r.assistant_prefix, r.max_tokens, r.temperature, tuple(r.stop), r.tail is not None) if self.use_n else (i,)
+            groups.setdefault(key, []).append(i)
+        out: list[Generation | None] = [None] * len(requests)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            out = list(pool.map(self._one, requests))
+            for members, gens in zip(groups.values(), pool.map(lambda m: self._group([requests[i] for i in m]), groups.values())):
+                for i, g in zip(members, gens):
+                    out[i] = g
         self.stats.wall_seconds += time.perf_counter() - started
-        return out
+        return out  # type: ignore[return-value]
+
+    def _group(self, reqs: list[GenerationRequest]) -> list[Generation]:
+        """Samples of one prompt: one request with n where the server returns n choices (vLLM, SGLang);
+        the samples a server did not return are asked for one by one, each with its own seed."""
+        if len(reqs) == 1:
+            return [self._one(reqs[0])]
+        first = reqs[0]
+        t0 = time.perf_counter()
+        choices, usage = self._chat_choices(first.messages, first.assistant_prefix, max_tokens=first.max_tokens, temperature=first.temperature,
+                                            seed=first.seed, stop=first.stop, extra={"n": len(reqs)})
+        gens = []
+        for req, (text, finish) in zip(reqs, choices):
+            prompt_tokens = int(usage.get("prompt_tokens") or self.count_tokens(req.messages, req.assistant_prefix))
+            gens.append(self._finish(req, text, finish, prompt_tokens, int(usage.get("completion_tokens") or 0) // max(1, len(choices)), t0))
+        return gens + [self._one(r) for r in reqs[len(gens):]]
 
     def _chat(self, messages: Sequence[dict], prefix: str, *, max_tokens: int, temperature: float, seed: int, stop: Sequence[str] = (), extra: dict | None = None) -> tuple[str, str, dict]:
+        choices, usage = self._chat_choices(messages, prefix, max_tokens=max_tokens, temperature=temperature, seed=seed, stop=stop, extra=extra)
+        return choices[0][0], choices[0][1], usage
+
+    def _chat_choices(self, messages: Sequence[dict], prefix: str, *, max_tokens: int, temperature: float, seed: int, stop: Sequence[str] = (), extra: dict | None = None) -> tuple[list[tuple[str, str]], dict]:
         msgs = list(messages)
         body: dict = {"model": self.model, "messages": msgs, "max_tokens": max_tokens, "temperature": temperature, "seed": seed}
         if prefix:
@@ -127,17 +155,21 @@ class OpenAIEngine:
         body.update(extra or {})
         answer = self._request("/chat/completions", body)
         try:
-            choice = answer["choices"][0]
-            text = choice["message"].get("content") or ""
-        except (KeyError, IndexError, TypeError):
-            raise ModelError(f"{self.base_url}/chat/completions: an answer without choices[0].message: {str(answer)[:200]}") from None
-        return text, str(choice.get("finish_reason") or "stop"), answer.get("usage") or {}
+            choices = [(c["message"].get("content") or "", str(c.get("finish_reason") or "stop")) for c in answer["choices"]]
+            if not choices:
+                raise IndexError
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise ModelError(f"{self.base_url}/chat/completions: an answer without choices[].message: {str(answer)[:200]}") from None
+        return choices, answer.get("usage") or {}
 
     def _one(self, req: GenerationRequest) -> Generation:
         t0 = time.perf_counter()
         text, finish, usage = self._chat(req.messages, req.assistant_prefix, max_tokens=req.max_tokens, temperature=req.temperature, seed=req.seed, stop=req.stop)
         prompt_tokens = int(usage.get("prompt_tokens") or self.count_tokens(req.messages, req.assistant_prefix))
-        generated = int(usage.get("completion_tokens") or 0)
+        return self._finish(req, text, finish, prompt_tokens, int(usage.get("completion_tokens") or 0), t0)
+
+    def _finish(self, req: GenerationRequest, text: str, finish: str, prompt_tokens: int, generated: int, t0: float) -> Generation:
+        """The sample's text, with the forced score line asked for when the model left it out."""
         free_text, forced = text, False
         if req.tail is not None and req.tail.is_complete(text):
             finish = "answer"
