@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -62,12 +63,15 @@ class SampleCache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        # grm serve opens the cache in the main thread and scores in a worker: one connection, one lock
+        self._db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
+        self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS samples (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
     def get(self, key: str) -> Generation | None:
-        row = self._db.execute("SELECT value FROM samples WHERE key = ?", (key,)).fetchone()
+        with self._lock:
+            row = self._db.execute("SELECT value FROM samples WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         try:
@@ -76,7 +80,8 @@ class SampleCache:
             return None  # an entry from an incompatible version: regenerate
 
     def put(self, key: str, gen: Generation) -> None:
-        self._db.execute("INSERT OR REPLACE INTO samples (key, value) VALUES (?, ?)", (key, json.dumps(asdict(gen), ensure_ascii=False)))
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO samples (key, value) VALUES (?, ?)", (key, json.dumps(asdict(gen), ensure_ascii=False)))
 
     def close(self) -> None:
         self._db.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -196,7 +197,10 @@ def _principles_mode(spec: Optional[str], tmpl) -> tuple[str, object, Optional[s
     if spec == "none":
         tmpl.user_text("none")  # a template without a principles-free variant fails now, not mid-run
         return "none", None, None
-    return "self", principles_lookup(read_principles(spec), spec), spec
+    from .pipeline import principles_fingerprint
+
+    entries = read_principles(spec)
+    return "self", principles_lookup(entries, spec), f"{spec}#{principles_fingerprint(entries)}"
 
 
 def _report_principles(results) -> None:
@@ -312,6 +316,15 @@ def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print
             say(f"reused {hits} cached samples, generated {engine.misses}", "dim")
         _report_speed(engine, before, time.perf_counter() - started, len(results), output)
         return results, (dict(writer.done) if writer else {})
+
+
+def _score_chunk(engine_opts: dict, k: int) -> int:
+    """Records per engine call: enough samples for the batched engine's sequences, or for a server's
+    requests in flight (twice --concurrency, so the slowest request does not idle the rest)."""
+    remote = engine_opts.get("remote") or {}
+    if remote.get("backend", "llama") != "llama":
+        return max(1, -(-2 * remote["concurrency"] // k))
+    return _chunk(engine_opts["parallel"], k)
 
 
 def _chunk(parallel: int, k: int) -> int:
@@ -438,7 +451,7 @@ def score(
     _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
     _report_truncated(records)
 
-    results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json, chunk=_chunk(parallel, k), meta_rm=scorer)
+    results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json, chunk=_score_chunk({"parallel": parallel, "remote": remote}, k), meta_rm=scorer)
     _report_principles(results)
     say(f"{summary_line(results)}{f'; results in {output}' if output else ''}", "dim")
     if any(r.verdict.totals is None for r in results):
@@ -546,7 +559,7 @@ def _filter_principles(file, model, tmpl, output, force, as_json, runs, temperat
         label_of(rec)
     engine = _load_engine(model, quiet=as_json, **engine_opts)
     data = Path(file).name if file != "-" else "<stdin>"
-    return _run_filter(records, engine, tmpl, settings, data, output, force, as_json=as_json, show=not as_json, chunk=_chunk(engine_opts["parallel"], runs))
+    return _run_filter(records, engine, tmpl, settings, data, output, force, as_json=as_json, show=not as_json, chunk=_score_chunk(engine_opts, runs))
 
 
 def _run_filter(records, engine, tmpl, settings, data: str, output, force, *, as_json: bool, show: bool, chunk: int) -> list[dict]:
@@ -596,9 +609,15 @@ def _mode_list(spec: str) -> list[str]:
     for m in modes:
         if m not in ("none", "self", "filtered") and not Path(m).is_file():
             raise InputError(f"--principles: {m!r} is neither none, self, filtered nor a principles file")
-    if len(set(modes)) < len(modes):
-        raise InputError(f"--principles {spec!r}: a mode is listed twice")
+    names = [mode_name(m) for m in modes]
+    if len(set(names)) < len(names):
+        raise InputError(f"--principles {spec!r}: two modes have the same name ({', '.join(names)}); each writes its own results")
     return modes
+
+
+def mode_name(mode: str) -> str:
+    """none, self, filtered, or given-<file stem>: never the name of another mode or of the filter's file."""
+    return mode if mode in ("none", "self", "filtered") else f"given-{Path(mode).stem}"
 
 
 @app.command("eval")
@@ -718,7 +737,7 @@ def eval_(
             records = prepare_records(records, engine, tmpl, settings, on_long=on_long, errors=problems)
             _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
             _report_truncated(records)
-            scored, saved = _score_loop(records, engine, tmpl, settings, None, output, force, print_json=False, print_tables=False, chunk=_chunk(parallel, k), meta_rm=scorer)
+            scored, saved = _score_loop(records, engine, tmpl, settings, None, output, force, print_json=False, print_tables=False, chunk=_score_chunk(engine_opts, k), meta_rm=scorer)
             lines = [saved[r.id] for r in records] if output else [r.to_json() for r in scored]
             stored = [result_from_json(line, str(output or inp.source)) for line in lines]
         summaries.append(evaluate(stored, seed=seed, draws=draws, name=Path(inp.source).stem))
@@ -741,13 +760,19 @@ def _eval_modes(records, source, modes, model, tmpl, settings, engine_opts, *, o
 
     from .evaluate import evaluate, result_from_json
     from .filtering import filter_settings, label_of, split_for_filter
-    from .pipeline import prepare_records, principles_lookup
+    from .pipeline import prepare_records, principles_fingerprint, principles_lookup
     from .records import principles_entry, read_principles
 
-    for rec in records:
-        tmpl.check_count(rec)
+    if problems is None:
+        for rec in records:
+            tmpl.check_count(rec)
     if "none" in modes:
         tmpl.user_text("none")
+    engine = _load_engine(model, quiet=quiet, **engine_opts)
+    # every mode ignores principles that records carry: the mode alone decides what the model is given
+    records = prepare_records([dc_replace(r, principles=None) for r in records], engine, tmpl, settings, on_long=on_long, errors=problems)
+    errors_path = errors_file or (Path(f"{output}.errors.jsonl") if output else None)
+    _report_problems(problems, errors_path)
     eval_records = records
     filter_records = records
     if filter_split is not None:
@@ -758,30 +783,41 @@ def _eval_modes(records, source, modes, model, tmpl, settings, engine_opts, *, o
             raise InputError("no query occurs in two or more labelled records, so no held-out split exists: filtered principles are query-specific (use the oracle setting without --filter-split, and read it as such)", source)
         filter_records, eval_records = list(split.filter_side), list(split.held_out)
         say(f"held-out split: filtering on {len(filter_records)} records, evaluating every mode on {len(eval_records)} records of the same queries; {len(split.left_out)} records whose query occurs once are left out", "dim")
-    engine = _load_engine(model, quiet=quiet, **engine_opts)
 
     def path_for(name: str) -> Optional[Path]:
         return output.with_name(f"{output.stem}.{name}.jsonl") if output else None
 
     lookups: dict = {}
+    tags: dict = {}
     if "filtered" in modes:
         for rec in filter_records:
             label_of(rec)
         fsettings = filter_settings(filter_samples, seed=settings.seed, max_tokens=settings.max_tokens)
-        lines = _run_filter(filter_records, engine, tmpl, fsettings, Path(source).name, path_for("principles"), force, as_json=False, show=False, chunk=_chunk(engine_opts["parallel"], filter_samples))
-        lookups["filtered"] = principles_lookup([principles_entry(x) for x in lines], "filtered")
+        lines = _run_filter(filter_records, engine, tmpl, fsettings, Path(source).name, path_for("principles"), force, as_json=False, show=False,
+                            chunk=_score_chunk(engine_opts, filter_samples))
+        entries = [principles_entry(x) for x in lines]
+        lookups["filtered"] = principles_lookup(entries, "filtered")
+        tags["filtered"] = f"filtered#{principles_fingerprint(entries)}"  # another split or filter: another signature
+    for mode in modes:
+        if mode not in lookups and mode_name(mode) != mode:
+            entries = read_principles(mode)
+            lookups[mode] = principles_lookup(entries, mode)
+            tags[mode] = f"{mode_name(mode)}#{principles_fingerprint(entries)}"
+    # The same records in every mode: a record one mode cannot take (its prompt does not fit, say) is left out of all.
+    ready_by_mode = {}
+    for mode in modes:
+        mode_settings = dc_replace(settings, principles="none" if mode == "none" else "self", principles_from=tags.get(mode))
+        ready_by_mode[mode] = (mode_settings, prepare_records(eval_records, engine, tmpl, mode_settings, lookups.get(mode), on_long=on_long, errors=problems))
+        _report_problems(problems, errors_path)
+    common = set.intersection(*({r.id for r in ready} for _, ready in ready_by_mode.values()))
     summaries = []
     for mode in modes:
-        name = mode if mode in ("none", "self", "filtered") else Path(mode).stem
-        lookup = lookups.get(mode) or (principles_lookup(read_principles(mode), mode) if name != mode else None)
-        mode_settings = dc_replace(settings, principles="none" if mode == "none" else "self", principles_from=name if lookup else None)
-        # every mode ignores principles that records carry: the mode alone decides what the model is given
-        ready = [dc_replace(r, principles=None) for r in eval_records]
-        ready = prepare_records(ready, engine, tmpl, mode_settings, lookup, on_long=on_long, errors=problems)
-        _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
+        name = mode_name(mode)
+        mode_settings, ready = ready_by_mode[mode]
+        ready = [r for r in ready if r.id in common]
         out_path = path_for(name)
-        scored, saved = _score_loop(ready, engine, tmpl, mode_settings, lookup, out_path, force, print_json=False, print_tables=False,
-                                    chunk=_chunk(engine_opts["parallel"], settings.k))
+        scored, saved = _score_loop(ready, engine, tmpl, mode_settings, lookups.get(mode), out_path, force, print_json=False, print_tables=False,
+                                    chunk=_score_chunk(engine_opts, settings.k))
         _report_principles(scored)
         lines = [saved[r.id] for r in ready] if out_path else [r.to_json() for r in scored]
         stored = [result_from_json(line, str(out_path or source)) for line in lines]
@@ -898,6 +934,8 @@ def serve(
     max_body_mb: float = typer.Option(4.0, "--max-body-mb", help="Largest request body in MB (larger: 413)."),
     meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Meta-RM-guided voting with this meta RM (from `grm train metarm`)."),
     k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM (default k/2)."),
+    request_timeout: float = typer.Option(600.0, "--request-timeout", help="Seconds a request may wait for its scores (then 504; its records are not scored)."),
+    unparsed_reward: Optional[float] = typer.Option(None, "--unparsed-reward", help="/get_reward: the reward for a completion no sample could score (default null; OpenRLHF needs a number, e.g. 1). Such completions are listed in \"unparsed\" either way."),
     ctx: int = CtxOpt,
     n_gpu_layers: str = GpuOpt,
     threads: Optional[int] = ThreadsOpt,
@@ -930,8 +968,8 @@ def serve(
     _check_sampling(k, temperature, max_tokens)
     if not 0 <= port <= 65535:
         raise InputError(f"--port {port}: expected 0 to 65535")
-    if queue_size < 1 or max_body_mb <= 0:
-        raise InputError("--queue-size and --max-body-mb must be positive")
+    if queue_size < 1 or max_body_mb <= 0 or request_timeout <= 0:
+        raise InputError("--queue-size, --max-body-mb and --request-timeout must be positive")
     tmpl = load_template(template)
     saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl)
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, force_scores=force_scores, k_meta=k_meta,
@@ -940,7 +978,7 @@ def serve(
     scorer_meta = _meta_rm(saved_meta, engine, tmpl, ctx, threads, verbose) if saved_meta else None
     scorer = Scorer(engine, tmpl, settings, queue_size=queue_size, chunk=_chunk(parallel, k), meta_rm=scorer_meta)
     try:
-        server = RewardServer(scorer, host, port, max_body=int(max_body_mb * 1024 * 1024), verbose=verbose)
+        server = RewardServer(scorer, host, port, max_body=int(max_body_mb * 1024 * 1024), request_timeout=request_timeout, unparsed_reward=unparsed_reward, verbose=verbose)
     except OSError as e:
         scorer.stop()
         raise InputError(f"cannot listen on {host}:{port}: {e.strerror}") from None
@@ -994,6 +1032,8 @@ def train_metarm(
 
     if output.exists() and not force:
         raise InputError("exists: a trained meta RM is never overwritten by accident (use another --output, or --force)", str(output))
+    if output.is_dir() or not output.parent.resolve().is_dir() or not os.access(output.parent.resolve(), os.W_OK):
+        raise InputError("cannot be written (a folder, or its folder is missing or read-only): choose another --output", str(output))
     if not 0.0 <= holdout < 1.0:
         raise InputError(f"--holdout {holdout}: expected a share from 0 to below 1")
     if l2 is not None and not l2 > 0:
@@ -1008,6 +1048,8 @@ def train_metarm(
             raise InputError(f"was scored with template {sorted(other)[0]!r}; train with --template {sorted(other)[0]} (the meta RM rates trajectories of one template)", name)
         if found.unlabelled_records:
             say(f"{name}: {found.unlabelled_records} records without a label left out", "yellow")
+        if found.truncated_records:
+            say(f"{name}: {found.truncated_records} records whose responses were cut to fit the context left out (the stored input is not what the model saw)", "yellow")
         items.extend(found.items)
         sources.append(Path(name).name)
         models_seen.update(m for m in found.models if m)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from .pipeline import ScoreSettings, score_records
+from .pipeline import ScoreSettings, prepare_records, score_records
 from .prompting import load_template
 from .rewards import group_completions, rewards_from_results
 
@@ -33,7 +33,8 @@ def trl_reward(
 
     The completions of one prompt are judged together in one pointwise record (k samples voted, responses
     shuffled per sample); a completion's reward is its mean score, None when no sample parsed (TRL skips
-    None rewards). Give a loaded `engine`, or a `model` (path, alias, hf://; default: the small model)."""
+    None rewards), the template's lowest score for an empty completion. Completions too long for the
+    context are cut in the middle (marked), not refused: a training step must not stop on one rollout. Give a loaded `engine`, or a `model` (path, alias, hf://; default: the small model)."""
     if engine is None:
         from .engine.batched import BatchedLlamaEngine
         from .models import resolve_model
@@ -44,9 +45,9 @@ def trl_reward(
     chunk = max(1, -(-parallel // k))
 
     def grm_reward(prompts: Sequence, completions: Sequence, **kwargs) -> list[float | None]:
-        records, slots = group_completions(prompts, completions)
-        results = list(score_records(records, engine, tmpl, settings, chunk=chunk))
-        return rewards_from_results(results, slots, len(completions))
+        records, slots = group_completions(prompts, completions, tmpl)
+        results = list(score_records(prepare_records(records, engine, tmpl, settings, on_long="truncate"), engine, tmpl, settings, chunk=chunk))
+        return rewards_from_results(results, slots, len(completions), empty=float(tmpl.score_min))
 
     grm_reward.engine = engine  # type: ignore[attr-defined]
     return grm_reward

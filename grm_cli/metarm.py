@@ -276,6 +276,7 @@ class TrajectorySet:
     items: list[Trajectory]
     unlabelled_records: int = 0
     unparsed_samples: int = 0
+    truncated_records: int = 0  # scored with responses cut to fit: the stored input is not what the model saw
     templates: set = field(default_factory=set)
     models: set = field(default_factory=set)
 
@@ -298,11 +299,18 @@ def trajectories_from_results(lines: Sequence[tuple[int, dict]], source: str) ->
         if label is None:
             out.unlabelled_records += 1
             continue
+        if obj.get("truncated_responses"):
+            out.truncated_records += 1
+            continue
+        if not isinstance(obj["samples"], list):
+            raise InputError('field "samples": expected a list of samples', source, lineno)
         for s in obj["samples"]:
             try:
                 scores, order, text = s.get("scores"), tuple(s["order"]), s["text"]
-            except (KeyError, TypeError):
-                raise InputError('field "samples": each sample needs "order" and "text"', source, lineno) from None
+                if scores is not None and not (isinstance(scores, list) and all(isinstance(v, int) for v in scores)):
+                    raise TypeError
+            except (KeyError, TypeError, AttributeError):
+                raise InputError('field "samples": each sample needs "order", "text" and "scores" (a list of integers, or null)', source, lineno) from None
             if scores is None:
                 out.unparsed_samples += 1
                 continue

@@ -488,33 +488,52 @@ _WS = re.compile(r"\s+")
 
 
 def principles_lookup(entries: Sequence[dict], source: str) -> PrinciplesLookup:
-    """Match saved principles to records: by id, else by the query text, else one entry for all.
+    """Match saved principles to records: by id (when the entry also names a prompt, only if it is this
+    record's query: ids like "1", "2" repeat across files), else by the query text, else one entry for all.
 
     An entry whose principles are null (the label filter kept none for that query) gives None: that record
     is scored in mode "self", and its result says so. Several entries for one query (the filter run on
     several labelled pairs of it): the one whose runs agreed with the label most often wins."""
-    by_id: dict[str, GivenPrinciples | None] = {}
+
+    def given(e: dict) -> GivenPrinciples | None:
+        return GivenPrinciples(e["principles"], {"file": source, **(e.get("provenance") or {})}) if e.get("principles") else None
+
+    def norm(text: object) -> str:
+        return _WS.sub(" ", str(text)).strip()
+
+    by_id: dict[str, tuple[str | None, GivenPrinciples | None]] = {}
     by_query: dict[str, tuple[float, GivenPrinciples | None]] = {}
     for e in entries:
-        given = GivenPrinciples(e["principles"], {"file": source, **(e.get("provenance") or {})}) if e.get("principles") else None
+        g = given(e)
         if e.get("id") is not None:
-            by_id[str(e["id"])] = given
+            by_id[str(e["id"])] = (norm(e["prompt"]) if e.get("prompt") else None, g)
         if e.get("prompt"):
-            key = _WS.sub(" ", str(e["prompt"])).strip()
-            rank = (e.get("agreed") or 0) / (e.get("runs") or 1) if given else -1.0
+            key = norm(e["prompt"])
+            rank = (e.get("agreed") or 0) / (e.get("runs") or 1) if g else -1.0
             if key not in by_query or rank > by_query[key][0]:
-                by_query[key] = (rank, given)
+                by_query[key] = (rank, g)
     # One entry with neither id nor prompt (a plain-text file) applies to every record.
     only = entries[0] if len(entries) == 1 and entries[0].get("id") is None and not entries[0].get("prompt") else None
 
     def lookup(rec: Record) -> GivenPrinciples | None:
+        key = norm(rec.query)
         if rec.id in by_id:
-            return by_id[rec.id]
-        key = _WS.sub(" ", rec.query).strip()
+            prompt, g = by_id[rec.id]
+            if prompt is None or prompt == key:
+                return g
         if key in by_query:
             return by_query[key][1]
         if only is not None:
-            return GivenPrinciples(only["principles"], {"file": source})
-        raise InputError(f'no principles for record id {rec.id!r} in {source} (matched by "id", then by "prompt")', rec.source, rec.line)
+            return given(only)
+        raise InputError(f'no principles for record id {rec.id!r} in {source} (matched by "id" and "prompt", then by "prompt")', rec.source, rec.line)
 
     return lookup
+
+
+def principles_fingerprint(entries: Sequence[dict]) -> str:
+    """Which principles a run used, for its signature: resuming with other principles is refused."""
+    import hashlib
+    import json as _json
+
+    h = hashlib.sha256(_json.dumps([[e.get("id"), e.get("prompt"), e.get("principles")] for e in entries], ensure_ascii=False).encode())
+    return h.hexdigest()[:12]

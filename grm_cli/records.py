@@ -338,6 +338,9 @@ def principles_entry(obj: dict, name: str = "<principles>", lineno: int = 0) -> 
     if prov is not None and not isinstance(prov, dict):
         raise InputError(f'field "provenance": expected an object, got {json_type(prov)}', name, lineno)
     entry = {"id": obj.get("id"), "prompt": obj.get("prompt"), "principles": p, "provenance": prov}
+    for key in ("agreed", "runs"):
+        if filtered and (not isinstance(obj.get(key), int) or isinstance(obj.get(key), bool) or obj[key] < 0):
+            raise InputError(f'field "{key}": expected a count (0 or more), got {json.dumps(obj.get(key))}', name, lineno)
     if filtered:
         entry.update(agreed=obj.get("agreed"), runs=obj.get("runs"))
         entry["provenance"] = {**(prov or {}), "agreed": obj.get("agreed"), "runs": obj.get("runs"), "filtered_on": obj.get("filtered_on")}

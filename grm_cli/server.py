@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from .errors import GrmError, InputError
-from .pipeline import ScoreResult, ScoreSettings, score_records
+from .pipeline import ScoreResult, ScoreSettings, prepare_records, score_records
 from .prompting import Template
 from .records import Record, record_from_dict
 from .rewards import group_completions, rewards_from_results
@@ -40,7 +40,8 @@ class Job:
     records: list[Record]
     done: threading.Event = field(default_factory=threading.Event)
     results: list[ScoreResult] = field(default_factory=list)
-    error: str | None = None
+    error: GrmError | None = None
+    cancelled: bool = False  # the client stopped waiting: do not spend the engine on it
 
 
 class Scorer:
@@ -59,18 +60,20 @@ class Scorer:
         self._thread = threading.Thread(target=self._run, name="grm-scorer", daemon=True)
         self._thread.start()
 
-    def submit(self, records: list[Record], timeout: float | None = None) -> Job:
-        for rec in records:
-            self.template.check_count(rec)
+    def submit(self, records: list[Record], timeout: float | None = None, *, on_long: str = "error") -> Job:
+        """Check the records (response count, context fit) in the caller's thread, so one client's bad
+        record is that client's 400 and never fails the batch it would have joined; then wait."""
+        records = prepare_records(records, self.engine, self.template, self.settings, on_long=on_long)
         job = Job(records)
         try:
             self.queue.put_nowait(job)
         except queue.Full:
             raise Busy() from None
         if not job.done.wait(timeout):
-            raise TimeoutError("scoring took longer than the server's request timeout")
+            job.cancelled = True
+            raise TimeoutError("scoring took longer than the server's --request-timeout")
         if job.error:
-            raise GrmError(job.error)
+            raise job.error
         return job
 
     def stop(self) -> None:
@@ -96,30 +99,40 @@ class Scorer:
                 break
             jobs.append(job)
             count += len(job.records)
-        return jobs
+        return [j for j in jobs if not j.cancelled]
 
     def _run(self) -> None:
         while not self._stop.is_set():
             jobs = self._take()
             if not jobs:
                 continue
-            records = [r for j in jobs for r in j.records]
             try:
-                results = list(score_records(records, self.engine, self.template, self.settings, chunk=self.chunk, meta_rm=self.meta_rm))
-                at = 0
-                for j in jobs:
-                    j.results = results[at: at + len(j.records)]
-                    at += len(j.records)
-            except GrmError as e:
-                for j in jobs:
-                    j.error = str(e)
-            except Exception as e:  # the server must survive whatever one batch does
-                for j in jobs:
-                    j.error = f"scoring failed: {type(e).__name__}: {e}"
+                self._score(jobs)
+                if len(jobs) > 1 and any(j.error for j in jobs):  # one job broke the batch: score each alone
+                    for j in jobs:
+                        j.error = None
+                        self._score([j])
             finally:
-                self.served += len(records)
                 for j in jobs:
                     j.done.set()
+
+    def _score(self, jobs: list[Job]) -> None:
+        records = [r for j in jobs for r in j.records]
+        try:
+            results = list(score_records(records, self.engine, self.template, self.settings, chunk=self.chunk, meta_rm=self.meta_rm))
+        except GrmError as e:
+            for j in jobs:
+                j.error = e
+            return
+        except Exception as e:  # the server must survive whatever one batch does
+            for j in jobs:
+                j.error = GrmError(f"scoring failed: {type(e).__name__}: {e}")
+            return
+        at = 0
+        for j in jobs:
+            j.results = results[at: at + len(j.records)]
+            at += len(j.records)
+        self.served += len(records)
 
 
 def parse_records(body: object) -> list[Record]:
@@ -183,6 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self) -> object | None:
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit():
+            self.close_connection = True  # an unread body must not be taken for the next request
             self._send(411, {"error": "a Content-Length header is required"})
             return None
         n = int(length)
@@ -200,6 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         route = self.path.rstrip("/")
         if route not in ("/score", "/get_reward"):
+            self.close_connection = True  # its body stays unread
             self._send(404, {"error": f"no route {self.path}: POST /score or POST /get_reward"})
             return
         body = self._body()
@@ -212,10 +227,13 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, {"results": [r.to_json() for r in job.results]})
             else:
                 prompts, responses = parse_openrlhf(body)
-                records, slots = group_completions(prompts, responses)
-                job = scorer.submit(records, timeout=self.server.request_timeout)
-                rewards = rewards_from_results(job.results, slots, len(responses))
-                self._send(200, {"rewards": rewards, "scores": rewards, "unparsed": [i for i, r in enumerate(rewards) if r is None]})
+                records, slots = group_completions(prompts, responses, scorer.template)
+                job = scorer.submit(records, timeout=self.server.request_timeout, on_long="truncate")  # a rollout is never refused for length
+                rewards = rewards_from_results(job.results, slots, len(responses), empty=float(scorer.template.score_min))
+                unparsed = [i for i, r in enumerate(rewards) if r is None]
+                if self.server.unparsed_reward is not None:
+                    rewards = [self.server.unparsed_reward if r is None else r for r in rewards]
+                self._send(200, {"rewards": rewards, "scores": rewards, "unparsed": unparsed})
         except Busy:
             self._send(503, {"error": f"busy: {scorer.queue.maxsize} requests are waiting; retry later"}, {"Retry-After": "1"})
         except InputError as e:
@@ -230,8 +248,10 @@ class RewardServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, scorer: Scorer, host: str = "127.0.0.1", port: int = 8000, *, max_body: int = MAX_BODY, request_timeout: float = 600.0, verbose: bool = False):
+    def __init__(self, scorer: Scorer, host: str = "127.0.0.1", port: int = 8000, *, max_body: int = MAX_BODY, request_timeout: float = 600.0,
+                 unparsed_reward: float | None = None, verbose: bool = False):
         self.scorer = scorer
+        self.unparsed_reward = unparsed_reward
         self.max_body = max_body
         self.request_timeout = request_timeout
         self.verbose = verbose

@@ -174,3 +174,38 @@ def test_samples_of_one_prompt_go_as_one_request_with_n(honour_n):
             assert [gens[0].text, gens[2].text, gens[3].text] == [f"choice {i}\nScores: \\boxed{{{i + 1}, 2}}" for i in range(3)]
     finally:
         httpd.shutdown()
+
+
+class _Strict(BaseHTTPRequestHandler):
+    calls: list = []
+
+    def log_message(self, *a) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Strict.calls.append(body)
+        unknown = [k for k in ("continue_final_message", "add_generation_prompt", "grammar", "guided_regex") if k in body]
+        if unknown:
+            data = json.dumps({"error": f"Unrecognized request argument supplied: {unknown[0]}"}).encode()
+            self.send_response(400)
+        else:
+            data = json.dumps({"choices": [{"message": {"content": "ok\nScores: \\boxed{2, 8}"}}]}).encode()
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_a_strict_server_is_asked_again_without_the_extensions():
+    _Strict.calls = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Strict)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        engine = OpenAIEngine(f"http://127.0.0.1:{httpd.server_address[1]}/v1", model="m")
+        req = GenerationRequest(({"role": "user", "content": "score"},), "Specific Criteria:", 16, 0.0, 1)
+        assert engine.generate(req).text.endswith("\\boxed{2, 8}")
+        assert engine.generate(req).text.endswith("\\boxed{2, 8}")
+        assert len(_Strict.calls) == 3  # refused once, then plain requests only
+    finally:
+        httpd.shutdown()

@@ -125,6 +125,17 @@ def test_filter_on_a_single_response_uses_its_0_1_label():
     assert f.principles == "exact" and f.agreed == 1
 
 
+def test_hand_edited_filter_counts_are_checked():
+    with pytest.raises(InputError, match='"agreed": expected a count'):
+        principles_entry({"id": "a", "principles": "x", "agreed": "two", "runs": 4}, "f.jsonl", 3)
+
+
+def test_a_single_entry_for_every_record_keeps_its_provenance():
+    entry = principles_entry({"principles": "Be exact", "provenance": {"model": "A"}})
+    given = principles_lookup([entry], "p.jsonl")(rec())
+    assert given.text == "Be exact" and given.source == {"file": "p.jsonl", "model": "A"}
+
+
 def test_filter_needs_labels():
     with pytest.raises(InputError, match='"preferred"'):
         label_of(rec(preferred=None))
@@ -160,6 +171,10 @@ def test_lookup_prefers_the_query_entry_that_agreed_most():
     lookup = principles_lookup(entries, "f")
     assert lookup(rec(rid="z", query="Q")).text == "strong"
     assert lookup(rec(rid="a", query="Q")).text == "weak"  # an id match wins
+    # ids repeat across files ("1", "2", ...): an id whose entry names another prompt does not match
+    other = principles_lookup([principles_entry({"id": "1", "prompt": "Q", "principles": "for Q"})], "f")
+    with pytest.raises(InputError, match="no principles for record id '1'"):
+        other(rec(rid="1", query="a different query"))
     with pytest.raises(InputError, match="no principles for record id"):
         lookup(rec(rid="y", query="another query"))
 

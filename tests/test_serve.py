@@ -19,8 +19,8 @@ from grm_cli.rewards import completion_text, group_completions, rewards_from_res
 
 
 @contextmanager
-def server(tiny_model, *extra: str):
-    args = [sys.executable, "-m", "grm_cli.cli", "serve", "--model", str(tiny_model), "--ctx", "8192", "--port", "0", "--no-cache", *extra]
+def server(tiny_model, *extra: str, cache: bool = False):
+    args = [sys.executable, "-m", "grm_cli.cli", "serve", "--model", str(tiny_model), "--ctx", "8192", "--port", "0", *([] if cache else ["--no-cache"]), *extra]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         deadline = time.time() + 60
@@ -74,6 +74,8 @@ def test_routes_errors_and_concurrent_clients(tiny_model, tmp_path):
         assert status == 413 and "at most" in body["error"]
         status, body, _ = call(url, "/nowhere", {})
         assert status == 404
+        status, body, _ = call(url, "/score", {"prompt": "long " * 9500, "responses": ["a", "b"]})
+        assert status == 400 and "the context is" in body["error"], body
         assert call(url, "/health")[0] == 200
 
         # Concurrent clients get their own records back, scored as the CLI scores them.
@@ -99,12 +101,15 @@ def test_routes_errors_and_concurrent_clients(tiny_model, tmp_path):
 
 
 def test_openrlhf_route(tiny_model):
-    with server(tiny_model, "--max-tokens", "8") as url:
-        prompts = ["What is 2+2?", "What is 2+2?", "Name a colour."]
-        responses = [" 4", " 5", " Blue."]
+    with server(tiny_model, "--max-tokens", "8", cache=True) as url:  # the sample cache, used from the server's worker thread
+        prompts = ["What is 2+2?", "What is 2+2?", "Name a colour.", "Name a colour."]
+        responses = [" 4", " 5", " Blue.", ""]  # an empty rollout gets the lowest score, and fails nothing else
         status, body, _ = call(url, "/get_reward", {"query": [p + r for p, r in zip(prompts, responses)], "prompts": prompts})
         assert status == 200, body
-        assert len(body["rewards"]) == 3 and all(1 <= x <= 10 for x in body["rewards"]) and body["unparsed"] == []
+        assert len(body["rewards"]) == 4 and all(1 <= x <= 10 for x in body["rewards"]) and body["unparsed"] == []
+        assert body["rewards"][3] == 1.0
+        again = call(url, "/get_reward", {"query": [p + r for p, r in zip(prompts, responses)], "prompts": prompts})[1]
+        assert again["rewards"] == body["rewards"]
         status, body, _ = call(url, "/get_reward", {"query": ["abc"]})
         assert status == 400 and '"prompts"' in body["error"]
         status, body, _ = call(url, "/get_reward", {"query": ["abc"], "prompts": ["xyz"]})
@@ -132,6 +137,15 @@ def test_a_full_queue_answers_503(tiny_model):
 
 
 # -- completions as records, rewards back ---------------------------------------------------------
+def test_completions_follow_the_templates_response_limits():
+    from grm_cli.prompting import load_template
+
+    records, slots = group_completions(["q"] * 3, ["a", "b", "c"], load_template("single"))
+    assert [r.responses for r in records] == [("a",), ("b",), ("c",)] and slots == [(0, 0), (1, 0), (2, 0)]
+    records, _ = group_completions(["q"] * 17, [str(i) for i in range(17)], load_template("judge"))
+    assert [len(r.responses) for r in records] == [9, 8]  # never a last record of 1 for a template that needs 2
+
+
 def test_completions_of_one_prompt_are_judged_together():
     prompts = ["p1", "p2", "p1", [{"role": "user", "content": "p3"}], "p1"]
     completions = ["a", "b", "c", [{"role": "assistant", "content": "d"}], "e"]
@@ -140,7 +154,7 @@ def test_completions_of_one_prompt_are_judged_together():
     assert slots == [(0, 0), (1, 0), (0, 1), (2, 0), (0, 2)]
     assert records[2].query == "p3"
     many, slots = group_completions(["q"] * 20, [str(i) for i in range(20)])
-    assert [len(r.responses) for r in many] == [16, 4] and slots[17] == (1, 1)
+    assert [len(r.responses) for r in many] == [10, 10] and slots[17] == (1, 7)  # even parts of at most 16
     with pytest.raises(TypeError):
         completion_text(42)
 

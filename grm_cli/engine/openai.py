@@ -12,6 +12,7 @@ request pre-filled with the kept critique and `Scores: \\boxed{`, constrained wh
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -26,6 +27,7 @@ from ..errors import InputError, ModelError
 from .base import ContextOverflow, EngineStats, Generation, GenerationRequest
 
 RETRY_STATUS = (408, 409, 425, 429, 500, 502, 503, 504)
+EXTENSIONS = ("continue_final_message", "add_generation_prompt", "grammar", "guided_regex")  # not in OpenAI's API
 CHARS_PER_TOKEN = 3.0  # a cautious estimate: the server's tokenizer is not at hand
 
 
@@ -55,6 +57,7 @@ class OpenAIEngine:
         self.max_retries = max_retries
         self.backoff = backoff
         self.use_n = use_n
+        self._plain = False  # set when the server refused the non-standard fields
         self.retries = 0
         self.stats = EngineStats()
         self._lock = threading.Lock()
@@ -79,7 +82,7 @@ class OpenAIEngine:
                 if e.code not in RETRY_STATUS or attempt == self.max_retries:
                     raise ModelError(f"{url}: the server answered {e.code}: {detail}") from None
                 wait = _retry_after(e.headers.get("Retry-After")) or self.backoff * 2 ** attempt
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:  # refused, reset, torn reads, TLS
                 if attempt == self.max_retries:
                     raise ModelError(f"{url}: no answer after {self.max_retries + 1} tries ({getattr(e, 'reason', e)})") from None
                 wait = self.backoff * 2 ** attempt
@@ -95,8 +98,8 @@ class OpenAIEngine:
             models = self._request("/models").get("data") or []
         except ModelError as e:
             raise ModelError(f"cannot list the server's models ({e}); pass --remote-model NAME") from None
-        if not models:
-            raise ModelError(f"{self.base_url}/models lists no model: pass --remote-model NAME")
+        if not isinstance(models, list) or not models or not isinstance(models[0], dict) or "id" not in models[0]:
+            raise ModelError(f"{self.base_url}/models lists no model id: pass --remote-model NAME")
         return str(models[0]["id"])
 
     # -- the Engine protocol ---------------------------------------------------------------------
@@ -153,7 +156,16 @@ class OpenAIEngine:
         if stop:
             body["stop"] = list(stop)
         body.update(extra or {})
-        answer = self._request("/chat/completions", body)
+        if self._plain:
+            body = {k: v for k, v in body.items() if k not in EXTENSIONS}
+        try:
+            answer = self._request("/chat/completions", body)
+        except ModelError as e:
+            # A strict server refuses fields it does not know: ask again without the extensions, from now on.
+            if self._plain or "answered 400" not in str(e) or not any(k in str(e) for k in EXTENSIONS if k in body):
+                raise
+            self._plain = True
+            answer = self._request("/chat/completions", {k: v for k, v in body.items() if k not in EXTENSIONS})
         try:
             choices = [(c["message"].get("content") or "", str(c.get("finish_reason") or "stop")) for c in answer["choices"]]
             if not choices:
