@@ -28,6 +28,7 @@ from typing import Sequence
 
 from ..errors import ModelError
 from .base import ContextOverflow, EngineStats, Generation, GenerationRequest
+from .chunks import DecodeError, decode_sequence
 from .llama import LlamaEngine, captured_stderr
 
 ROOT_SEQ = 0
@@ -265,23 +266,10 @@ class BatchedLlamaEngine:
             self.stats.prompt_seconds += time.perf_counter() - started
 
     def _decode_prompt(self, seq_id: int, tokens: list[int], start: int, *, want_last: bool) -> int:
-        last = -1
-        for off in range(0, len(tokens), self.n_batch):
-            chunk = tokens[off: off + self.n_batch]
-            b = self._batch
-            for i, t in enumerate(chunk):
-                b.token[i] = t
-                b.pos[i] = start + off + i
-                b.n_seq_id[i] = 1
-                b.seq_id[i][0] = seq_id
-                b.logits[i] = 0
-            is_last_chunk = off + self.n_batch >= len(tokens)
-            if want_last and is_last_chunk:
-                b.logits[len(chunk) - 1] = 1
-                last = len(chunk) - 1
-            b.n_tokens = len(chunk)
-            self._decode()
-        return last
+        try:
+            return decode_sequence(self._c, self.ctx, self._batch, self.n_batch, seq_id, tokens, start, want_last=want_last)
+        except DecodeError as e:
+            raise ModelError(f"{e}: the KV cache is full or the batch is invalid; lower --parallel or raise --ctx") from None
 
     def _decode(self) -> None:
         rc = self._c.llama_decode(self.ctx, self._batch)

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ModelError
+from .chunks import DecodeError, decode_sequence
 from .llama import LlamaEngine, captured_stderr
 
 
@@ -115,18 +116,9 @@ class HiddenStates:
         return vec
 
     def _decode(self, tokens: list[int], start: int, *, last: bool) -> None:
-        for off in range(0, len(tokens), self.n_batch):
-            chunk = tokens[off: off + self.n_batch]
-            b = self._batch
-            for i, t in enumerate(chunk):
-                b.token[i] = t
-                b.pos[i] = start + off + i
-                b.n_seq_id[i] = 1
-                b.seq_id[i][0] = 0
-                b.logits[i] = 1 if last and i == len(chunk) - 1 else 0
-            b.n_tokens = len(chunk)
-            rc = self._c.llama_decode(self.ctx, b)
-            if rc != 0:
-                self._held = []
-                self._c.llama_memory_seq_rm(self._mem, 0, 0, -1)
-                raise ModelError(f"llama_decode failed ({rc}) while reading the meta RM's hidden state")
+        try:
+            decode_sequence(self._c, self.ctx, self._batch, self.n_batch, 0, tokens, start, want_last=last)
+        except DecodeError as e:
+            self._held = []
+            self._c.llama_memory_seq_rm(self._mem, 0, 0, -1)
+            raise ModelError(f"{e} while reading the meta RM's hidden state") from None
