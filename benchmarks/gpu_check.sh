@@ -5,6 +5,7 @@
 # No real GGUF is carried (size limit): the model is a random llama-shaped one (1.5 GB, f16) written by the
 # tests' GGUF writer; speed does not depend on what the weights say.
 # Usage: CARRY=.device-carry CUDA_ARCH=90 OUT=/tmp/gpu bash benchmarks/gpu_check.sh
+#        RUN_SERVE=1 SKIP_VOTING=1 ... also times `grm serve` (bench_serve.py) and skips the voting benchmark
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-check}
 CARRY=${CARRY:-.device-carry}
@@ -26,6 +27,12 @@ GRM="python3 -m grm_cli.cli"
 python3 -c "import sys; sys.path.insert(0, 'tests'); from tiny_gguf import write_tiny_gguf; write_tiny_gguf('/tmp/r1b.gguf', n_layer=16, n_embd=2048, n_head=16, n_head_kv=8, n_ff=5632, f16=True)" || exit 1
 $GRM doctor --model /tmp/r1b.gguf --ctx 8192 | tee "$OUT/doctor.txt"
 $GRM doctor --model /tmp/r1b.gguf --ctx 8192 --json > "$OUT/doctor.json"
+# The reward server on the GPU: records/s with 1, 4 and 16 concurrent clients.
+if [ -n "${RUN_SERVE:-}" ]; then
+  python3 benchmarks/bench_serve.py --model /tmp/r1b.gguf --n-gpu-layers -1 --ctx 8192 --records "${SERVE_RECORDS:-32}" \
+    --max-tokens "${BENCH_TOKENS:-128}" --parallel 32 2>&1 | tee "$OUT/serve.txt"
+fi
+[ -n "${SKIP_VOTING:-}" ] && exit 0
 # The voting benchmark on the GPU: (a) k x create_chat_completion against (b) the batched engine.
 python3 benchmarks/bench_voting.py --model /tmp/r1b.gguf --n-gpu-layers -1 --ctx 8192 --records "${BENCH_RECORDS:-4}" -k 8 \
   --max-tokens "${BENCH_TOKENS:-128}" --parallel 32 --threads 8 2>&1 | tee "$OUT/bench.txt"
