@@ -124,6 +124,10 @@ def _remote_engine(remote: dict, *, ctx: int, quiet: bool, cache: bool):
 
 
 def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: str, threads: Optional[int], kv_type: str, flash_attn: bool, mmap: bool, mlock: bool, verbose: bool, cache: bool = True, engine_kind: str = "batched", parallel: int = 16, remote: Optional[dict] = None):
+    if engine_kind not in ("batched", "simple"):
+        raise InputError(f"--engine {engine_kind!r}: expected batched or simple")
+    if parallel < 1:
+        raise InputError(f"--parallel {parallel}: expected a positive number of sequences")
     if remote and remote.get("backend", "llama") != "llama":
         return _remote_engine(remote, ctx=ctx, quiet=quiet, cache=cache)
     from .doctor import auto_gpu_layers
@@ -149,10 +153,6 @@ def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: s
             say(f"--n-gpu-layers auto: {why}", "dim")
     if not quiet:
         say(f"loading {path.name} …", "dim")
-    if engine_kind not in ("batched", "simple"):
-        raise InputError(f"--engine {engine_kind!r}: expected batched or simple")
-    if parallel < 1:
-        raise InputError(f"--parallel {parallel}: expected a positive number of sequences")
     options = dict(n_gpu_layers=layers, n_threads=threads, kv_type=kv_type, flash_attn=flash_attn, use_mmap=mmap, use_mlock=mlock, verbose=verbose)
     if engine_kind == "batched":
         from .engine.batched import BatchedLlamaEngine
@@ -194,6 +194,8 @@ def _principles_mode(spec: Optional[str], tmpl) -> tuple[str, object, Optional[s
 
     if spec is None or spec == "self":
         return "self", None, None
+    if spec != "none" and spec != "-" and not Path(spec).is_file():
+        raise InputError(f"--principles {spec!r}: expected self, none, or a principles file (from `grm principles --output` or `--filter`)")
     if spec == "none":
         tmpl.user_text("none")  # a template without a principles-free variant fails now, not mid-run
         return "none", None, None
@@ -213,13 +215,18 @@ def _report_principles(results) -> None:
         say(f"oracle setting: {oracle} record{'s' if oracle != 1 else ''} scored with principles filtered on their own labels (paper §2.2); this is not a held-out result (see grm eval --filter-split)", "yellow")
 
 
-def _meta_file(path: Optional[Path], k_meta: Optional[int], k: int, tmpl):
+def _meta_file(path: Optional[Path], k_meta: Optional[int], k: int, tmpl, backend: str = "llama"):
     """--meta-rm/--k-meta checked before any model loads -> (saved meta RM or None, k_meta or None)."""
     if path is None:
         if k_meta is not None:
             raise InputError("--k-meta needs --meta-rm (a meta RM file from `grm train metarm`)")
         return None, None
     from .metarm import MetaRMFile
+
+    if backend != "llama":
+        raise InputError("--meta-rm reads the model's hidden states in this process: it works with --backend llama, not with a remote server")
+    if k < 2:
+        raise InputError(f"--meta-rm chooses among samples: give -k 2 or more (now -k {k})")
 
     saved = MetaRMFile.load(path)
     k_meta = k_meta if k_meta is not None else max(1, k // 2)
@@ -439,7 +446,7 @@ def score(
         for rec in records:
             tmpl.check_count(rec)
     mode, lookup, principles_file = _principles_mode(principles, tmpl)
-    saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl)
+    saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl, backend)
     settings = ScoreSettings(
         k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, shuffle=shuffle, force_scores=force_scores, principles=mode, principles_from=principles_file,
         k_meta=k_meta, meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None,
@@ -550,10 +557,13 @@ def principles(
 def _filter_principles(file, model, tmpl, output, force, as_json, runs, temperature, max_tokens, seed, *, engine_opts: dict) -> list:
     """`grm principles --filter`: one JSONL line per record with the kept principles and their provenance."""
     from .filtering import filter_settings, label_of
-    from .records import read_records
+    from .records import looks_like_jsonl, parse_jsonl, read_text_input
 
     settings = filter_settings(runs, temperature=temperature, seed=seed, max_tokens=max_tokens)
-    records = read_records(file)
+    name, text = read_text_input(file)  # read once: FILE may be stdin
+    if not looks_like_jsonl(text):
+        raise InputError("--filter needs labelled records as JSONL (prompt + responses + preferred, or chosen/rejected), not a plain-text prompt", name)
+    records = parse_jsonl(text, name)
     for rec in records:
         tmpl.check_count(rec)
         label_of(rec)
@@ -698,7 +708,7 @@ def eval_(
     summaries = []
     engine = None
     tmpl = load_template(template) if to_score else None
-    saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl or load_template(template)) if to_score else (None, None)
+    saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl or load_template(template), backend) if to_score else (None, None)
     if meta_rm is not None and not to_score:
         raise InputError("--meta-rm rates samples while scoring: give labelled records to score (stored results keep the ratings they were scored with)")
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, k_meta=k_meta,
@@ -708,6 +718,8 @@ def eval_(
     scorer = None
     engine_opts = dict(ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel,
                        remote=_remote(backend, base_url, api_key_env, concurrency, remote_model, server_n))
+    if filter_split is not None and not 0.0 < filter_split < 1.0:
+        raise InputError(f"--filter-split {filter_split}: expected a fraction between 0 and 1 (the share of each query's records used to filter)")
     if principles is not None:
         if len(inputs) != 1 or not to_score:
             raise InputError("--principles compares modes on one data file of labelled records (not stored results)")
@@ -959,7 +971,7 @@ def serve(
 
       curl -s localhost:8000/score -d '{"prompt": "2+2?", "responses": ["4", "5"]}' | jq '.results[0].scores'
 
-      openrlhf.cli.train_ppo ... --remote_rm_url http://127.0.0.1:8000/get_reward
+      python -m openrlhf.cli.train_ppo_ray ... --remote_rm_url http://127.0.0.1:8000/get_reward
     """
     from .pipeline import ScoreSettings
     from .prompting import load_template
@@ -1061,8 +1073,9 @@ def train_metarm(
         train_head(np.zeros((len(labels), 1)), labels, ids)  # raises the one clear message
     engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type="f16", flash_attn=False, mmap=True, mlock=False, verbose=verbose, cache=False, engine_kind="simple")
     base = base_engine(engine)
-    if models_seen - {base.name}:
-        say(f"warning: the runs were generated by {', '.join(sorted(models_seen - {base.name}))}; the meta RM reads the hidden states of {base.name} (use --model to match)", "yellow")
+    others = {m for m in models_seen if m != base.name and Path(m).name != base.path.name}  # a served model is named by its path
+    if others:
+        say(f"warning: the runs were generated by {', '.join(sorted(others))}; the meta RM reads the hidden states of {base.name} (use --model to match)", "yellow")
     hidden = HiddenStates(engine, n_ctx=ctx + 512, n_threads=threads, verbose=verbose)
     feats = np.zeros((len(items), hidden.n_embd), dtype=np.float32)
     order = sorted(range(len(items)), key=lambda i: (items[i].record.id, items[i].order))  # shared prompts back to back

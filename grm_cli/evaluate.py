@@ -418,6 +418,8 @@ def read_eval_input(path: str, errors: list | None = None) -> EvalInput:
         head = None
     if is_results_line(head):
         return EvalInput("results", name, results=read_results_text(text, name))
+    if isinstance(head, dict) and "wall_seconds" in head and "requests" in head:
+        raise InputError("is a speed log of `grm score --output` (OUTPUT.runs.jsonl), not results or records to evaluate", name)
     labelled = []
     for rec in parse_jsonl(text, name, errors=errors):
         problem = None

@@ -60,8 +60,9 @@ def _scan(path: Path, run: dict | None) -> ExistingResults:
             diff = [k for k in run if k in theirs and theirs[k] != run[k]] + [k for k in run if k not in theirs]
             if diff:
                 k = diff[0]
+                there = repr(theirs[k]) if k in theirs else "not set"
                 raise InputError(
-                    f"was written by a different run ({k}: {theirs.get(k)!r} there, {run[k]!r} now): "
+                    f"was written by a different run ({k}: {there} there, {run[k]!r} now): "
                     "use another --output, or --force to replace it",
                     str(path), lineno,
                 )

@@ -328,6 +328,10 @@ def read_prompts(path: str) -> list[Record]:
 
 def principles_entry(obj: dict, name: str = "<principles>", lineno: int = 0) -> dict:
     """One saved principles line, checked: {id, prompt, principles, provenance} (+ agreed/runs when filtered)."""
+    if "principles" not in obj:
+        what = "results of grm score" if "samples" in obj else ("a meta RM" if "head" in obj else "records" if ("responses" in obj or "chosen" in obj) else "")
+        looks = f"; it looks like {what}" if what else ""
+        raise InputError(f'not a principles file (this line has no "principles" field{looks}): expected the output of `grm principles --output` or `--filter`, or a plain text file', name, lineno)
     p = obj.get("principles")
     if isinstance(p, list) and all(isinstance(x, str) for x in p):
         p = "\n".join(p)

@@ -30,7 +30,8 @@ def score_table(r: ScoreResult) -> Panel:
     t.add_column("response")
     for s in r.samples:
         mark = "*" if s.forced_tail else ""
-        t.add_column(f"s{s.index + 1}{mark}", justify="right")
+        dropped = s.meta_kept is False
+        t.add_column(f"s{s.index + 1}{mark}" + (" (out)" if dropped else ""), justify="right", style="dim" if dropped else None)
     t.add_column("total", justify="right", style="bold")
     for i, resp in enumerate(r.record.responses):
         cells = [str(s.scores[i]) if s.scores is not None else "-" for s in r.samples]
@@ -55,6 +56,9 @@ def score_table(r: ScoreResult) -> Panel:
         notes.append(f"{v.unparsed} of {len(r.samples)} samples unparsed (left out of the vote)")
     if any(s.forced_tail for s in r.samples):
         notes.append("* score line forced by grammar")
+    if any(s.meta_kept is not None for s in r.samples):
+        kept = sum(1 for s in r.samples if s.meta_kept)
+        notes.append(f"meta RM kept {kept} of {len(r.samples)} samples; the total sums only those ((out): rated lower, not summed)")
     if r.given_principles is not None:
         src = r.given_principles.source
         notes.append(f"given principles ({src.get('file') or src.get('from', 'given')}{', by ' + src['model'] if src.get('model') else ''})")
@@ -130,12 +134,14 @@ def eval_tables(summaries: Sequence) -> list:
             t.add_column(Text(_short(s.name or s.model, 28)), justify="right")
         return t
 
-    main = table("Accuracy (%; ties broken by a seeded random pick, paper §5.1)")
+    main = table("Accuracy (%; ties broken by a seeded random pick, paper §5.1; plain voting over all samples)")
     main.add_row("records", *[str(s.records) for s in summaries])
     main.add_row("k", *[str(s.k) for s in summaries])
     if any(s.diagnostics.get("principles_mode", "self") != "self" for s in summaries):
         main.add_row("principles", *[_principles_cell(s.diagnostics) for s in summaries])
     main.add_row("accuracy", *[fmt(s.overall.accuracy) for s in summaries], style="bold")
+    if any(s.meta_curve for s in summaries):
+        main.add_row("meta-RM-guided accuracy (k/2 best-rated vote)", *[fmt(s.meta_curve[-1].accuracy) if s.meta_curve else "-" for s in summaries], style="bold")
     main.add_row("strict (tie = wrong)", *[fmt(s.overall.strict) for s in summaries])
     main.add_row("tie rate", *[fmt(s.overall.tie_rate) for s in summaries])
     main.add_row("no verdict (all samples unparsed)", *[fmt(s.overall.no_verdict_rate) for s in summaries])

@@ -31,6 +31,9 @@ MAX_BODY = 4 * 1024 * 1024
 MAX_RECORDS = 256
 
 
+_NO_BODY = object()  # the reply was already sent (an error): distinct from a body that is JSON null
+
+
 class Busy(Exception):
     """The queue is full: the client should retry later."""
 
@@ -140,7 +143,7 @@ def parse_records(body: object) -> list[Record]:
     if isinstance(body, dict) and "records" in body:
         body = body["records"]
     items = body if isinstance(body, list) else [body]
-    if not items:
+    if not items or body is None:
         raise InputError("no records: expected a record object, a list of them, or {\"records\": [...]}", "request")
     if len(items) > MAX_RECORDS:
         raise InputError(f"{len(items)} records in one request: at most {MAX_RECORDS}", "request")
@@ -186,6 +189,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
+        if self.path.rstrip("/") in ("/score", "/get_reward"):
+            self._send(405, {"error": f"{self.path} takes POST with a JSON body"}, {"Allow": "POST"})
+            return
         if self.path.rstrip("/") in ("/health", ""):
             s = self.server.scorer
             self._send(200, {"status": "ok", "model": s.engine.name, "template": s.template.name, "k": s.settings.k,
@@ -193,23 +199,23 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"error": f"no route {self.path}: GET /health, POST /score, POST /get_reward"})
 
-    def _body(self) -> object | None:
+    def _body(self) -> object:
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit():
             self.close_connection = True  # an unread body must not be taken for the next request
             self._send(411, {"error": "a Content-Length header is required"})
-            return None
+            return _NO_BODY
         n = int(length)
         if n > self.server.max_body:
             self.close_connection = True
             self._send(413, {"error": f"the body is {n} bytes; at most {self.server.max_body}"})
-            return None
+            return _NO_BODY
         raw = self.rfile.read(n)
         try:
             return json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
             self._send(400, {"error": f"the body is not JSON: {e}"})
-            return None
+            return _NO_BODY
 
     def do_POST(self) -> None:
         route = self.path.rstrip("/")
@@ -218,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": f"no route {self.path}: POST /score or POST /get_reward"})
             return
         body = self._body()
-        if body is None:
+        if body is _NO_BODY:
             return
         scorer = self.server.scorer
         try:

@@ -179,3 +179,12 @@ def test_plot_without_matplotlib_is_a_clear_message(tmp_path):
     f.write_text(json.dumps(s.to_json()))
     p = subprocess.run([sys.executable, "-c", code, "eval", str(f), "--plot", str(tmp_path / "x.png")], capture_output=True, text=True)
     assert p.returncode == 2 and "pip install 'grm-cli[plot]'" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_speed_log_is_named_as_such(tmp_path):
+    from grm_cli.evaluate import read_eval_input
+
+    log = tmp_path / "run.jsonl.runs.jsonl"
+    log.write_text('{"finished": "2026-11-26T07:00:00+00:00", "records": 8, "requests": 16, "wall_seconds": 8.7}\n')
+    with pytest.raises(InputError, match="is a speed log"):
+        read_eval_input(str(log))

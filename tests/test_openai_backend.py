@@ -82,6 +82,18 @@ def test_backend_flags_are_checked():
     p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--remote-model", "m",
             "--api-key-env", "GRM_TEST_UNSET_KEY")
     assert p.returncode == 2 and "GRM_TEST_UNSET_KEY" in p.stderr
+    p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "-k", "2", "--meta-rm", "m.json", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1")
+    assert p.returncode == 2 and "--meta-rm reads the model's hidden states" in p.stderr
+    p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--meta-rm", "m.json")
+    assert p.returncode == 2 and "give -k 2 or more" in p.stderr
+
+
+def test_a_wrong_base_url_says_what_to_fix(llama_server):
+    root = llama_server[: -len("/v1")]
+    p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--backend", "openai", "--base-url", root, "--max-tokens", "4")
+    assert p.returncode == 3 and "ending in /v1" in p.stderr
+    with pytest.raises(ModelError, match="is it running"):
+        OpenAIEngine("http://127.0.0.1:9/v1", max_retries=0)
 
 
 class _Flaky(BaseHTTPRequestHandler):

@@ -219,6 +219,11 @@ def test_filter_then_score_with_the_filtered_principles(tiny_model, tmp_path):
         assert "oracle setting" in s.stderr
 
 
+def test_filter_needs_jsonl_records(tiny_model):
+    p = grm("principles", str(EXAMPLES / "prompt.txt"), "--filter", "--model", str(tiny_model))
+    assert p.returncode == 2 and "--filter needs labelled records as JSONL" in p.stderr
+
+
 def test_filter_refuses_unlabelled_records(tiny_model, tmp_path):
     data = write_jsonl(tmp_path / "u.jsonl", [{"prompt": "q", "responses": ["a", "b"]}])
     p = grm("principles", str(data), "--filter", "--model", str(tiny_model))

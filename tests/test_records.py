@@ -436,7 +436,8 @@ def test_read_principles_jsonl(tmp_path):
     [
         ("{not json", "invalid JSON"),
         ("[1, 2]", "expected a JSON object, got array"),
-        ({"id": "a"}, 'field "principles"'),
+        ({"id": "a"}, 'not a principles file (this line has no "principles" field)'),
+        ({"id": "a", "prompt": "q", "responses": ["x", "y"]}, "it looks like records"),
         ({"id": "a", "principles": "  "}, 'field "principles"'),
         ({"id": "a", "principles": 3}, 'field "principles"'),
     ],

@@ -74,6 +74,13 @@ def test_routes_errors_and_concurrent_clients(tiny_model, tmp_path):
         assert status == 413 and "at most" in body["error"]
         status, body, _ = call(url, "/nowhere", {})
         assert status == 404
+        status, body, _ = call(url, "/score", raw=b"null")  # JSON null is a bad body, not "no reply"
+        assert status == 400 and "no records" in body["error"]
+        assert call(url, "/get_reward", raw=b"null")[0] == 400
+        req = urllib.request.Request(url + "/score", method="GET")
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(req, timeout=30)
+        assert exc.value.code == 405 and exc.value.headers["Allow"] == "POST"
         status, body, _ = call(url, "/score", {"prompt": "long " * 9500, "responses": ["a", "b"]})
         assert status == 400 and "the context is" in body["error"], body
         assert call(url, "/health")[0] == 200

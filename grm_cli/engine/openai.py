@@ -95,8 +95,13 @@ class OpenAIEngine:
 
     def _first_model(self) -> str:
         try:
-            models = self._request("/models").get("data") or []
+            answer = self._request("/models")
+            models = answer.get("data") if isinstance(answer, dict) else None
         except ModelError as e:
+            if "no answer after" in str(e):
+                raise ModelError(f"no server answers at {self.base_url} ({e}): is it running, and is --base-url right?") from None
+            if "answered 404" in str(e):
+                raise ModelError(f"{self.base_url}/models: not found (404): --base-url must be the server's OpenAI root, usually ending in /v1") from None
             raise ModelError(f"cannot list the server's models ({e}); pass --remote-model NAME") from None
         if not isinstance(models, list) or not models or not isinstance(models[0], dict) or "id" not in models[0]:
             raise ModelError(f"{self.base_url}/models lists no model id: pass --remote-model NAME")
