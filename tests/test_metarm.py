@@ -217,7 +217,7 @@ def test_train_a_meta_rm_and_vote_with_it(tmp_path, tiny_model):
     g = json.loads(e.stdout)["grm_eval"]
     assert [p["k"] for p in g["meta_curve"]] == [1, 2, 4] and [m["k_meta"] for m in g["meta_sweep"]] == [1, 2, 4]
 
-    wrong = grm("score", data, "--meta-rm", str(head), "--model", str(tiny_model), "--max-tokens", "4")
+    wrong = grm("score", data, "-k", "2", "--meta-rm", str(head), "--model", str(tiny_model), "--max-tokens", "4")
     assert wrong.returncode == 2 and "trained on the hidden states of" in wrong.stderr and "Traceback" not in wrong.stderr
 
 
