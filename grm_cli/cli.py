@@ -1004,8 +1004,86 @@ def serve(
         server.close_all()
 
 
-train_app = typer.Typer(help="Train the parts of a GRM: the meta RM (value head for guided voting).", no_args_is_help=True)
+train_app = typer.Typer(help="Train the parts of a GRM: the meta RM (value head for guided voting), and the rejective fine-tuning data of SPCT.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+
+
+@train_app.command("rft-data")
+def train_rft_data(
+    file: str = typer.Argument(..., metavar="DATA.jsonl", help="Labelled records: prompt + responses + preferred, chosen/rejected, or a single response with its 0/1 label."),
+    output: Path = typer.Option(..., "--output", "-o", help="The dataset: one JSON line per record (status, counts, TRL prompt-completion examples). An existing file is resumed."),
+    k: int = typer.Option(3, "--samples", "-k", help="Unhinted samples per record (the paper's N = 3)."),
+    hint: bool = typer.Option(True, "--hint/--no-hint", help="Hinted sampling: for records not too easy, one more sample with the labelled best named in the input, kept if right (trained without the hint)."),
+    model: Optional[str] = ModelOpt,
+    template: str = TemplateOpt,
+    temperature: float = typer.Option(0.5, "--temperature", help="Sampling temperature."),
+    max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
+    force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON lines to stdout too."),
+    on_long: str = OnLongOpt,
+    ctx: int = CtxOpt,
+    n_gpu_layers: str = GpuOpt,
+    threads: Optional[int] = ThreadsOpt,
+    cache: bool = CacheOpt,
+    engine_kind: str = EngineOpt,
+    parallel: int = ParallelOpt,
+    seed: int = SeedOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Rejective fine-tuning data (SPCT's cold start): sample N trajectories per labelled record with the
+    current GRM, keep those whose scores single out the label, drop records where all N are right (too easy),
+    and add hinted trajectories. The examples are in TRL's prompt-completion form for supervised fine-tuning.
+
+    Examples:
+
+      grm train rft-data examples/llmbar_all.jsonl -o rft.jsonl
+
+      grm train rft-data train.jsonl -k 3 --model grm.gguf -o rft.jsonl && jq -c '.examples[]' rft.jsonl > sft.jsonl
+    """
+    from .filtering import label_of
+    from .pipeline import ScoreSettings, prepare_records
+    from .prompting import load_template
+    from .records import read_records
+    from .train.rft_data import rft_data
+
+    _check_sampling(k, temperature, max_tokens)
+    if on_long not in ("error", "truncate"):
+        raise InputError(f"--on-long {on_long!r}: expected error or truncate")
+    tmpl = load_template(template)
+    records = read_records(file)
+    for rec in records:
+        tmpl.check_count(rec)
+        label_of(rec)
+    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens)
+    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type="f16", flash_attn=False, mmap=True, mlock=False, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
+    records = prepare_records(records, engine, tmpl, settings, on_long=on_long)
+    _report_truncated(records)
+    from .pipeline import run_signature
+
+    run = {**run_signature(engine.name, tmpl.name, settings), "kind": "rft data", "hint": hint}
+    lines: dict[str, dict] = {}
+    with ExitStack() as stack:
+        writer = stack.enter_context(ResultsFile(output, run, force=force))
+        todo = [r for r in records if r.id not in writer.done]
+        lines.update({r.id: writer.done[r.id] for r in records if r.id in writer.done})
+        if len(todo) < len(records):
+            say(f"resuming: skipping {len(records) - len(todo)} records already in {output}", "dim")
+        progress = stack.enter_context(_progress(len(todo), f"rejective sampling (N={k})"))
+        task = progress.add_task("rft", total=len(todo))
+        for r in rft_data(todo, engine, tmpl, settings, hint=hint, chunk=_chunk(parallel, k)):
+            line = {**r.to_json(), "run": run}
+            lines[r.record.id] = line
+            writer.write(line)
+            if as_json:
+                sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            progress.advance(task)
+    done = list(lines.values())
+    count = lambda status: sum(1 for x in done if x["status"] == status)  # noqa: E731
+    examples = sum(len(x["examples"]) for x in done)
+    hinted = sum(1 for x in done for e in x["examples"] if e["hinted"])
+    say(f"{len(done)} records: {count('too_easy')} too easy (all {k} right, dropped), {count('nothing_right')} with nothing right, "
+        f"{count('kept')} kept; {sum(x['wrong'] for x in done)} wrong samples rejected; {examples} examples ({hinted} hinted) in {output}")
 
 
 @train_app.command("metarm")

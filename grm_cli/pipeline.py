@@ -31,6 +31,8 @@ class ScoreSettings:
     force_scores: bool = True  # force the score line (grammar) when the model does not finish it
     principles: str = "self"  # "self": the model writes them (or given ones are pre-filled); "none": the ablation
     principles_from: str | None = None  # the name of the given principles' source (a file), for the run signature
+    hint: bool = False  # hinted sampling (rejective fine-tuning): the prompt names the labelled best response
+    first_sample: int = 0  # sample indices (and so seeds) start here: a second round draws fresh samples
     k_meta: int | None = None  # meta-RM-guided voting: sum only the k_meta samples the meta RM rates best
     meta_rm: str | None = None  # which meta RM (its file's model fingerprint and name), for the run signature
 
@@ -169,6 +171,10 @@ def run_signature(model: str, template: str, settings: ScoreSettings) -> dict:
         "shuffle": settings.shuffle,
         "force_scores": settings.force_scores,
     }
+    if settings.hint:
+        sig["hint"] = True
+    if settings.first_sample:
+        sig["first_sample"] = settings.first_sample
     if settings.k_meta is not None:
         sig["meta_rm"] = settings.meta_rm
         sig["k_meta"] = settings.k_meta
@@ -342,13 +348,14 @@ def score_many(
         n = len(rec.responses)
         tail = forced_tail(template, n) if settings.force_scores else None
         shown = []
-        for s in range(n_samples):
+        hint = _hint_label(rec) if settings.hint else None
+        for s in range(settings.first_sample, settings.first_sample + n_samples):
             seed = sample_seed(settings.seed, rec.id, s)
             order = response_order(n, seed, settings.shuffle)
             if principles is not None:
-                prompt = render(template, rec, order, principles=principles.text)
+                prompt = render(template, rec, order, principles=principles.text, hint_best=hint)
             else:
-                prompt = render(template, rec, order, mode=settings.principles)
+                prompt = render(template, rec, order, mode=settings.principles, hint_best=hint)
             shown.append((seed, order, prompt))
             requests.append(GenerationRequest(prompt.messages, prompt.assistant_prefix, settings.max_tokens, temperature, seed, tail=tail))
         plans.append((rec, principles, shown))
@@ -362,7 +369,7 @@ def score_many(
     for rec, principles, shown in plans:
         n = len(rec.responses)
         samples = []
-        for s, (seed, order, prompt) in enumerate(shown):
+        for s, (seed, order, prompt) in enumerate(shown, start=settings.first_sample):
             gen = gens[at]
             at += 1
             text = prompt.assistant_prefix + gen.text
@@ -380,6 +387,14 @@ def score_many(
             verdict = vote([x.scores for x in samples], n)
         results.append(ScoreResult(rec, tuple(samples), verdict, engine.name, template.name, settings, principles))
     return results
+
+
+def _hint_label(rec: Record) -> int:
+    """What a hinted prompt names: the labelled best response, or a single response's 0/1 label."""
+    label = rec.preferred if len(rec.responses) > 1 else rec.label
+    if label is None:
+        raise InputError('hinted sampling needs a label: "preferred" (or "chosen"/"rejected"), or "label" for a single response', rec.source, rec.line)
+    return label
 
 
 def _meta_guided(rec: Record, samples: list[SampleResult], meta_rm, k_meta: int, n: int) -> tuple[list[SampleResult], Verdict]:
