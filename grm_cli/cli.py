@@ -66,6 +66,7 @@ BaseUrlOpt = typer.Option(None, "--base-url", help="With --backend openai: the s
 ApiKeyEnvOpt = typer.Option(None, "--api-key-env", help="With --backend openai: the environment variable holding the API key (e.g. OPENAI_API_KEY).")
 ConcurrencyOpt = typer.Option(8, "--concurrency", help="With --backend openai: requests in flight at once.")
 RemoteModelOpt = typer.Option(None, "--remote-model", help="With --backend openai: the served model's name (default: the first one the server lists).")
+ScoreModeOpt = typer.Option("sampled", "--score-mode", help="Which scores are voted: sampled (the integers the samples wrote) or expected (each score's expected value under the model's probabilities at that position: finer, fewer ties; in-process llama.cpp only).")
 ServerNOpt = typer.Option(False, "--server-n", help="With --backend openai: send samples that share a prompt (same response order) as one request with n (vLLM, SGLang); their seeds then come from the server.")
 
 
@@ -279,7 +280,25 @@ def _report_speed(engine, before, wall: float, records: int, output: Optional[Pa
             say(f"could not write the speed line to {output}.runs.jsonl: {e.strerror}", "yellow")
 
 
-def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print_json: bool, print_tables: bool, chunk: int = 1, meta_rm=None) -> tuple[list, dict]:
+def _check_score_mode(score_mode: str, tmpl, backend: str = "llama") -> None:
+    if score_mode not in ("sampled", "expected"):
+        raise InputError(f"--score-mode {score_mode!r}: expected sampled or expected")
+    if score_mode == "expected" and tmpl.kind == "judge":
+        raise InputError(f'--score-mode expected: template "{tmpl.name}" names the best response instead of scoring each one')
+    if score_mode == "expected" and backend != "llama":
+        raise InputError("--score-mode expected reads the model's probabilities in this process: use --backend llama")
+
+
+def _probe(settings, engine, tmpl, ctx: int, threads, verbose: bool):
+    """The expected-score reader, when --score-mode expected asks for one."""
+    if settings.score_mode != "expected":
+        return None
+    from .engine.probe import ScoreProbe
+
+    return ScoreProbe(engine, tmpl.score_min, tmpl.score_max, n_ctx=ctx + 64, n_threads=threads, verbose=verbose)
+
+
+def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print_json: bool, print_tables: bool, chunk: int = 1, meta_rm=None, probe=None) -> tuple[list, dict]:
     """Score records one by one: each finished result goes to --output (fsynced), stdout, and the table.
     With an existing --output, the records it already holds are skipped (resume).
     Returns (results scored now, every stored line of --output by id)."""
@@ -303,7 +322,7 @@ def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print
         progress = stack.enter_context(_progress(len(todo), f"scoring (k={settings.k})"))
         task = progress.add_task("score", total=len(todo))
         try:
-            for result in score_records(todo, engine, tmpl, settings, lookup, chunk=chunk, meta_rm=meta_rm):
+            for result in score_records(todo, engine, tmpl, settings, lookup, chunk=chunk, meta_rm=meta_rm, probe=probe):
                 results.append(result)
                 line = result.to_json()
                 if writer:
@@ -388,6 +407,7 @@ def score(
     max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
     shuffle: bool = typer.Option(True, "--shuffle/--no-shuffle", help="Shuffle the response order before each sample (seeded)."),
     force_scores: bool = typer.Option(True, "--force-scores/--free", help="When a sample ends without a valid score line, force 'Scores: \\boxed{' and let a grammar admit only valid scores. --free records such samples as parse errors."),
+    score_mode: str = ScoreModeOpt,
     meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Meta-RM-guided voting: a meta RM file from `grm train metarm` rates every sample; only the --k-meta best-rated are summed."),
     k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM (default k/2, the paper's)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSONL line per record (input, every sample, totals, best). An existing file is resumed: records already in it are skipped."),
@@ -447,18 +467,20 @@ def score(
             tmpl.check_count(rec)
     mode, lookup, principles_file = _principles_mode(principles, tmpl)
     saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl, backend)
+    _check_score_mode(score_mode, tmpl, backend)
     settings = ScoreSettings(
         k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, shuffle=shuffle, force_scores=force_scores, principles=mode, principles_from=principles_file,
-        k_meta=k_meta, meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None,
+        score_mode=score_mode, k_meta=k_meta, meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None,
     )
     remote = _remote(backend, base_url, api_key_env, concurrency, remote_model, server_n)
     engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel, remote=remote)
     scorer = _meta_rm(saved_meta, engine, tmpl, ctx, threads, verbose) if saved_meta else None
+    probe = _probe(settings, engine, tmpl, ctx, threads, verbose)
     records = prepare_records(records, engine, tmpl, settings, lookup, on_long=on_long, errors=problems)
     _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
     _report_truncated(records)
 
-    results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json, chunk=_score_chunk({"parallel": parallel, "remote": remote}, k), meta_rm=scorer)
+    results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json, chunk=_score_chunk({"parallel": parallel, "remote": remote}, k), meta_rm=scorer, probe=probe)
     _report_principles(results)
     say(f"{summary_line(results)}{f'; results in {output}' if output else ''}", "dim")
     if any(r.verdict.totals is None for r in results):
@@ -647,6 +669,7 @@ def eval_(
     errors_file: Optional[Path] = ErrorsOpt,
     on_long: str = OnLongOpt,
     draws: int = typer.Option(200, "--draws", help="Random k-subsets per point of the scaling curve."),
+    score_mode: str = ScoreModeOpt,
     meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Score with a meta RM (from `grm train metarm`): every sample is rated, and the report adds meta-RM-guided voting@k and the k_meta sweep."),
     k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM for the stored verdicts (default k/2)."),
     principles: Optional[str] = typer.Option(None, "--principles", help="Compare principles modes on the same records and seeds (paper Table 1): a comma-separated list of none, self, filtered (principles kept by the label filter) and principles files, e.g. none,self,filtered."),
@@ -711,11 +734,13 @@ def eval_(
     saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl or load_template(template), backend) if to_score else (None, None)
     if meta_rm is not None and not to_score:
         raise InputError("--meta-rm rates samples while scoring: give labelled records to score (stored results keep the ratings they were scored with)")
-    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, k_meta=k_meta,
+    if to_score:
+        _check_score_mode(score_mode, tmpl, backend)
+    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, k_meta=k_meta, score_mode=score_mode if to_score else "sampled",
                              meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None)
     if saved_meta and principles is not None:
         raise InputError("--meta-rm and --principles: compare principles modes first, then train and use a meta RM per mode")
-    scorer = None
+    scorer = probe = None
     engine_opts = dict(ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel,
                        remote=_remote(backend, base_url, api_key_env, concurrency, remote_model, server_n))
     if filter_split is not None and not 0.0 < filter_split < 1.0:
@@ -746,10 +771,11 @@ def eval_(
             if engine is None:
                 engine = _load_engine(model, quiet=as_json, **engine_opts)
                 scorer = _meta_rm(saved_meta, engine, tmpl, ctx, threads, verbose) if saved_meta else None
+                probe = _probe(settings, engine, tmpl, ctx, threads, verbose)
             records = prepare_records(records, engine, tmpl, settings, on_long=on_long, errors=problems)
             _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
             _report_truncated(records)
-            scored, saved = _score_loop(records, engine, tmpl, settings, None, output, force, print_json=False, print_tables=False, chunk=_score_chunk(engine_opts, k), meta_rm=scorer)
+            scored, saved = _score_loop(records, engine, tmpl, settings, None, output, force, print_json=False, print_tables=False, chunk=_score_chunk(engine_opts, k), meta_rm=scorer, probe=probe)
             lines = [saved[r.id] for r in records] if output else [r.to_json() for r in scored]
             stored = [result_from_json(line, str(output or inp.source)) for line in lines]
         summaries.append(evaluate(stored, seed=seed, draws=draws, name=Path(inp.source).stem))
@@ -781,6 +807,7 @@ def _eval_modes(records, source, modes, model, tmpl, settings, engine_opts, *, o
     if "none" in modes:
         tmpl.user_text("none")
     engine = _load_engine(model, quiet=quiet, **engine_opts)
+    probe = _probe(settings, engine, tmpl, engine_opts["ctx"], engine_opts["threads"], engine_opts["verbose"])
     # every mode ignores principles that records carry: the mode alone decides what the model is given
     records = prepare_records([dc_replace(r, principles=None) for r in records], engine, tmpl, settings, on_long=on_long, errors=problems)
     errors_path = errors_file or (Path(f"{output}.errors.jsonl") if output else None)
@@ -829,7 +856,7 @@ def _eval_modes(records, source, modes, model, tmpl, settings, engine_opts, *, o
         ready = [r for r in ready if r.id in common]
         out_path = path_for(name)
         scored, saved = _score_loop(ready, engine, tmpl, mode_settings, lookups.get(mode), out_path, force, print_json=False, print_tables=False,
-                                    chunk=_score_chunk(engine_opts, settings.k))
+                                    chunk=_score_chunk(engine_opts, settings.k), probe=probe)
         _report_principles(scored)
         lines = [saved[r.id] for r in ready] if out_path else [r.to_json() for r in scored]
         stored = [result_from_json(line, str(out_path or source)) for line in lines]

@@ -65,9 +65,11 @@ def result_from_json(obj: dict, source: str = "<results>", line: int = 0) -> Sto
     """One line of `grm score --output`, validated enough to evaluate."""
     try:
         n = int(obj["n"])
+        expected = (obj.get("run") or {}).get("score_mode") == "expected"  # voted on expected values: evaluate those
+        key = "expected" if expected else "scores"
         samples = tuple(
             StoredSample(
-                scores=tuple(s["scores"]) if s.get("scores") is not None else None,
+                scores=tuple(s[key]) if s.get(key) is not None else None,
                 order=tuple(s.get("order") or range(n)),
                 forced_tail=s.get("forced_tail"),
                 prompt_tokens=int(s.get("prompt_tokens") or 0),

@@ -115,3 +115,15 @@ def parse_judgment(
         critique=critique,
         criteria=parse_criteria(principles),
     )
+
+
+def score_spans(text: str) -> list[tuple[int, int]]:
+    """Where each integer of the last \\boxed{...} sits in `text` (start, end offsets): the positions at
+    which an expected score reads the model's probabilities. Empty when there is no closed box."""
+    starts = [m.end() for m in _BOXED_START.finditer(text)]
+    if not starts:
+        return []
+    end = text.find("}", starts[-1])
+    if end < 0:
+        return []
+    return [(starts[-1] + m.start(), starts[-1] + m.end()) for m in re.finditer(r"\d+", text[starts[-1]:end])]

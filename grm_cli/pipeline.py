@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from .engine.base import ContextOverflow, Engine, ForcedTail, GenerationRequest
 from .errors import InputError
-from .parsing import Judgment, parse_judgment
+from .parsing import Judgment, parse_judgment, score_spans
 from .prompting import Template, render
 from .records import Record, label_key
 from .rules import is_correct
@@ -31,12 +31,15 @@ class ScoreSettings:
     force_scores: bool = True  # force the score line (grammar) when the model does not finish it
     principles: str = "self"  # "self": the model writes them (or given ones are pre-filled); "none": the ablation
     principles_from: str | None = None  # the name of the given principles' source (a file), for the run signature
+    score_mode: str = "sampled"  # which scores are voted: the sampled integers, or their expected values
     hint: bool = False  # hinted sampling (rejective fine-tuning): the prompt names the labelled best response
     first_sample: int = 0  # sample indices (and so seeds) start here: a second round draws fresh samples
     k_meta: int | None = None  # meta-RM-guided voting: sum only the k_meta samples the meta RM rates best
     meta_rm: str | None = None  # which meta RM (its file's model fingerprint and name), for the run signature
 
     def __post_init__(self) -> None:
+        if self.score_mode not in ("sampled", "expected"):
+            raise ValueError(f"score_mode {self.score_mode!r}: expected sampled or expected")
         if self.principles not in ("self", "none"):
             raise ValueError(f'principles {self.principles!r}: expected "self" or "none" (given principles come with the records or a lookup)')
 
@@ -58,6 +61,7 @@ class SampleResult:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    expected: tuple[float, ...] | None = None  # expected value of each score (record order), when probed
     meta_score: float | None = None  # the meta RM's P(right), when one rated this sample
     meta_kept: bool | None = None  # whether meta-RM-guided voting summed this sample
 
@@ -78,6 +82,7 @@ class SampleResult:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "seconds": round(self.seconds, 3),
+            "expected": [round(x, 4) for x in self.expected] if self.expected is not None else None,
             "meta_score": self.meta_score,
             "meta_kept": self.meta_kept,
         }
@@ -171,6 +176,8 @@ def run_signature(model: str, template: str, settings: ScoreSettings) -> dict:
         "shuffle": settings.shuffle,
         "force_scores": settings.force_scores,
     }
+    if settings.score_mode != "sampled":
+        sig["score_mode"] = settings.score_mode
     if settings.hint:
         sig["hint"] = True
     if settings.first_sample:
@@ -332,13 +339,15 @@ def generate_all(engine: Engine, requests: Sequence[GenerationRequest]) -> list:
 
 def score_many(
     items: Sequence[tuple[Record, GivenPrinciples | None]], engine: Engine, template: Template, settings: ScoreSettings,
-    meta_rm=None,
+    meta_rm=None, probe=None,
 ) -> list[ScoreResult]:
     """k samples of each (record, fixed principles) pair, generated together, each sample with its own
     seeded response order, then voted per record (Eq. 14). With a meta RM (and settings.k_meta), every
     parsed sample is rated and only the k_meta best-rated are summed. Results in input order."""
     if (meta_rm is None) != (settings.k_meta is None):
         raise ValueError("meta-RM-guided voting needs both a meta RM and settings.k_meta")
+    if (probe is None) != (settings.score_mode == "sampled") or (probe is not None and template.kind == "judge"):
+        raise ValueError("expected scores need a score probe (engine.probe.ScoreProbe) and a template that scores responses")
     n_samples = settings.k
     temperature = settings.effective_temperature
     plans = []  # (record, principles, [(seed, order, prompt)])
@@ -380,11 +389,16 @@ def score_many(
                 scores = judge_to_scores(j.scores[0], order)
             else:
                 scores = to_record_order(j.scores, order)
-            samples.append(SampleResult(s, seed, order, j, scores, gen.forced_tail, gen.prompt_tokens, gen.completion_tokens, gen.seconds))
+            expected = None
+            if probe is not None and scores is not None:
+                spans = score_spans(text)
+                if len(spans) == len(scores):
+                    expected = to_record_order(probe.expected(prompt.messages, text, spans), order)
+            samples.append(SampleResult(s, seed, order, j, scores, gen.forced_tail, gen.prompt_tokens, gen.completion_tokens, gen.seconds, expected))
         if meta_rm is not None:
-            samples, verdict = _meta_guided(rec, samples, meta_rm, settings.k_meta, n)
+            samples, verdict = _meta_guided(rec, samples, meta_rm, settings.k_meta, n, settings.score_mode)
         else:
-            verdict = vote([x.scores for x in samples], n)
+            verdict = vote([voted(x, settings.score_mode) for x in samples], n)
         results.append(ScoreResult(rec, tuple(samples), verdict, engine.name, template.name, settings, principles))
     return results
 
@@ -397,13 +411,18 @@ def _hint_label(rec: Record) -> int:
     return label
 
 
-def _meta_guided(rec: Record, samples: list[SampleResult], meta_rm, k_meta: int, n: int) -> tuple[list[SampleResult], Verdict]:
+def voted(sample: SampleResult, score_mode: str):
+    """What a sample contributes to the vote: its sampled integers, or their expected values."""
+    return sample.expected if score_mode == "expected" else sample.scores
+
+
+def _meta_guided(rec: Record, samples: list[SampleResult], meta_rm, k_meta: int, n: int, score_mode: str = "sampled") -> tuple[list[SampleResult], Verdict]:
     """Rate the parsed samples with the meta RM and vote over the k_meta best-rated."""
     parsed = [x for x in samples if x.scores is not None]
     ratings = dict(zip((x.index for x in parsed), meta_rm.rate(rec, [(x.order, x.judgment.text) for x in parsed])))
     meta = [ratings.get(x.index) for x in samples]
-    verdict = guided_vote([x.scores for x in samples], meta, k_meta, n)
-    keep = meta_keep([x.scores for x in samples], meta, k_meta)
+    verdict = guided_vote([voted(x, score_mode) for x in samples], meta, k_meta, n)
+    keep = meta_keep([voted(x, score_mode) for x in samples], meta, k_meta)
     return [replace(x, meta_score=m, meta_kept=kept) for x, m, kept in zip(samples, meta, keep)], verdict
 
 
@@ -423,6 +442,7 @@ def score_records(
     *,
     chunk: int = 8,
     meta_rm=None,
+    probe=None,
 ) -> Iterator[ScoreResult]:
     """Stream one result per record, in input order; `chunk` records are generated together (a batching
     engine keeps its sequences busy across them; results do not depend on the chunk size's grouping
@@ -431,10 +451,10 @@ def score_records(
     for rec in records:
         batch.append((rec, _principles_for(rec, principles, settings)))
         if len(batch) >= chunk:
-            yield from score_many(batch, engine, template, settings, meta_rm)
+            yield from score_many(batch, engine, template, settings, meta_rm, probe)
             batch = []
     if batch:
-        yield from score_many(batch, engine, template, settings, meta_rm)
+        yield from score_many(batch, engine, template, settings, meta_rm, probe)
 
 
 # -- principles ----------------------------------------------------------------------------------

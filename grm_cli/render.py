@@ -35,7 +35,7 @@ def score_table(r: ScoreResult) -> Panel:
     t.add_column("total", justify="right", style="bold")
     for i, resp in enumerate(r.record.responses):
         cells = [str(s.scores[i]) if s.scores is not None else "-" for s in r.samples]
-        total = str(v.totals[i]) if v.totals is not None else "-"
+        total = ("-" if v.totals is None else f"{v.totals[i]:.2f}" if isinstance(v.totals[i], float) else str(v.totals[i]))
         label = str(i)
         if r.record.preferred == i:
             label += " (label)"
@@ -48,7 +48,7 @@ def score_table(r: ScoreResult) -> Panel:
     else:
         status = Text(f"best: response {v.best}", style="bold green")
         if v.margin is not None:
-            status.append(f"  margin {v.margin}")
+            status.append(f"  margin {v.margin:.2f}" if isinstance(v.margin, float) else f"  margin {v.margin}")
     if r.correct is not None:
         status.append("  ✓ matches label" if r.correct else "  ✗ label disagrees", style="green" if r.correct else "red")
     notes = []
@@ -56,6 +56,8 @@ def score_table(r: ScoreResult) -> Panel:
         notes.append(f"{v.unparsed} of {len(r.samples)} samples unparsed (left out of the vote)")
     if any(s.forced_tail for s in r.samples):
         notes.append("* score line forced by grammar")
+    if r.settings.score_mode == "expected":
+        notes.append("totals sum expected scores (the model's probabilities at each score), not the integers shown")
     if any(s.meta_kept is not None for s in r.samples):
         kept = sum(1 for s in r.samples if s.meta_kept)
         notes.append(f"meta RM kept {kept} of {len(r.samples)} samples; the total sums only those ((out): rated lower, not summed)")
