@@ -1083,7 +1083,11 @@ def train_rft_data(
         label_of(rec)
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens)
     engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type="f16", flash_attn=False, mmap=True, mlock=False, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
-    records = prepare_records(records, engine, tmpl, settings, on_long=on_long)
+    from dataclasses import replace as dc_replace
+
+    # the model writes its own principles here; the hinted prompt is the longest one: check that it fits
+    records = [dc_replace(r, principles=None) for r in records]
+    records = prepare_records(records, engine, tmpl, dc_replace(settings, hint=hint), on_long=on_long)
     _report_truncated(records)
     from .pipeline import run_signature
 

@@ -57,12 +57,13 @@ def _scan(path: Path, run: dict | None) -> ExistingResults:
             raise InputError('holds a line without "id": not a results file of grm; refusing to append (use another --output, or --force)', str(path), lineno)
         if run is not None:
             theirs = obj.get("run") or {}
-            diff = [k for k in run if k in theirs and theirs[k] != run[k]] + [k for k in run if k not in theirs]
+            diff = [k for k in run if k in theirs and theirs[k] != run[k]] + [k for k in run if k not in theirs] + [k for k in theirs if k not in run]
             if diff:
                 k = diff[0]
                 there = repr(theirs[k]) if k in theirs else "not set"
+                now = repr(run[k]) if k in run else "not set"
                 raise InputError(
-                    f"was written by a different run ({k}: {there} there, {run[k]!r} now): "
+                    f"was written by a different run ({k}: {there} there, {now} now): "
                     "use another --output, or --force to replace it",
                     str(path), lineno,
                 )

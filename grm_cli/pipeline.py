@@ -82,7 +82,7 @@ class SampleResult:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "seconds": round(self.seconds, 3),
-            "expected": [round(x, 4) for x in self.expected] if self.expected is not None else None,
+            "expected": list(self.expected) if self.expected is not None else None,  # unrounded: eval re-votes them
             "meta_score": self.meta_score,
             "meta_kept": self.meta_kept,
         }
@@ -128,7 +128,8 @@ class ScoreResult:
         if len(rec.responses) == 1:
             if rec.label is None:
                 return None
-            parsed = [s.scores for s in self.samples if s.scores is not None]
+            parsed = [voted(s, self.settings.score_mode) for s in self.samples]
+            parsed = [tuple(round(x) for x in sc) for sc in parsed if sc is not None]  # an expected 0/1 score: nearer value
             return 2 * sum(is_correct(sc, rec.label) for sc in parsed) > len(parsed) if parsed else False
         if rec.preferred is None:
             return None
@@ -242,7 +243,8 @@ def _principles_for(rec: Record, lookup: PrinciplesLookup | None, settings: Scor
 
 
 def _tokens_needed(rec: Record, engine: Engine, template: Template, settings: ScoreSettings, principles: GivenPrinciples | None) -> tuple[int, int]:
-    p = render(template, rec, principles=principles.text if principles else None, mode="none" if settings.principles == "none" and principles is None else "self")
+    hint = _hint_label(rec) if settings.hint else None
+    p = render(template, rec, principles=principles.text if principles else None, mode="none" if settings.principles == "none" and principles is None else "self", hint_best=hint)
     tokens = engine.count_tokens(p.messages, p.assistant_prefix)
     return tokens, tokens + settings.max_tokens + 4 * len(rec.responses) + 24
 

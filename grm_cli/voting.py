@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -46,7 +47,8 @@ def vote(samples: Sequence[Sequence[int] | None], n: int) -> Verdict:
     for s in parsed:
         if len(s) != n:
             raise ValueError(f"a sample has {len(s)} scores for {n} responses")
-    totals = tuple(sum(s[i] for s in parsed) for i in range(n))
+    # fsum: float (expected) scores total the same whatever the order they are added in
+    totals = tuple(math.fsum(s[i] for s in parsed) if any(isinstance(s[i], float) for s in parsed) else sum(s[i] for s in parsed) for i in range(n))
     tied = tuple(tied_best(totals))
     ranked = sorted(totals, reverse=True)
     margin = ranked[0] - ranked[1] if n > 1 else None

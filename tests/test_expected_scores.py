@@ -100,3 +100,21 @@ def test_score_mode_expected_from_the_command_line(tiny_model):
     assert bad.returncode == 2 and "names the best response" in bad.stderr
     bad = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--score-mode", "expected", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1")
     assert bad.returncode == 2 and "--backend llama" in bad.stderr
+
+
+def test_float_totals_do_not_depend_on_the_order_samples_are_added():
+    from grm_cli.voting import vote
+
+    a, b, c = (6.6, 1.0), (7.1, 1.0), (9.0, 1.0)
+    assert vote([a, b, c], 2).totals == vote([c, b, a], 2).totals == (22.7, 3.0)
+
+
+def test_an_expected_mode_file_is_not_resumed_in_sampled_mode(tiny_model, tmp_path):
+    out = tmp_path / "exp.jsonl"
+    base = ["score", str(EXAMPLES / "llmbar.jsonl"), "--model", str(tiny_model), "--ctx", "8192", "-k", "2", "--max-tokens", "4", "-o", str(out)]
+    first = grm(*base, "--score-mode", "expected")
+    assert first.returncode == 0, first.stderr
+    before = out.read_text()
+    again = grm(*base)
+    assert again.returncode == 2 and "score_mode: 'expected' there, not set now" in again.stderr
+    assert out.read_text() == before

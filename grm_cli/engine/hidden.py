@@ -94,10 +94,10 @@ class HiddenStates:
         if len(tokens) > self.n_ctx:
             raise ModelError(f"a meta RM input of {len(tokens)} tokens does not fit the hidden-state context ({self.n_ctx}): raise --ctx")
         split = min(split, len(tokens) - 1)
-        if split and len(self._held) >= split and self._held[:split] == tokens[:split] and self._split == split:
-            self._c.llama_memory_seq_rm(self._mem, 0, split, -1)
-        else:
-            self._c.llama_memory_seq_rm(self._mem, 0, 0, -1)
+        reuse = split and len(self._held) >= split and self._held[:split] == tokens[:split] and self._split == split
+        # keep the prompt, drop the rest; a recurrent model cannot drop a tail: then start over
+        if not (reuse and self._c.llama_memory_seq_rm(self._mem, 0, split, -1)):
+            self._c.llama_memory_seq_rm(self._mem, 0, -1, -1)
             self._held = []
             self._decode(tokens[:split], 0, last=False)
         self._split = split

@@ -95,7 +95,9 @@ class ScoreProbe:
             keep = min(keep, len(tokens) - 1)
         else:
             keep = 0
-        self._c.llama_memory_seq_rm(self._mem, 0, keep, -1)
+        if not self._c.llama_memory_seq_rm(self._mem, 0, keep, -1):  # recurrent models cannot drop a tail
+            self._c.llama_memory_seq_rm(self._mem, 0, -1, -1)
+            keep = 0
         if keep == 0 and split:
             self._decode(tokens[:split], 0)
             keep = split
@@ -103,18 +105,29 @@ class ScoreProbe:
         self._held, self._split = list(tokens), split
         return self._logprobs()
 
-    def _distribution(self, base: list[int], split: int, root: np.ndarray) -> dict[int, float]:
+    def _candidates(self, messages: Sequence[dict], text: str, base: list[int]) -> dict[int, tuple[int, ...]]:
+        """Each value's tokens as the model would write them right there (SentencePiece vocabularies add a
+        leading space to a standalone "7"); the standalone tokens where the text does not tokenize as a prefix."""
+        eng = self.engine
+        out = {}
+        for v in self.values:
+            toks = eng._tokens(eng.render(messages, text + str(v)))
+            out[v] = tuple(toks[len(base):]) if toks[: len(base)] == base and len(toks) > len(base) else self.cand[v]
+        return out
+
+    def _distribution(self, base: list[int], split: int, root: np.ndarray, cand: dict[int, tuple[int, ...]] | None = None) -> dict[int, float]:
         """P(value) at the end of `base` (whose log-probs are `root`), walking the candidates' token trie:
         at a node where the number may end or go on, the end is the model's mass on anything but a digit."""
+        cand = cand or self.cand
         probs = {v: 0.0 for v in self.values}
-        digits = {t for v in self.values for t in self.cand[v]}
+        digits = {t for v in self.values for t in cand[v]}
 
         def walk(prefix: tuple, under: list[int], mass: float, lp: np.ndarray | None) -> None:
-            ends = [v for v in under if len(self.cand[v]) == len(prefix)]
+            ends = [v for v in under if len(cand[v]) == len(prefix)]
             cont: dict[int, list[int]] = {}
             for v in under:
-                if len(self.cand[v]) > len(prefix):
-                    cont.setdefault(self.cand[v][len(prefix)], []).append(v)
+                if len(cand[v]) > len(prefix):
+                    cont.setdefault(cand[v][len(prefix)], []).append(v)
             if not cont:
                 for v in ends:
                     probs[v] += mass / len(ends)
@@ -151,6 +164,6 @@ class ScoreProbe:
                 # A new sample reuses the prompt only: its own text is always decoded from the same point
                 # in the same chunks, so its numbers never depend on the sample before it.
                 self._held = self._held[:split]
-            dist = self._distribution(full, split, self._extend(full, split))
+            dist = self._distribution(full, split, self._extend(full, split), self._candidates(messages, text[:start], full))
             out.append(sum(v * p for v, p in dist.items()))
         return tuple(out)

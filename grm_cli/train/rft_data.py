@@ -91,7 +91,8 @@ def rft_data(
     records = [replace(r, principles=None) for r in records]
     for rec in records:
         label_of(rec)
-    hinted_settings = replace(settings, k=1, hint=True, first_sample=settings.k)
+    # the hinted draw samples like the unhinted ones (not greedily as k = 1 would), with fresh indices
+    hinted_settings = replace(settings, k=1, hint=True, temperature=settings.effective_temperature, first_sample=settings.first_sample + settings.k)
     batch: list[Record] = []
 
     def flush(batch: Sequence[Record]) -> Iterator[RFTRecord]:
