@@ -240,7 +240,8 @@ def _meta_file(path: Optional[Path], k_meta: Optional[int], k: int, tmpl, backen
 def _meta_rm(saved, engine, tmpl, ctx: int, threads, verbose: bool):
     """The meta RM over the loaded model's hidden states; a head trained on another model is refused."""
     from .cache import model_fingerprint
-    from .engine.hidden import HiddenStates, base_engine
+    from .engine.hidden import HiddenStates
+    from .engine.side import base_engine
     from .metarm import MetaRM
 
     base = base_engine(engine)
@@ -1145,7 +1146,8 @@ def train_metarm(
     import numpy as np
 
     from .cache import model_fingerprint
-    from .engine.hidden import HiddenStates, base_engine
+    from .engine.hidden import HiddenStates
+    from .engine.side import base_engine
     from .metarm import MetaRMFile, train_head, trajectories_from_results
     from .prompting import load_template, render_meta
     from .records import json_lines, read_text_input

@@ -28,7 +28,7 @@ from typing import Sequence
 
 from ..errors import ModelError
 from .base import ContextOverflow, EngineStats, Generation, GenerationRequest
-from .chunks import DecodeError, decode_sequence
+from .chunks import ContextOwner, DecodeError, decode_sequence
 from .llama import LlamaEngine, captured_stderr
 
 ROOT_SEQ = 0
@@ -72,7 +72,7 @@ class _Group:
     live: int = 0
 
 
-class BatchedLlamaEngine:
+class BatchedLlamaEngine(ContextOwner):
     """Many sequences in one llama.cpp context; same interface and outputs as `LlamaEngine`."""
 
     def __init__(
@@ -128,20 +128,6 @@ class BatchedLlamaEngine:
         self._root: list[int] = []
         self._piece = ctypes.create_string_buffer(256)
         self.stats = EngineStats(prompt_evaluated=0, prompt_seconds=0.0, decode_seconds=0.0)
-
-    def close(self) -> None:
-        if getattr(self, "_batch", None) is not None:
-            self._c.llama_batch_free(self._batch)
-            self._batch = None
-        if getattr(self, "ctx", None):
-            self._c.llama_free(self.ctx)
-            self.ctx = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # -- the Engine protocol ---------------------------------------------------------------------
     def render(self, messages, assistant_prefix: str = "") -> str:

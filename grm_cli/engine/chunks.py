@@ -33,3 +33,21 @@ def decode_sequence(c, ctx, batch, n_batch: int, seq_id: int, tokens: list[int],
         if rc != 0:
             raise DecodeError(rc)
     return last
+
+
+class ContextOwner:
+    """Frees the llama.cpp context and batch an engine part owns (`ctx`, `_batch`, `_c` = llama_cpp)."""
+
+    def close(self) -> None:
+        if getattr(self, "_batch", None) is not None:
+            self._c.llama_batch_free(self._batch)
+            self._batch = None
+        if getattr(self, "ctx", None):
+            self._c.llama_free(self.ctx)
+            self.ctx = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass

@@ -12,69 +12,22 @@ conditioned on the sampled earlier ones. The expected value is the sum of value 
 from __future__ import annotations
 
 import math
-import os
 from typing import Sequence
 
 import numpy as np
 
-from ..errors import ModelError
-from .chunks import DecodeError, decode_sequence
-from .hidden import base_engine
-from .llama import captured_stderr
+from .side import SideContext, base_engine
 
 
-class ScoreProbe:
+class ScoreProbe(SideContext):
     def __init__(self, engine, lo: int, hi: int, *, n_ctx: int | None = None, n_threads: int | None = None, verbose: bool = False):
-        import llama_cpp
-
-        self._c = llama_cpp
-        self.engine = base_engine(engine)
+        base = base_engine(engine)
+        super().__init__(engine, n_ctx or max(getattr(engine, "n_ctx", 0), base.n_ctx) + 64, what="expected scores", n_threads=n_threads, verbose=verbose)
         self.lo, self.hi = lo, hi
-        model = self.engine.llm._model.model
-        self.n_vocab = int(llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(model)))
-        self.n_ctx = n_ctx or max(getattr(engine, "n_ctx", 0), self.engine.n_ctx) + 64
-        self.n_batch = 512
-        params = llama_cpp.llama_context_default_params()
-        params.n_ctx = self.n_ctx
-        params.n_batch = params.n_ubatch = self.n_batch
-        params.n_seq_max = 1
-        threads = n_threads or max(1, os.cpu_count() or 1)
-        params.n_threads = params.n_threads_batch = threads
-        params.no_perf = True
-        with captured_stderr(not verbose):
-            self.ctx = llama_cpp.llama_init_from_model(model, params)
-        if not self.ctx:
-            raise ModelError(f"{self.engine.path}: llama.cpp could not create a context for expected scores (out of memory?)")
-        self._mem = llama_cpp.llama_get_memory(self.ctx)
-        self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
-        self._held: list[int] = []
-        self._split = 0
+        self.n_vocab = int(self._c.llama_vocab_n_tokens(self._c.llama_model_get_vocab(self.model)))
         # The candidates: each allowed value's tokens, as the model writes them standalone.
         self.values = list(range(lo, hi + 1))
         self.cand = {v: tuple(self.engine.llm.tokenize(str(v).encode(), add_bos=False, special=False)) for v in self.values}
-
-    def close(self) -> None:
-        if getattr(self, "_batch", None) is not None:
-            self._c.llama_batch_free(self._batch)
-            self._batch = None
-        if getattr(self, "ctx", None):
-            self._c.llama_free(self.ctx)
-            self.ctx = None
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-    # -- decoding --------------------------------------------------------------------------------
-    def _decode(self, tokens: list[int], start: int) -> None:
-        try:
-            decode_sequence(self._c, self.ctx, self._batch, self.n_batch, 0, tokens, start, want_last=True)
-        except DecodeError as e:
-            self._held = []
-            self._c.llama_memory_seq_rm(self._mem, 0, 0, -1)
-            raise ModelError(f"{e} while reading expected scores") from None
 
     def _logprobs(self) -> np.ndarray:
         ptr = self._c.llama_get_logits_ith(self.ctx, -1)
@@ -84,8 +37,7 @@ class ScoreProbe:
 
     def _extend(self, tokens: list[int], split: int) -> np.ndarray:
         """Make the context hold `tokens` (tokens[:split] the reusable prompt); log-probs after the last."""
-        if len(tokens) > self.n_ctx:
-            raise ModelError(f"a sample of {len(tokens)} tokens does not fit the expected-score context ({self.n_ctx}): raise --ctx")
+        self._check_fits(tokens)
         if split and self._split == split and self._held[:split] == tokens[:split]:
             keep = split
             for a, b in zip(self._held[split:], tokens[split:]):
@@ -99,9 +51,9 @@ class ScoreProbe:
             self._c.llama_memory_seq_rm(self._mem, 0, -1, -1)
             keep = 0
         if keep == 0 and split:
-            self._decode(tokens[:split], 0)
+            self._decode(tokens[:split], 0, last=False)
             keep = split
-        self._decode(tokens[keep:], keep)
+        self._decode(tokens[keep:], keep, last=True)
         self._held, self._split = list(tokens), split
         return self._logprobs()
 
