@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
 import sqlite3
@@ -67,6 +68,8 @@ ApiKeyEnvOpt = typer.Option(None, "--api-key-env", help="With --backend openai: 
 ConcurrencyOpt = typer.Option(8, "--concurrency", help="With --backend openai: requests in flight at once.")
 RemoteModelOpt = typer.Option(None, "--remote-model", help="With --backend openai: the served model's name (default: the first one the server lists).")
 ScoreModeOpt = typer.Option("sampled", "--score-mode", help="Which scores are voted: sampled (the integers the samples wrote) or expected (each score's expected value under the model's probabilities at that position: finer, fewer ties; in-process llama.cpp only).")
+LoraOpt = typer.Option(None, "--lora", help="A LoRA adapter GGUF to apply to the model (as `grm export` writes from `grm train rft`/`rl`).")
+LoraScaleOpt = typer.Option(1.0, "--lora-scale", help="How strongly --lora is applied (1 = as trained).")
 ServerNOpt = typer.Option(False, "--server-n", help="With --backend openai: send samples that share a prompt (same response order) as one request with n (vLLM, SGLang); their seeds then come from the server.")
 
 
@@ -124,12 +127,14 @@ def _remote_engine(remote: dict, *, ctx: int, quiet: bool, cache: bool):
     return CachedEngine(engine, store, None, fingerprint=f"openai:{engine.base_url}:{engine.model}")
 
 
-def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: str, threads: Optional[int], kv_type: str, flash_attn: bool, mmap: bool, mlock: bool, verbose: bool, cache: bool = True, engine_kind: str = "batched", parallel: int = 16, remote: Optional[dict] = None):
+def _load_engine(model: Optional[str], *, quiet: bool, lora: Optional[Path] = None, lora_scale: float = 1.0, ctx: int, n_gpu_layers: str, threads: Optional[int], kv_type: str, flash_attn: bool, mmap: bool, mlock: bool, verbose: bool, cache: bool = True, engine_kind: str = "batched", parallel: int = 16, remote: Optional[dict] = None):
     if engine_kind not in ("batched", "simple"):
         raise InputError(f"--engine {engine_kind!r}: expected batched or simple")
     if parallel < 1:
         raise InputError(f"--parallel {parallel}: expected a positive number of sequences")
     if remote and remote.get("backend", "llama") != "llama":
+        if lora is not None:
+            raise InputError("--lora applies an adapter in-process (--backend llama); a server loads its adapters itself (llama-server --lora, vLLM --lora-modules)")
         return _remote_engine(remote, ctx=ctx, quiet=quiet, cache=cache)
     from .doctor import auto_gpu_layers
     from .engine.llama import KV_TYPES, LlamaEngine
@@ -154,7 +159,9 @@ def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: s
             say(f"--n-gpu-layers auto: {why}", "dim")
     if not quiet:
         say(f"loading {path.name} …", "dim")
-    options = dict(n_gpu_layers=layers, n_threads=threads, kv_type=kv_type, flash_attn=flash_attn, use_mmap=mmap, use_mlock=mlock, verbose=verbose)
+    if not lora_scale == lora_scale or abs(lora_scale) == float("inf"):
+        raise InputError(f"--lora-scale {lora_scale}: expected a finite number")
+    options = dict(n_gpu_layers=layers, n_threads=threads, kv_type=kv_type, flash_attn=flash_attn, use_mmap=mmap, use_mlock=mlock, verbose=verbose, lora_path=lora, lora_scale=lora_scale)
     if engine_kind == "batched":
         from .engine.batched import BatchedLlamaEngine
 
@@ -172,7 +179,7 @@ def _load_engine(model: Optional[str], *, quiet: bool, ctx: int, n_gpu_layers: s
     except (OSError, sqlite3.Error) as e:
         say(f"sample cache unavailable ({e}): generating everything", "yellow")
         return engine
-    return CachedEngine(engine, store, path)
+    return CachedEngine(engine, store, None, fingerprint=engine.fingerprint)
 
 
 def _progress(total: int, what: str) -> Progress:
@@ -239,13 +246,12 @@ def _meta_file(path: Optional[Path], k_meta: Optional[int], k: int, tmpl, backen
 
 def _meta_rm(saved, engine, tmpl, ctx: int, threads, verbose: bool):
     """The meta RM over the loaded model's hidden states; a head trained on another model is refused."""
-    from .cache import model_fingerprint
     from .engine.hidden import HiddenStates
     from .engine.side import base_engine
     from .metarm import MetaRM
 
     base = base_engine(engine)
-    saved.check(model_fingerprint(base.path), base.name, tmpl)
+    saved.check(base.fingerprint, base.name, tmpl)
     return MetaRM(saved, HiddenStates(engine, n_ctx=ctx + 512, n_threads=threads, verbose=verbose), tmpl)
 
 
@@ -402,6 +408,8 @@ def score(
     file: str = typer.Argument(..., metavar="FILE", help="JSONL records ('-' for stdin): prompt+responses, prompt+chosen+rejected, or messages."),
     k: int = typer.Option(1, "--samples", "-k", help="Samples per record; their scores are summed (voting@k). Responses are shuffled per sample."),
     model: Optional[str] = ModelOpt,
+    lora: Optional[Path] = LoraOpt,
+    lora_scale: float = LoraScaleOpt,
     template: str = TemplateOpt,
     principles: Optional[str] = typer.Option(None, "--principles", help="Principles mode: self (the model writes its own, default), none (the paper's ablation: analysis and scores only), or a FILE of given principles (JSONL from `grm principles --output` or `--filter`, or a text file for every record)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature. Default: 0 (greedy) for k=1, 0.5 for k>1 (the paper's)."),
@@ -474,7 +482,7 @@ def score(
         score_mode=score_mode, k_meta=k_meta, meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None,
     )
     remote = _remote(backend, base_url, api_key_env, concurrency, remote_model, server_n)
-    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel, remote=remote)
+    engine = _load_engine(model, quiet=as_json, lora=lora, lora_scale=lora_scale, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel, remote=remote)
     scorer = _meta_rm(saved_meta, engine, tmpl, ctx, threads, verbose) if saved_meta else None
     probe = _probe(settings, engine, tmpl, ctx, threads, verbose)
     records = prepare_records(records, engine, tmpl, settings, lookup, on_long=on_long, errors=problems)
@@ -492,6 +500,8 @@ def score(
 def principles(
     file: str = typer.Argument(..., metavar="FILE", help="A plain-text prompt, '-' for stdin, or a JSONL of records (responses are shown to the model when present)."),
     model: Optional[str] = ModelOpt,
+    lora: Optional[Path] = LoraOpt,
+    lora_scale: float = LoraScaleOpt,
     template: str = TemplateOpt,
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the principles as JSONL (id, prompt, principles, criteria) for `grm score --principles`."),
     force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
@@ -542,11 +552,11 @@ def principles(
     tmpl = load_template(template)
     remote = _remote(backend, base_url, api_key_env, concurrency, remote_model, server_n)
     if filter_:
-        _filter_principles(file, model, tmpl, output, force, as_json, filter_samples, temperature, max_tokens, seed, engine_opts=dict(ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel, remote=remote))
+        _filter_principles(file, model, tmpl, output, force, as_json, filter_samples, temperature, max_tokens, seed, engine_opts=dict(lora=lora, lora_scale=lora_scale, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel, remote=remote))
         return
     temperature = temperature or 0.0
     records = read_prompts(file)
-    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel, remote=remote)
+    engine = _load_engine(model, quiet=as_json, lora=lora, lora_scale=lora_scale, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel, remote=remote)
     out = Console()
     missing = 0
     with ExitStack() as stack:
@@ -658,6 +668,8 @@ def eval_(
     files: List[str] = typer.Argument(..., metavar="FILE...", help="Labelled JSONL records to score, results from `grm score --output` (nothing is generated), or `grm eval --json` summaries. Several files are shown side by side."),
     k: int = typer.Option(1, "--samples", "-k", help="Samples per record when scoring records; the curve covers voting@1, 2, 4, ... k."),
     model: Optional[str] = ModelOpt,
+    lora: Optional[Path] = LoraOpt,
+    lora_scale: float = LoraScaleOpt,
     template: str = TemplateOpt,
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Default: 0 for k=1, 0.5 for k>1 (the paper's)."),
     max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
@@ -742,7 +754,7 @@ def eval_(
     if saved_meta and principles is not None:
         raise InputError("--meta-rm and --principles: compare principles modes first, then train and use a meta RM per mode")
     scorer = probe = None
-    engine_opts = dict(ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel,
+    engine_opts = dict(lora=lora, lora_scale=lora_scale, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel,
                        remote=_remote(backend, base_url, api_key_env, concurrency, remote_model, server_n))
     if filter_split is not None and not 0.0 < filter_split < 1.0:
         raise InputError(f"--filter-split {filter_split}: expected a fraction between 0 and 1 (the share of each query's records used to filter)")
@@ -963,6 +975,8 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print as JSON."))
 @app.command()
 def serve(
     model: Optional[str] = ModelOpt,
+    lora: Optional[Path] = LoraOpt,
+    lora_scale: float = LoraScaleOpt,
     template: str = TemplateOpt,
     k: int = typer.Option(1, "--samples", "-k", help="Samples per record (voting@k)."),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Default: 0 for k=1, 0.5 for k>1 (the paper's)."),
@@ -1014,7 +1028,7 @@ def serve(
     saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl)
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, force_scores=force_scores, k_meta=k_meta,
                              meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None)
-    engine = _load_engine(model, quiet=False, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
+    engine = _load_engine(model, quiet=False, lora=lora, lora_scale=lora_scale, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type=kv_type, flash_attn=flash_attn, mmap=mmap, mlock=mlock, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
     scorer_meta = _meta_rm(saved_meta, engine, tmpl, ctx, threads, verbose) if saved_meta else None
     scorer = Scorer(engine, tmpl, settings, queue_size=queue_size, chunk=_chunk(parallel, k), meta_rm=scorer_meta)
     try:
@@ -1032,8 +1046,46 @@ def serve(
         server.close_all()
 
 
-train_app = typer.Typer(help="Train the parts of a GRM: the meta RM (value head for guided voting), and the rejective fine-tuning data of SPCT.", no_args_is_help=True)
+train_app = typer.Typer(help="Train the parts of a GRM: SPCT (rejective fine-tuning, rule-based RL) as LoRA adapters, their data, and the meta RM for guided voting.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+
+
+def _rft_sample(records, engine, tmpl, settings, hint: bool, output: Path, force: bool, *, as_json: bool, chunk: int) -> dict:
+    """Rejective sampling into `output` (resumed when it exists); prints and returns the acceptance counts."""
+    from .pipeline import run_signature
+    from .train.rft_data import rft_data
+
+    k = settings.k
+    run = {**run_signature(engine.name, tmpl.name, settings), "kind": "rft data", "hint": hint}
+    lines: dict[str, dict] = {}
+    with ExitStack() as stack:
+        writer = stack.enter_context(ResultsFile(output, run, force=force))
+        todo = [r for r in records if r.id not in writer.done]
+        lines.update({r.id: writer.done[r.id] for r in records if r.id in writer.done})
+        if len(todo) < len(records):
+            say(f"resuming: skipping {len(records) - len(todo)} records already in {output}", "dim")
+        progress = stack.enter_context(_progress(len(todo), f"rejective sampling (N={k})"))
+        task = progress.add_task("rft", total=len(todo))
+        for r in rft_data(todo, engine, tmpl, settings, hint=hint, chunk=chunk):
+            line = {**r.to_json(), "run": run}
+            lines[r.record.id] = line
+            writer.write(line)
+            if as_json:
+                sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            progress.advance(task)
+    done = list(lines.values())
+    count = lambda status: sum(1 for x in done if x["status"] == status)  # noqa: E731
+    stats = {
+        "records": len(done), "too_easy": count("too_easy"), "nothing_right": count("nothing_right"), "kept": count("kept"),
+        "wrong_rejected": sum(x["wrong"] for x in done), "examples": sum(len(x["examples"]) for x in done),
+        "hinted_kept": sum(1 for x in done for e in x["examples"] if e["hinted"]),
+        "hinted_drawn": sum(1 for x in done if x["hinted_kept"] is not None),
+    }
+    say(f"{stats['records']} records: {stats['too_easy']} too easy (all {k} right, dropped), {stats['nothing_right']} with nothing right, "
+        f"{stats['kept']} kept; {stats['wrong_rejected']} wrong samples rejected; {stats['examples']} examples "
+        f"({stats['hinted_kept']} hinted, kept of {stats['hinted_drawn']} drawn) in {output}")
+    return stats
 
 
 @train_app.command("rft-data")
@@ -1043,6 +1095,8 @@ def train_rft_data(
     k: int = typer.Option(3, "--samples", "-k", help="Unhinted samples per record (the paper's N = 3)."),
     hint: bool = typer.Option(True, "--hint/--no-hint", help="Hinted sampling: for records not too easy, one more sample with the labelled best named in the input, kept if right (trained without the hint)."),
     model: Optional[str] = ModelOpt,
+    lora: Optional[Path] = LoraOpt,
+    lora_scale: float = LoraScaleOpt,
     template: str = TemplateOpt,
     temperature: float = typer.Option(0.5, "--temperature", help="Sampling temperature."),
     max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
@@ -1072,7 +1126,6 @@ def train_rft_data(
     from .pipeline import ScoreSettings, prepare_records
     from .prompting import load_template
     from .records import read_records
-    from .train.rft_data import rft_data
 
     _check_sampling(k, temperature, max_tokens)
     if on_long not in ("error", "truncate"):
@@ -1083,39 +1136,14 @@ def train_rft_data(
         tmpl.check_count(rec)
         label_of(rec)
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens)
-    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type="f16", flash_attn=False, mmap=True, mlock=False, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
+    engine = _load_engine(model, quiet=as_json, lora=lora, lora_scale=lora_scale, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type="f16", flash_attn=False, mmap=True, mlock=False, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
     from dataclasses import replace as dc_replace
 
     # the model writes its own principles here; the hinted prompt is the longest one: check that it fits
     records = [dc_replace(r, principles=None) for r in records]
     records = prepare_records(records, engine, tmpl, dc_replace(settings, hint=hint), on_long=on_long)
     _report_truncated(records)
-    from .pipeline import run_signature
-
-    run = {**run_signature(engine.name, tmpl.name, settings), "kind": "rft data", "hint": hint}
-    lines: dict[str, dict] = {}
-    with ExitStack() as stack:
-        writer = stack.enter_context(ResultsFile(output, run, force=force))
-        todo = [r for r in records if r.id not in writer.done]
-        lines.update({r.id: writer.done[r.id] for r in records if r.id in writer.done})
-        if len(todo) < len(records):
-            say(f"resuming: skipping {len(records) - len(todo)} records already in {output}", "dim")
-        progress = stack.enter_context(_progress(len(todo), f"rejective sampling (N={k})"))
-        task = progress.add_task("rft", total=len(todo))
-        for r in rft_data(todo, engine, tmpl, settings, hint=hint, chunk=_chunk(parallel, k)):
-            line = {**r.to_json(), "run": run}
-            lines[r.record.id] = line
-            writer.write(line)
-            if as_json:
-                sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-                sys.stdout.flush()
-            progress.advance(task)
-    done = list(lines.values())
-    count = lambda status: sum(1 for x in done if x["status"] == status)  # noqa: E731
-    examples = sum(len(x["examples"]) for x in done)
-    hinted = sum(1 for x in done for e in x["examples"] if e["hinted"])
-    say(f"{len(done)} records: {count('too_easy')} too easy (all {k} right, dropped), {count('nothing_right')} with nothing right, "
-        f"{count('kept')} kept; {sum(x['wrong'] for x in done)} wrong samples rejected; {examples} examples ({hinted} hinted) in {output}")
+    _rft_sample(records, engine, tmpl, settings, hint, output, force, as_json=as_json, chunk=_chunk(parallel, k))
 
 
 @train_app.command("metarm")
@@ -1123,6 +1151,8 @@ def train_metarm(
     runs: List[Path] = typer.Argument(..., metavar="RUNS.jsonl...", help="Results of `grm score --output` (or `grm eval --output`) on labelled records; every parsed sample is a trajectory."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to save the meta RM (a small JSON file)."),
     model: Optional[str] = ModelOpt,
+    lora: Optional[Path] = LoraOpt,
+    lora_scale: float = LoraScaleOpt,
     template: str = TemplateOpt,
     holdout: float = typer.Option(0.2, "--holdout", help="Share of records held out to measure AUC and accuracy (all samples of a record stay on one side)."),
     l2: Optional[float] = typer.Option(None, "--l2", help="L2 penalty of the logistic head. Default: chosen by cross-validation over records (0.1 to 1000)."),
@@ -1145,7 +1175,6 @@ def train_metarm(
     """
     import numpy as np
 
-    from .cache import model_fingerprint
     from .engine.hidden import HiddenStates
     from .engine.side import base_engine
     from .metarm import MetaRMFile, train_head, trajectories_from_results
@@ -1182,7 +1211,7 @@ def train_metarm(
         raise InputError("no parsed samples of labelled records in the runs given: nothing to train on")
     if labels.min() == labels.max():
         train_head(np.zeros((len(labels), 1)), labels, ids)  # raises the one clear message
-    engine = _load_engine(model, quiet=as_json, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type="f16", flash_attn=False, mmap=True, mlock=False, verbose=verbose, cache=False, engine_kind="simple")
+    engine = _load_engine(model, quiet=as_json, lora=lora, lora_scale=lora_scale, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type="f16", flash_attn=False, mmap=True, mlock=False, verbose=verbose, cache=False, engine_kind="simple")
     base = base_engine(engine)
     others = {m for m in models_seen if m != base.name and Path(m).name != base.path.name}  # a served model is named by its path
     if others:
@@ -1198,7 +1227,7 @@ def train_metarm(
             feats[i] = hidden.last_hidden(p.messages, p.assistant_prefix)
             progress.advance(task)
     head, report = train_head(feats, labels, ids, holdout=holdout, seed=seed, l2=l2)
-    saved = MetaRMFile(head, base.name, model_fingerprint(base.path), tmpl.name, hidden.n_embd, report.to_json(), sources)
+    saved = MetaRMFile(head, base.name, base.fingerprint, tmpl.name, hidden.n_embd, report.to_json(), sources)
     saved.save(output)
     if as_json:
         sys.stdout.write(json.dumps({"output": str(output), **report.to_json()}, indent=2) + "\n")
@@ -1289,6 +1318,9 @@ class _GuardedStdout:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+importlib.import_module(".cli_train", __package__)  # registers train rft, train rl and export
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -229,6 +229,17 @@ def judge(template: Template, text: str, n: int, *, scores_from: int = 0) -> Jud
     return full
 
 
+def judged_scores(template: Template, text: str, order: Sequence[int], *, scores_from: int = 0) -> tuple[Judgment, tuple[int, ...] | None]:
+    """A sample's judgment and its scores in the RECORD's order (None when unparsed): what scoring votes,
+    what rejective sampling keeps and what the RL reward judges, all from this one function."""
+    j = judge(template, text, len(order), scores_from=scores_from)
+    if j.scores is None:
+        return j, None
+    if template.kind == "judge":
+        return j, judge_to_scores(j.scores[0], order)
+    return j, to_record_order(j.scores, order)
+
+
 # -- scoring -------------------------------------------------------------------------------------
 PrinciplesLookup = Callable[[Record], "GivenPrinciples | None"]
 
@@ -384,13 +395,7 @@ def score_many(
             gen = gens[at]
             at += 1
             text = prompt.assistant_prefix + gen.text
-            j = judge(template, text, n, scores_from=len(prompt.assistant_prefix))
-            if j.scores is None:
-                scores = None
-            elif template.kind == "judge":
-                scores = judge_to_scores(j.scores[0], order)
-            else:
-                scores = to_record_order(j.scores, order)
+            j, scores = judged_scores(template, text, order, scores_from=len(prompt.assistant_prefix))
             expected = None
             if probe is not None and scores is not None:
                 spans = score_spans(text)

@@ -89,6 +89,8 @@ class BatchedLlamaEngine(ContextOwner):
         use_mmap: bool = True,
         use_mlock: bool = False,
         verbose: bool = False,
+        lora_path: str | Path | None = None,
+        lora_scale: float = 1.0,
     ):
         import llama_cpp
 
@@ -98,6 +100,7 @@ class BatchedLlamaEngine(ContextOwner):
         self.base = LlamaEngine(
             model_path, n_ctx=256, n_gpu_layers=n_gpu_layers, n_threads=n_threads, kv_type=kv_type,
             flash_attn=flash_attn, use_mmap=use_mmap, use_mlock=use_mlock, verbose=verbose,
+            lora_path=lora_path, lora_scale=lora_scale,
         )
         self.name, self.path, self.n_ctx_train = self.base.name, self.base.path, self.base.n_ctx_train
         self.n_ctx = n_ctx  # per sequence: prompt + generation, as for LlamaEngine
@@ -122,12 +125,17 @@ class BatchedLlamaEngine(ContextOwner):
             self.ctx = llama_cpp.llama_init_from_model(model, params)
         if not self.ctx:
             raise ModelError(f"{self.path}: llama.cpp could not create a context of {self.kv_cells} KV cells for {self.n_seq_max} sequences (out of memory?): lower --ctx or --parallel")
+        self.base.attach_adapter(self.ctx)
         self.kv_cells = llama_cpp.llama_n_ctx(self.ctx)
         self._mem = llama_cpp.llama_get_memory(self.ctx)
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self._root: list[int] = []
         self._piece = ctypes.create_string_buffer(256)
         self.stats = EngineStats(prompt_evaluated=0, prompt_seconds=0.0, decode_seconds=0.0)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.base.fingerprint
 
     # -- the Engine protocol ---------------------------------------------------------------------
     def render(self, messages, assistant_prefix: str = "") -> str:

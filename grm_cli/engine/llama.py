@@ -14,15 +14,13 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from ..cache import model_fingerprint
+from ..chat import ChatLayout
 from ..errors import ModelError
 from .base import ContextOverflow, EngineStats, Generation, GenerationRequest
 
 KV_TYPES = ("f16", "q8_0", "q4_0")
 
-FALLBACK_CHAT_TEMPLATE = (
-    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 
 
 @contextlib.contextmanager
@@ -49,6 +47,27 @@ def captured_stderr(enabled: bool = True) -> Iterator[list[str]]:
             box.append(c_log.read().decode("utf-8", "replace") + py_log.read())
 
 
+def check_adapter_file(lora: Path, model: Path) -> None:
+    """A clear error before llama.cpp's: the file must be a LoRA adapter GGUF for this model's architecture."""
+    import gguf
+
+    if not lora.is_file():
+        raise ModelError(f"{lora}: no such adapter file (expected a LoRA adapter .gguf, as `grm export` writes)")
+    try:
+        meta = {}
+        for p in (lora, model):
+            r = gguf.GGUFReader(str(p))
+            fields = {k: f.contents() for k, f in r.fields.items() if k in ("general.type", "general.architecture", "adapter.type")}
+            meta[p] = fields
+    except Exception as e:  # not a GGUF at all, or a truncated one
+        raise ModelError(f"{lora}: not a readable GGUF file ({e})") from None
+    a, m = meta[lora], meta[model]
+    if a.get("general.type") != "adapter" or a.get("adapter.type") != "lora":
+        raise ModelError(f"{lora}: not a LoRA adapter GGUF (general.type={a.get('general.type')!r}); make one with `grm export ADAPTER_DIR --to adapter.gguf`")
+    if a.get("general.architecture") != m.get("general.architecture"):
+        raise ModelError(f"{lora}: an adapter for architecture {a.get('general.architecture')!r}, but {model.name} is {m.get('general.architecture')!r}")
+
+
 def gpu_offload_supported() -> bool:
     import llama_cpp
 
@@ -70,12 +89,17 @@ class LlamaEngine:
         use_mmap: bool = True,
         use_mlock: bool = False,
         verbose: bool = False,
+        lora_path: str | Path | None = None,
+        lora_scale: float = 1.0,
     ):
         from llama_cpp import Llama
 
         path = Path(model_path)
         if not path.is_file():
             raise ModelError(f"{path}: no such model file (expected a .gguf file)")
+        lora = Path(lora_path) if lora_path is not None else None
+        if lora is not None:
+            check_adapter_file(lora, path)
         if n_gpu_layers is None:
             n_gpu_layers = -1 if gpu_offload_supported() else 0
         if kv_type not in KV_TYPES:
@@ -99,6 +123,8 @@ class LlamaEngine:
                     flash_attn=flash_attn,
                     use_mmap=use_mmap,
                     use_mlock=use_mlock,
+                    lora_path=str(lora) if lora is not None else None,
+                    lora_scale=lora_scale,
                     # Loading verbosely into the captured stderr keeps llama.cpp's reason for a failure.
                     verbose=True,
                 )
@@ -115,22 +141,42 @@ class LlamaEngine:
             words = ("error", "fail", "does not", "out of memory", "unable", "invalid", "unknown")
             tail = [ln for ln in reasons if any(w in ln.lower() for w in words)][-3:] or reasons[-2:]
             detail = ("; llama.cpp said: " + " | ".join(tail)) if tail else ""
-            raise ModelError(f"{path}: llama.cpp could not load this model ({failure}){detail}")
+            what = f"{path} with the adapter {lora}" if lora is not None else str(path)
+            raise ModelError(f"{what}: llama.cpp could not load this model ({failure}){detail}")
         self.path = path
+        self.lora, self.lora_scale = lora, lora_scale
         self.stats = EngineStats()  # prompt evaluation and decoding are not told apart here
         self.n_ctx = self.llm.n_ctx()
         self.n_ctx_train = self.llm._model.n_ctx_train()
         self.n_gpu_layers = n_gpu_layers
         md = self.llm.metadata
         self.name = md.get("general.name") or path.stem
-        template = md.get("tokenizer.chat_template") or FALLBACK_CHAT_TEMPLATE
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        if lora is not None:
+            # results and resumed files must never mix the base model's samples with the adapted model's
+            self.name += f" + LoRA {lora.name} ({model_fingerprint(lora)[:8]}, scale {lora_scale:g})"
+        self.layout = ChatLayout(md.get("tokenizer.chat_template"), bos=self._token_text(self.llm.token_bos()), eos=self._token_text(self.llm.token_eos()))
 
-        self._formatter = Jinja2ChatFormatter(
-            template,
-            eos_token=self._token_text(self.llm.token_eos()),
-            bos_token=self._token_text(self.llm.token_bos()),
-        )
+    @property
+    def fingerprint(self) -> str:
+        """What decides this engine's outputs: the GGUF's content, and the adapter's with its scale."""
+        fp = model_fingerprint(self.path)
+        if self.lora is not None:
+            fp += f"+lora:{model_fingerprint(self.lora)}@{self.lora_scale:g}"
+        return fp
+
+    def attach_adapter(self, ctx) -> None:
+        """Apply the loaded LoRA to another context on these weights (llama.cpp applies adapters per context)."""
+        adapter = getattr(self.llm, "_lora_adapter", None)
+        if adapter is None:
+            return
+        import ctypes
+
+        import llama_cpp
+
+        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+        scales = (ctypes.c_float * 1)(self.lora_scale)
+        if llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, scales):
+            raise ModelError(f"{self.lora}: llama.cpp could not apply this adapter to a new context")
 
     def _token_text(self, tok: int) -> str:
         if tok < 0:
@@ -140,7 +186,7 @@ class LlamaEngine:
     # -- prompts ---------------------------------------------------------------------------------
     def render(self, messages: Sequence[dict], assistant_prefix: str = "") -> str:
         """The model's own chat template with the generation prompt, then the pre-filled answer start."""
-        return self._formatter(messages=list(messages)).prompt + assistant_prefix
+        return self.layout.prompt(messages, assistant_prefix)
 
     def _tokens(self, text: str) -> list[int]:
         # The chat template writes its own special tokens (BOS included where the model wants one).

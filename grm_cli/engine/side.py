@@ -47,6 +47,7 @@ class SideContext(ContextOwner):
             self.ctx = llama_cpp.llama_init_from_model(self.model, params)
         if not self.ctx:
             raise ModelError(f"{self.engine.path}: llama.cpp could not create a context for {what} (out of memory?)")
+        self.engine.attach_adapter(self.ctx)
         self._mem = llama_cpp.llama_get_memory(self.ctx)
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self._held: list[int] = []  # tokens whose KV the context holds, from position 0

@@ -1,0 +1,240 @@
+"""`grm train rft`, `grm train rl` and `grm export`: SPCT's training stages and the way back to llama.cpp.
+
+A thin skin over `grm_cli.train` (the Python API); registered on the main app by `cli.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .cli import (
+    CacheOpt, CtxOpt, GpuOpt, ModelOpt, OnLongOpt, ParallelOpt, TemplateOpt, ThreadsOpt, VerboseOpt,
+    _chunk, _load_engine, _report_truncated, _rft_sample, app, say, train_app,
+)
+from .errors import InputError
+
+ConfigOpt = typer.Option(None, "--config", help="A YAML file of training settings (shared keys, and rft:/rl: sections); flags override it.")
+OutOpt = typer.Option(..., "--out", "-o", help="The run folder: settings, metrics.jsonl, checkpoints, adapter/ (and adapter.gguf).")
+ResumeOpt = typer.Option(False, "--resume", help="Go on from the last checkpoint in --out (and from the sampled data it holds).")
+ExportOpt = typer.Option(True, "--export/--no-export", help="Also write OUT/adapter.gguf for `grm score --lora` (when the model is a GGUF).")
+RankOpt = typer.Option(None, "--lora-rank", help="LoRA rank (default 16).")
+AlphaOpt = typer.Option(None, "--lora-alpha", help="LoRA alpha (default 32).")
+TargetsOpt = typer.Option(None, "--lora-targets", help="Comma-separated modules to adapt (default: every attention and MLP projection).")
+LrOpt = typer.Option(None, "--lr", help="Learning rate (default 2e-4 for RFT, 2e-5 for RL).")
+StepsOpt = typer.Option(None, "--steps", help="Optimizer steps (default: one epoch).")
+EpochsOpt = typer.Option(None, "--epochs", help="Epochs over the data when --steps is 0 (default 1).")
+BatchOpt = typer.Option(None, "--batch", help="Examples (RFT) or completions (RL, a multiple of --group) per device and step (default 4).")
+AccumOpt = typer.Option(None, "--grad-accum", help="Gradient accumulation steps (default 1).")
+MaxLenOpt = typer.Option(None, "--max-length", help="Most tokens of prompt + answer; longer examples are left out and counted (default 2048).")
+DtypeOpt = typer.Option(None, "--dtype", help="float32 (default), bfloat16 or float16 for the trained weights.")
+TrainSeedOpt = typer.Option(None, "--seed", help="Seed of sampling, shuffles and initialisation (default 0).")
+
+
+def _settings(stage: str, config: Optional[Path], **flags):
+    from .train.settings import load_settings
+
+    return load_settings(stage, config, flags)
+
+
+def _labelled(file: str, tmpl):
+    from .filtering import label_of
+    from .records import read_records
+
+    records = [replace(r, principles=None) for r in read_records(file)]
+    for rec in records:
+        tmpl.check_count(rec)
+        label_of(rec)
+    return records
+
+
+def _model_ref(model: Optional[str]) -> str:
+    from .train.base_model import resolve_ref
+
+    return resolve_ref(model)
+
+
+def _export_next_to(run, model_ref: str, export: bool) -> Optional[Path]:
+    if not export:
+        return None
+    if not model_ref.lower().endswith(".gguf"):
+        say("not exported: the model is not a GGUF; convert it with llama.cpp, then `grm export OUT/adapter --to adapter.gguf`", "dim")
+        return None
+    from .train.export import read_peft_adapter, write_adapter_gguf
+
+    return write_adapter_gguf(read_peft_adapter(run.adapter), run.root / "adapter.gguf", name=f"grm {run.root.name}")
+
+
+@train_app.command("rft")
+def train_rft(
+    file: str = typer.Argument(..., metavar="DATA.jsonl", help="Labelled records: prompt + responses + preferred, chosen/rejected, or a single response with its 0/1 label."),
+    out: Path = OutOpt,
+    model: Optional[str] = ModelOpt,
+    config: Optional[Path] = ConfigOpt,
+    accepted: Optional[Path] = typer.Option(None, "--accepted", help="Train on this `grm train rft-data` file instead of sampling anew."),
+    gguf: Optional[str] = typer.Option(None, "--gguf", help="When --model is a Hugging Face model: the GGUF of the same weights that llama.cpp samples with."),
+    samples: Optional[int] = typer.Option(None, "--samples", "-k", help="N: unhinted samples per record (default 3, the paper's)."),
+    hint: Optional[bool] = typer.Option(None, "--hint/--no-hint", help="Hinted sampling for records that are not too easy (default on)."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Budget for the principles and critique of one sampled trajectory (default 512)."),
+    mix: Optional[str] = typer.Option(None, "--mix", help="General instruction data (JSONL: messages, or prompt + completion) mixed into the SFT data."),
+    mix_ratio: Optional[float] = typer.Option(None, "--mix-ratio", help="Mixed-in examples per GRM example (e.g. 0.5)."),
+    template: str = TemplateOpt,
+    lora_rank: Optional[int] = RankOpt, lora_alpha: Optional[float] = AlphaOpt, lora_targets: Optional[str] = TargetsOpt,
+    lr: Optional[float] = LrOpt, steps: Optional[int] = StepsOpt, epochs: Optional[float] = EpochsOpt, batch: Optional[int] = BatchOpt,
+    grad_accum: Optional[int] = AccumOpt, max_length: Optional[int] = MaxLenOpt, dtype: Optional[str] = DtypeOpt, seed: Optional[int] = TrainSeedOpt,
+    resume: bool = ResumeOpt,
+    export: bool = ExportOpt,
+    on_long: str = OnLongOpt, ctx: int = CtxOpt, n_gpu_layers: str = GpuOpt, threads: Optional[int] = ThreadsOpt,
+    parallel: int = ParallelOpt, cache: bool = CacheOpt, verbose: bool = VerboseOpt,
+) -> None:
+    """Rejective fine-tuning (SPCT's cold start): sample N trajectories per labelled record with the current
+    GRM through llama.cpp, keep the right ones (and right hinted ones, trained without the hint), drop records
+    that are too easy, write them to OUT/accepted.jsonl, then fit a LoRA adapter on them by supervised
+    fine-tuning. Needs the training extra: pip install torch==2.13.0 'grm-cli[train]'.
+
+    Examples:
+
+      grm train rft examples/arithmetic_train.jsonl -o runs/rft --steps 60
+
+      grm train rft train.jsonl -m grm.gguf -o runs/rft --config train.yaml --mix general.jsonl --mix-ratio 0.5
+
+      accelerate launch -m grm_cli train rft train.jsonl -m grm.gguf -o runs/rft --accepted runs/rft/accepted.jsonl
+    """
+    from .prompting import load_template
+    from .train.deps import require_training_stack
+    from .train.run_dir import RunDir
+    from .train.stages import fit_rft
+
+    require_training_stack()
+    s = _settings("rft", config, samples=samples, hint=hint, sample_max_tokens=max_tokens, mix=mix, mix_ratio=mix_ratio, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                  lora_targets=lora_targets, learning_rate=lr, steps=steps, epochs=epochs, batch=batch, grad_accum=grad_accum,
+                  max_length=max_length, dtype=dtype, seed=seed)
+    tmpl = load_template(template)
+    model_ref = _model_ref(model)
+    run = RunDir(out)
+    run.open(resume=resume)
+    run.save_settings(s, {"stage": "rft", "model": model_ref, "template": tmpl.name, "data": file})
+    if accepted is None:
+        sampler = gguf or model_ref
+        if not sampler.lower().endswith(".gguf"):
+            raise InputError(f"--model {model_ref} is not a GGUF: give --gguf (the same weights for llama.cpp) to sample with, or --accepted to train on sampled data")
+        if on_long not in ("error", "truncate"):
+            raise InputError(f"--on-long {on_long!r}: expected error or truncate")
+        from .pipeline import ScoreSettings, prepare_records
+
+        records = _labelled(file, tmpl)
+        scoring = ScoreSettings(k=s.samples, temperature=s.sample_temperature, seed=s.seed, max_tokens=s.sample_max_tokens)
+        engine = _load_engine(sampler, quiet=False, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type="f16", flash_attn=False,
+                              mmap=True, mlock=False, verbose=verbose, cache=cache, parallel=parallel)
+        records = prepare_records(records, engine, tmpl, replace(scoring, hint=s.hint), on_long=on_long)
+        _report_truncated(records)
+        stats = _rft_sample(records, engine, tmpl, scoring, s.hint, run.accepted, False, as_json=False, chunk=_chunk(parallel, s.samples))
+        run.log({"stage": "rft", "event": "acceptance", **stats})
+        del engine  # llama.cpp's memory goes back before torch loads the weights
+        accepted = run.accepted
+    say(f"fitting a LoRA (rank {s.lora_rank}) on the accepted trajectories of {accepted} …", "dim")
+    summary = fit_rft(model_ref, accepted, run, s, tmpl, resume=resume)
+    left = summary["too_long"]
+    say(f"adapter: {summary['adapter']} ({summary['grm']} GRM examples, {summary['mix']} mixed in; left out as longer than {s.max_length} tokens: {left['grm']} + {left['mix']}); metrics: {run.metrics}")
+    gguf_out = _export_next_to(run, model_ref, export)
+    if gguf_out:
+        say(f"llama.cpp adapter: {gguf_out}  (grm score DATA --model {model_ref} --lora {gguf_out})")
+    say(f"next: grm train rl {file} --adapter {run.adapter} -o RL_OUT", "dim")
+
+
+@train_app.command("rl")
+def train_rl(
+    file: str = typer.Argument(..., metavar="DATA.jsonl", help="Labelled records (as for `grm train rft`)."),
+    out: Path = OutOpt,
+    model: Optional[str] = ModelOpt,
+    adapter: Optional[Path] = typer.Option(None, "--adapter", help="Start from this RFT adapter folder (OUT/adapter of `grm train rft`); it is also the KL reference."),
+    rft_data: Optional[Path] = typer.Option(None, "--rft-data", help="An accepted.jsonl of `grm train rft`: records it marked too easy are left out (as in the paper)."),
+    config: Optional[Path] = ConfigOpt,
+    group: Optional[int] = typer.Option(None, "--group", "-G", help="GRPO group size: completions per prompt (default 4)."),
+    beta: Optional[float] = typer.Option(None, "--beta", help="KL penalty to the reference (default 0.08, the paper's for 27B)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature of the completions (default 1.0)."),
+    max_completion: Optional[int] = typer.Option(None, "--max-completion", help="Most tokens of one completion (default 512); a cut-off one is unparsed, so -1."),
+    template: str = TemplateOpt,
+    lora_rank: Optional[int] = RankOpt, lora_alpha: Optional[float] = AlphaOpt, lora_targets: Optional[str] = TargetsOpt,
+    lr: Optional[float] = LrOpt, steps: Optional[int] = StepsOpt, epochs: Optional[float] = EpochsOpt, batch: Optional[int] = BatchOpt,
+    grad_accum: Optional[int] = AccumOpt, max_length: Optional[int] = MaxLenOpt, dtype: Optional[str] = DtypeOpt, seed: Optional[int] = TrainSeedOpt,
+    resume: bool = ResumeOpt,
+    export: bool = ExportOpt,
+) -> None:
+    """Rule-based online RL (SPCT's second stage): GRPO whose reward is +1 when a sampled judgment's scores
+    single out the labelled best response (or equal a single response's label), else -1; no format reward,
+    a KL penalty (--beta) to the reference keeps the format. Trains a LoRA on top of --adapter when given.
+
+    Examples:
+
+      grm train rl examples/arithmetic_train.jsonl --adapter runs/rft/adapter --rft-data runs/rft/accepted.jsonl -o runs/rl --steps 40
+
+      accelerate launch -m grm_cli train rl train.jsonl -m grm.gguf --adapter runs/rft/adapter -o runs/rl --config train.yaml
+    """
+    from .prompting import load_template
+    from .train.deps import require_training_stack
+    from .train.run_dir import RunDir
+    from .train.stages import fit_rl
+
+    require_training_stack()
+    s = _settings("rl", config, group=group, beta=beta, temperature=temperature, max_completion=max_completion, lora_rank=lora_rank,
+                  lora_alpha=lora_alpha, lora_targets=lora_targets, learning_rate=lr, steps=steps, epochs=epochs, batch=batch,
+                  grad_accum=grad_accum, max_length=max_length, dtype=dtype, seed=seed)
+    tmpl = load_template(template)
+    model_ref = _model_ref(model)
+    records = _labelled(file, tmpl)
+    if rft_data is not None and s.drop_too_easy:
+        from .train.sft import too_easy_ids
+
+        easy = too_easy_ids(rft_data)
+        kept = [r for r in records if r.id not in easy]
+        say(f"{len(records) - len(kept)} records left out as too easy (all right in {rft_data})", "dim")
+        records = kept
+    run = RunDir(out)
+    run.open(resume=resume)
+    run.save_settings(s, {"stage": "rl", "model": model_ref, "template": tmpl.name, "data": file, "adapter": str(adapter) if adapter else None})
+    summary = fit_rl(model_ref, records, run, s, tmpl, rft_adapter=adapter, resume=resume)
+    say(f"adapter: {summary['adapter']} ({summary['records']} records, {summary['completions']} completions judged, {summary['unparsed']} unparsed); metrics: {run.metrics}")
+    gguf_out = _export_next_to(run, model_ref, export)
+    if gguf_out:
+        say(f"llama.cpp adapter (RFT and RL in one): {gguf_out}  (grm score DATA --model {model_ref} --lora {gguf_out})")
+
+
+@app.command("export")
+def export_adapter(
+    adapter: Path = typer.Argument(..., metavar="ADAPTER_DIR", help="An adapter folder of `grm train rft`/`rl` (OUT/adapter)."),
+    to: Path = typer.Option(..., "--to", help="Where to write: a LoRA adapter GGUF, or with --merge a whole model GGUF."),
+    merge: bool = typer.Option(False, "--merge", help="Write the base GGUF with the adapter merged in and quantized (no --lora needed to use it)."),
+    base: Optional[str] = typer.Option(None, "--base", help="With --merge: the base GGUF (default: the one the adapter was trained on)."),
+    quant: str = typer.Option("Q8_0", "--quant", help="With --merge: the type to quantize to (llama.cpp's names: Q4_K_M, Q8_0, F16, ...)."),
+    force: bool = typer.Option(False, "--force", "--overwrite", help="Replace --to if it exists."),
+) -> None:
+    """Write a trained LoRA for llama.cpp: an adapter GGUF that `grm score --lora` loads (q/k rows permuted
+    as llama.cpp stores llama weights; an RL adapter stacked on an RFT one becomes one adapter), or with
+    --merge a quantized model GGUF with the adapter folded in.
+
+    Examples:
+
+      grm export runs/rl/adapter --to grm-lora.gguf && grm score examples/llmbar_sample.jsonl --lora grm-lora.gguf
+
+      grm export runs/rl/adapter --merge --quant Q4_K_M --to grm-spct.Q4_K_M.gguf
+    """
+    from .train.export import read_peft_adapter, write_adapter_gguf
+
+    if to.exists() and not force:
+        raise InputError(f"{to}: exists; add --force to replace it")
+    weights = read_peft_adapter(adapter)
+    if merge:
+        from .train.merge import merge_into_gguf
+
+        base_path = Path(base) if base else Path(weights.base.ref)
+        if not base_path.is_file() or base_path.suffix.lower() != ".gguf":
+            raise InputError(f"{base_path}: --merge needs the base model as a GGUF file (give --base)")
+        merge_into_gguf(weights, base_path, to, quant=quant)
+        say(f"merged model: {to} ({quant}); use it as --model {to}")
+        return
+    write_adapter_gguf(weights, to, name=f"grm {adapter.resolve().parent.name}")
+    say(f"adapter: {to} ({len(weights.pairs)} weights adapted); use it as --lora {to} with --model {weights.base.ref}")
