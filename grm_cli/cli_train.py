@@ -58,7 +58,9 @@ def _model_ref(model: Optional[str]) -> str:
 
 
 def _export_next_to(run, model_ref: str, export: bool) -> Optional[Path]:
-    if not export:
+    from .train.run_dir import is_main_process
+
+    if not export or not is_main_process():
         return None
     if not model_ref.lower().endswith(".gguf"):
         say("not exported: the model is not a GGUF; convert it with llama.cpp, then `grm export OUT/adapter --to adapter.gguf`", "dim")
@@ -118,6 +120,10 @@ def train_rft(
     run.open(resume=resume)
     run.save_settings(s, {"stage": "rft", "model": model_ref, "template": tmpl.name, "data": file})
     if accepted is None:
+        from .train.run_dir import world_size
+
+        if world_size() > 1:
+            raise InputError("under accelerate launch every process would sample: sample once first (grm train rft-data, or grm train rft on one process), then pass --accepted")
         sampler = gguf or model_ref
         if not sampler.lower().endswith(".gguf"):
             raise InputError(f"--model {model_ref} is not a GGUF: give --gguf (the same weights for llama.cpp) to sample with, or --accepted to train on sampled data")
@@ -198,6 +204,9 @@ def train_rl(
     run.save_settings(s, {"stage": "rl", "model": model_ref, "template": tmpl.name, "data": file, "adapter": str(adapter) if adapter else None})
     summary = fit_rl(model_ref, records, run, s, tmpl, rft_adapter=adapter, resume=resume)
     say(f"adapter: {summary['adapter']} ({summary['records']} records, {summary['completions']} completions judged, {summary['unparsed']} unparsed); metrics: {run.metrics}")
+    if summary["completions"] and summary["unparsed"] == summary["completions"]:
+        say("warning: no completion had a valid score line, so every reward was -1 and RL had nothing to learn from; "
+            "start from an RFT adapter (--adapter), or raise --max-completion", "yellow")
     gguf_out = _export_next_to(run, model_ref, export)
     if gguf_out:
         say(f"llama.cpp adapter (RFT and RL in one): {gguf_out}  (grm score DATA --model {model_ref} --lora {gguf_out})")

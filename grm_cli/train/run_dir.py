@@ -11,9 +11,19 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 from pathlib import Path
 
 from ..errors import InputError
+
+
+def is_main_process() -> bool:
+    """Under `accelerate launch` (or torchrun) every process runs the command: only rank 0 writes files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 class RunDir:
@@ -55,10 +65,14 @@ class RunDir:
     def save_settings(self, settings, extra: dict) -> None:
         import yaml
 
+        if not is_main_process():
+            return
         body = {**extra, **settings.to_json()}
         (self.root / "settings.yaml").write_text(yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
 
     def log(self, line: dict) -> None:
+        if not is_main_process():
+            return
         stamped = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **line}
         with self.metrics.open("a", encoding="utf-8") as f:
             f.write(json.dumps(stamped, ensure_ascii=False) + "\n")

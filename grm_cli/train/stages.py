@@ -16,7 +16,7 @@ from ..prompting import Template
 from ..records import Record
 from .base_model import BaseInfo, chat_layout_for, load_for_training, read_info, save_info
 from .deps import require_training_stack
-from .run_dir import RunDir, metrics_callback
+from .run_dir import RunDir, is_main_process, metrics_callback
 from .settings import TrainSettings
 
 
@@ -27,8 +27,9 @@ def _seed(settings: TrainSettings) -> None:
 
 
 def _save(peft_model, tokenizer, run: RunDir, info: BaseInfo, **extra) -> Path:
-    peft_model.save_pretrained(str(run.adapter))
-    save_info(run.adapter, info, **extra)
+    if is_main_process():
+        peft_model.save_pretrained(str(run.adapter))
+        save_info(run.adapter, info, **extra)
     return run.adapter
 
 

@@ -1,0 +1,185 @@
+"""The parts of SPCT training that need no torch: settings (defaults < file < flags, clear errors), the RL
+reward on hand-made outputs (one parser, one rule), RFT data reading, mixing, the adapter maths."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import write_jsonl
+from grm_cli.errors import InputError
+from grm_cli.prompting import load_template, render
+from grm_cli.records import Record, Turn
+from grm_cli.rules import is_correct
+from grm_cli.train.export import LoraPair, LoraWeights, permute_rows, stack
+from grm_cli.train.base_model import BaseInfo
+from grm_cli.train.grpo import RuleReward, rl_prompts
+from grm_cli.train.settings import load_settings
+from grm_cli.train.sft import ChatExample, mix_in, read_instruction_data, read_rft_examples, too_easy_ids
+
+T = load_template("pointwise")
+
+
+# -- settings ------------------------------------------------------------------------------------
+def test_settings_defaults_then_file_then_stage_section_then_flags(tmp_path):
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text("lora_rank: 8\nlearning_rate: 1.0e-4\nlora_targets: [q_proj, v_proj]\nrl:\n  beta: 0.002\n  lora_rank: 4\n")
+    rft = load_settings("rft", cfg, {"steps": 7, "lora_rank": None})
+    assert (rft.lora_rank, rft.learning_rate, rft.steps, rft.beta, rft.lora_targets) == (8, 1e-4, 7, 0.08, ("q_proj", "v_proj"))
+    rl = load_settings("rl", cfg, {"beta": None})
+    assert (rl.lora_rank, rl.beta, rl.group) == (4, 0.002, 4)
+    assert load_settings("rl", cfg, {"beta": 0.5}).beta == 0.5  # a flag beats the file
+    assert load_settings("rl", None, {}).learning_rate == 2e-5  # RL's own default
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("lora_rnak: 8\n", ["unknown setting 'lora_rnak'", "lora_rank"]),
+        ("steps: many\n", ["steps", "expected a whole number"]),
+        ("group: 1\n", ["group", "expected 2 or more"]),
+        ("mix_ratio: 0.5\n", ["mix_ratio", "needs mix"]),
+        ("rl: [1, 2]\n", ["rl", "expected a mapping"]),
+        ("lora_rank: [\n", ["line", "not valid YAML"]),
+        ("- 1\n", ["expected a mapping of settings"]),
+    ],
+)
+def test_bad_settings_name_the_file_and_the_key(tmp_path, text, words):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(text)
+    with pytest.raises(InputError) as e:
+        load_settings("rl", cfg, {})
+    assert str(cfg) in str(e.value)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_batch_flag_type_error_says_command_line():
+    with pytest.raises(InputError, match="command line: batch"):
+        load_settings("rft", None, {"batch": "four"})
+
+
+# -- the RL reward ----------------------------------------------------------------------------------
+def two(preferred=1) -> Record:
+    return Record(id="q", context=(Turn("user", "What is 2+2?"),), responses=("5", "4"), preferred=preferred)
+
+
+def call(reward, completions, order, label, prefix="Specific Criteria:"):
+    n = len(completions)
+    return reward(["p"] * n, completions, prefix=[prefix] * n, order=[list(order)] * n, label=[label] * n)
+
+
+def test_rule_reward_is_plus_one_only_when_the_scores_single_out_the_label():
+    r = RuleReward(T)
+    got = call(r, [
+        " math\nAnalysis: 4 is right\nScores: \\boxed{2, 9}",   # shown order = record order: right
+        " math\nAnalysis: 5 is right\nScores: \\boxed{9, 2}",   # wrong
+        " math\nAnalysis: both fine\nScores: \\boxed{7, 7}",    # a tie is wrong
+        " math\nAnalysis: I cannot decide",                     # unparsed: wrong, never a silent tie
+        " math\nScores: \\boxed{2, 11}",                         # out of range: unparsed
+        " math\nScores: \\boxed{x, x}",                          # the template's placeholder: unparsed
+    ], (0, 1), 1)
+    assert got == [1.0, -1.0, -1.0, -1.0, -1.0, -1.0]
+    assert (r.seen, r.unparsed) == (6, 3)
+
+
+def test_rule_reward_maps_shown_scores_back_through_the_shuffled_order():
+    r = RuleReward(T)
+    # shown order (1, 0): position 1 shows record response 1 ("4", the label); so the FIRST shown score is its
+    assert call(r, [" x\nScores: \\boxed{9, 2}", " x\nScores: \\boxed{2, 9}"], (1, 0), 1) == [1.0, -1.0]
+
+
+def test_rule_reward_single_response_equals_its_label_and_agrees_with_is_correct():
+    single = load_template("single")
+    r = RuleReward(single)
+    got = call(r, [" c\nAnalysis: wrong\nScore: \\boxed{0}", " c\nAnalysis: right\nScore: \\boxed{1}"], (0,), 0)
+    assert got == [1.0, -1.0]
+    assert [is_correct((0,), 0), is_correct((1,), 0)] == [True, False]
+
+
+def test_scores_pre_filled_in_the_prompt_never_count():
+    r = RuleReward(T)
+    # a prefix that holds a score line: only the model's own text may score
+    assert call(r, [" and then nothing"], (0, 1), 1, prefix="Specific Criteria: x\nScores: \\boxed{1, 9}") == [-1.0]
+
+
+def test_rl_prompts_render_the_scoring_layout_with_a_seeded_order(tmp_path):
+    class Layout:
+        def prompt(self, messages, prefix=""):
+            return "<" + messages[0]["content"][-20:] + ">" + prefix
+
+    recs = [two(1), Record(id="q2", context=(Turn("user", "3+3?"),), responses=("6", "7"), preferred=0)]
+    a = rl_prompts(recs, T, Layout(), seed=3)
+    b = rl_prompts(recs, T, Layout(), seed=3)
+    assert a == b
+    for p, rec in zip(a, recs):
+        assert p.prompt.endswith(p.prefix) and p.prefix == "Specific Criteria:"
+        shown = render(T, rec, p.order)
+        assert p.prompt == Layout().prompt(shown.messages, shown.assistant_prefix)
+        assert p.label == rec.preferred
+
+
+# -- RFT data and general data ------------------------------------------------------------------------
+def test_rft_examples_and_too_easy_ids(tmp_path):
+    ex = {"prompt": [{"role": "user", "content": "judge"}], "completion": [{"role": "assistant", "content": "Scores: \\boxed{1, 9}"}], "hinted": True}
+    f = write_jsonl(tmp_path / "acc.jsonl", [
+        {"id": "a", "status": "kept", "right": 1, "wrong": 2, "hinted_kept": True, "examples": [ex, ex]},
+        {"id": "b", "status": "too_easy", "right": 3, "wrong": 0, "hinted_kept": None, "examples": []},
+    ])
+    got = read_rft_examples(f)
+    assert len(got) == 2 and got[0].messages == ({"role": "user", "content": "judge"},) and got[0].completion.startswith("Scores")
+    assert too_easy_ids(f) == {"b"}
+
+
+def test_rft_examples_errors_say_file_line_and_field(tmp_path):
+    f = write_jsonl(tmp_path / "acc.jsonl", [{"id": "a", "status": "kept", "examples": [{"prompt": [{"role": "user"}], "completion": "x"}]}])
+    with pytest.raises(InputError, match=r"acc.jsonl:1: examples\[0\]\.prompt\[0\]: expected a message"):
+        read_rft_examples(f)
+    g = write_jsonl(tmp_path / "scores.jsonl", [{"id": "a", "scores": [1, 2]}])
+    with pytest.raises(InputError, match="scores.jsonl:1: not an RFT data line"):
+        read_rft_examples(g)
+
+
+def test_instruction_data_forms_and_mixing(tmp_path):
+    f = write_jsonl(tmp_path / "mix.jsonl", [
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]},
+        {"prompt": "2+2?", "completion": "4"},
+        {"prompt": [{"role": "user", "content": "name?"}], "completion": [{"role": "assistant", "content": "grm"}]},
+    ])
+    mix = read_instruction_data(f)
+    assert [(m.messages[-1]["content"], m.completion, m.kind) for m in mix] == [("hi", "hello", "mix"), ("2+2?", "4", "mix"), ("name?", "grm", "mix")]
+    grm = [ChatExample(({"role": "user", "content": str(i)},), "s", "x") for i in range(4)]
+    both = mix_in(grm, mix, 0.5, seed=1)
+    assert len(both) == 6 and sum(e.kind == "mix" for e in both) == 2
+    assert mix_in(grm, mix, 0.5, seed=1) == both  # seeded
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"messages": [{"role": "user", "content": "hi"}]}])
+    with pytest.raises(InputError, match="bad.jsonl:1: messages: expected the conversation to end with an assistant turn"):
+        read_instruction_data(bad)
+
+
+# -- adapter maths ---------------------------------------------------------------------------------
+def test_permute_rows_interleaves_each_heads_rotary_halves():
+    head_dim, heads = 4, 2
+    w = np.arange(head_dim * heads, dtype=np.float32)[:, None]  # row i holds i
+    got = permute_rows(w, heads)[:, 0].tolist()
+    # per head, halves (0,1 | 2,3) become pairs (0,2), (1,3)
+    assert got == [0, 2, 1, 3, 4, 6, 5, 7]
+
+
+def test_stacked_adapters_are_one_adapter_of_the_summed_delta():
+    rng = np.random.default_rng(0)
+    info = BaseInfo("m.gguf", "gguf", "llama", 2, 2, 1, None)
+    def lw(r, scale):
+        return LoraWeights({"model.layers.0.self_attn.v_proj.weight": LoraPair(rng.normal(size=(r, 8)).astype(np.float32), rng.normal(size=(6, r)).astype(np.float32), scale)}, info)
+    low, up = lw(2, 0.5), lw(3, 2.0)
+    both = stack(low, up).pairs["model.layers.0.self_attn.v_proj.weight"]
+    name = "model.layers.0.self_attn.v_proj.weight"
+    want = low.pairs[name].scale * low.pairs[name].b @ low.pairs[name].a + up.pairs[name].scale * up.pairs[name].b @ up.pairs[name].a
+    assert both.a.shape == (5, 8) and np.allclose(both.scale * both.b @ both.a, want, atol=1e-5)
+
+
+def test_settings_json_roundtrip_is_plain(tmp_path):
+    s = load_settings("rft", None, {})
+    assert json.loads(json.dumps(s.to_json()))["lora_targets"][0] == "q_proj"
