@@ -29,8 +29,34 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def make_data(n: int, seed: int, exclude: set) -> list[dict]:
+WORDS = ("red blue green small large quiet fast slow river stone cloud garden window letter music table paper "
+         "winter summer morning evening bird horse apple bread silver golden open closed under over near far").split()
+
+
+def make_copy_data(n: int, seed: int, exclude: set) -> list[dict]:
+    """"Repeat exactly" queries: the exact copy against a copy with one word swapped; checkable by comparison."""
+    rng = random.Random(seed)
+    out = []
+    while len(out) < n:
+        words = rng.sample(WORDS, 6)
+        key = tuple(words)
+        if key in exclude:
+            continue
+        exclude.add(key)
+        wrong = list(words)
+        at = rng.randrange(len(words))
+        wrong[at] = rng.choice([w for w in WORDS if w not in words])
+        answers = [" ".join(words), " ".join(wrong)]
+        first_right = rng.random() < 0.5
+        responses = answers if first_right else answers[::-1]
+        out.append({"id": "copy-" + "-".join(words), "prompt": f"Repeat exactly: {' '.join(words)}", "responses": responses, "preferred": 0 if first_right else 1})
+    return out
+
+
+def make_data(n: int, seed: int, exclude: set, task: str = "add") -> list[dict]:
     """Addition queries with the right sum and a near miss, in random order; `preferred` names the right one."""
+    if task == "copy":
+        return make_copy_data(n, seed, exclude)
     rng = random.Random(seed)
     out = []
     while len(out) < n:
@@ -70,10 +96,13 @@ def evaluate(test: Path, lora: Path | None, args) -> dict:
     unparsed = sum(s.scores is None for s, _ in samples)
     voted = sum(r.verdict.best == r.record.preferred for r in results)
     ties = sum(r.verdict.best is None for r in results)
+    # position bias: samples whose top score is (uniquely) the response SHOWN first
+    firsts = [s for s, _ in samples if s.judgment.scores is not None and len(set(s.judgment.scores)) > 1 and s.judgment.scores[0] == max(s.judgment.scores)]
     return {
         "records": len(results), "samples": len(samples),
         "sample_accuracy": right / len(samples), "voting_accuracy": voted / len(results),
         "voting_ties": ties / len(results), "unparsed": unparsed / len(samples),
+        "first_shown_wins": len(firsts) / len(samples),
         "seconds": round(time.perf_counter() - t, 1),
     }
 
@@ -90,10 +119,13 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=240, help="training queries")
     ap.add_argument("--test", type=int, default=100, help="held-out queries")
     ap.add_argument("--k", type=int, default=4, help="samples per held-out query")
+    ap.add_argument("--task", choices=("add", "copy"), default="add", help="add: a + b with a near miss; copy: 'Repeat exactly' with one word swapped")
     ap.add_argument("--template", default="compact")
+    ap.add_argument("--rl-max-completion", type=int, default=96, help="RL completions have no forced score line: room for critique + scores")
     ap.add_argument("--max-tokens", type=int, default=48, help="critique budget of every sample (then the forced score line)")
     ap.add_argument("--rft-steps", type=int, default=80)
     ap.add_argument("--rl-steps", type=int, default=30)
+    ap.add_argument("--rl-lr", type=float, default=1e-4)
     ap.add_argument("--parallel", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -102,8 +134,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     seen: set = set()
     train, test = out / "arith_train.jsonl", out / "arith_test.jsonl"
-    write_jsonl(train, make_data(args.train, args.seed, seen))
-    write_jsonl(test, make_data(args.test, args.seed + 1, seen))  # disjoint queries
+    write_jsonl(train, make_data(args.train, args.seed, seen, args.task))
+    write_jsonl(test, make_data(args.test, args.seed + 1, seen, args.task))  # disjoint queries
     report = {"settings": vars(args) | {"out": str(out)}, "stages": {}}
     t0 = time.perf_counter()
 
@@ -111,7 +143,7 @@ def main() -> None:
         m = evaluate(test, lora, args)
         report["stages"][name] = {**m, **extra}
         print(f"[{name}] held-out: sample accuracy {m['sample_accuracy']:.3f}, voting@{args.k} {m['voting_accuracy']:.3f}, "
-              f"ties {m['voting_ties']:.3f}, unparsed {m['unparsed']:.3f} ({m['seconds']} s)", flush=True)
+              f"ties {m['voting_ties']:.3f}, unparsed {m['unparsed']:.3f}, first shown wins {m['first_shown_wins']:.3f} ({m['seconds']} s)", flush=True)
         (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
     stage("base", None, {})
@@ -122,15 +154,15 @@ def main() -> None:
     stage("rft", out / "rft" / "adapter.gguf", {"train_seconds": round(time.perf_counter() - t, 1)})
     t = time.perf_counter()
     grm("train", "rl", str(train), "--adapter", str(out / "rft" / "adapter"), "--rft-data", str(out / "rft" / "accepted.jsonl"),
-        "-o", str(out / "rl"), "--steps", str(args.rl_steps), "--batch", "8", "--group", "4", "--lr", "5e-5", "--beta", "0.08",
-        "--max-completion", str(args.max_tokens + 24), "--max-length", "512", *common)
+        "-o", str(out / "rl"), "--steps", str(args.rl_steps), "--batch", "8", "--group", "4", "--lr", str(args.rl_lr), "--beta", "0.08",
+        "--max-completion", str(args.rl_max_completion), "--max-length", "512", *common)
     stage("rft+rl", out / "rl" / "adapter.gguf", {"train_seconds": round(time.perf_counter() - t, 1)})
     report["total_seconds"] = round(time.perf_counter() - t0, 1)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print("\n| model | sample accuracy | voting@%d | ties | unparsed |" % args.k)
-    print("|---|---|---|---|---|")
+    print("\n| model | sample accuracy | voting@%d | ties | unparsed | first shown wins |" % args.k)
+    print("|---|---|---|---|---|---|")
     for name, m in report["stages"].items():
-        print(f"| {name} | {m['sample_accuracy']:.3f} | {m['voting_accuracy']:.3f} | {m['voting_ties']:.3f} | {m['unparsed']:.3f} |")
+        print(f"| {name} | {m['sample_accuracy']:.3f} | {m['voting_accuracy']:.3f} | {m['voting_ties']:.3f} | {m['unparsed']:.3f} | {m['first_shown_wins']:.3f} |")
 
 
 if __name__ == "__main__":

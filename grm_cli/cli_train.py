@@ -138,7 +138,10 @@ def train_rft(
         records = prepare_records(records, engine, tmpl, replace(scoring, hint=s.hint), on_long=on_long)
         _report_truncated(records)
         stats = _rft_sample(records, engine, tmpl, scoring, s.hint, run.accepted, False, as_json=False, chunk=_chunk(parallel, s.samples))
-        run.log({"stage": "rft", "event": "acceptance", **stats})
+        n = max(1, stats["records"])
+        rates = {"too_easy_rate": stats["too_easy"] / n, "kept_rate": stats["kept"] / n,
+                 "hinted_kept_rate": stats["hinted_kept"] / max(1, stats["hinted_drawn"])}
+        run.log({"stage": "rft", "event": "acceptance", **stats, **rates})
         del engine  # llama.cpp's memory goes back before torch loads the weights
         accepted = run.accepted
     say(f"fitting a LoRA (rank {s.lora_rank}) on the accepted trajectories of {accepted} …", "dim")

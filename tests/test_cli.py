@@ -124,10 +124,10 @@ def test_help_shows_examples(command):
     assert p.returncode == 0 and "Example" in p.stdout and "grm " in p.stdout
 
 
-def test_templates_lists_the_shipped_three():
+def test_templates_lists_the_shipped_four():
     p = grm("templates")
     assert p.returncode == 0
-    assert [line.split()[0] for line in p.stdout.splitlines()] == ["judge", "pointwise", "single"]
+    assert [line.split()[0] for line in p.stdout.splitlines()] == ["compact", "judge", "pointwise", "single"]
 
 
 def test_speed_is_reported_on_stderr_and_next_to_the_output(tiny_model, tmp_path):

@@ -197,8 +197,10 @@ def test_builtin_templates_all_load():
         assert t.min_responses <= t.max_responses
         assert "{context}" in t.user and "{responses}" in t.user
         text = user_text(render(t, rec(responses=["r"] * max(t.min_responses, 1))))
-        assert "#### Conversation Context ####" in text
-        assert "#### Output Format Requirements ####" in text
+        assert "#### Output Format Requirements ####" in text or name == "compact"
+        if name != "compact":  # the paper's templates keep its section headers; compact is deliberately short
+            assert "#### Conversation Context ####" in text
+        assert "\\boxed{" in text
 
 
 def test_builtin_template_settings():
