@@ -80,6 +80,7 @@ def train_rft(
     gguf: Optional[str] = typer.Option(None, "--gguf", help="When --model is a Hugging Face model: the GGUF of the same weights that llama.cpp samples with."),
     samples: Optional[int] = typer.Option(None, "--samples", "-k", help="N: unhinted samples per record (default 3, the paper's)."),
     hint: Optional[bool] = typer.Option(None, "--hint/--no-hint", help="Hinted sampling for records that are not too easy (default on)."),
+    balance: Optional[bool] = typer.Option(None, "--balance-positions/--no-balance-positions", help="Train on as many trajectories with the best response shown first as shown second (drops the surplus): keeps the sampling model's position bias out of the SFT data (default off, as in the paper)."),
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Budget for the principles and critique of one sampled trajectory (default 512)."),
     mix: Optional[str] = typer.Option(None, "--mix", help="General instruction data (JSONL: messages, or prompt + completion) mixed into the SFT data."),
     mix_ratio: Optional[float] = typer.Option(None, "--mix-ratio", help="Mixed-in examples per GRM example (e.g. 0.5)."),
@@ -111,7 +112,7 @@ def train_rft(
     from .train.stages import fit_rft
 
     require_training_stack()
-    s = _settings("rft", config, samples=samples, hint=hint, sample_max_tokens=max_tokens, mix=mix, mix_ratio=mix_ratio, lora_rank=lora_rank, lora_alpha=lora_alpha,
+    s = _settings("rft", config, samples=samples, hint=hint, sample_max_tokens=max_tokens, balance_positions=balance, mix=mix, mix_ratio=mix_ratio, lora_rank=lora_rank, lora_alpha=lora_alpha,
                   lora_targets=lora_targets, learning_rate=lr, steps=steps, epochs=epochs, batch=batch, grad_accum=grad_accum,
                   max_length=max_length, dtype=dtype, seed=seed)
     tmpl = load_template(template)
@@ -147,7 +148,8 @@ def train_rft(
     say(f"fitting a LoRA (rank {s.lora_rank}) on the accepted trajectories of {accepted} …", "dim")
     summary = fit_rft(model_ref, accepted, run, s, tmpl, resume=resume)
     left = summary["too_long"]
-    say(f"adapter: {summary['adapter']} ({summary['grm']} GRM examples, {summary['mix']} mixed in; left out as longer than {s.max_length} tokens: {left['grm']} + {left['mix']}); metrics: {run.metrics}")
+    balanced = f", {summary['dropped_to_balance']} dropped to balance positions" if s.balance_positions else ""
+    say(f"adapter: {summary['adapter']} ({summary['grm']} GRM examples{balanced}, {summary['mix']} mixed in; left out as longer than {s.max_length} tokens: {left['grm']} + {left['mix']}); metrics: {run.metrics}")
     gguf_out = _export_next_to(run, model_ref, export)
     if gguf_out:
         say(f"llama.cpp adapter: {gguf_out}  (grm score DATA --model {model_ref} --lora {gguf_out})")

@@ -17,7 +17,7 @@ from grm_cli.train.export import LoraPair, LoraWeights, permute_rows, stack
 from grm_cli.train.base_model import BaseInfo
 from grm_cli.train.grpo import RuleReward, rl_prompts
 from grm_cli.train.settings import load_settings
-from grm_cli.train.sft import ChatExample, mix_in, read_instruction_data, read_rft_examples, too_easy_ids
+from grm_cli.train.sft import ChatExample, balance_positions, mix_in, read_instruction_data, read_rft_examples, too_easy_ids
 
 T = load_template("pointwise")
 
@@ -183,3 +183,19 @@ def test_stacked_adapters_are_one_adapter_of_the_summed_delta():
 def test_settings_json_roundtrip_is_plain(tmp_path):
     s = load_settings("rft", None, {})
     assert json.loads(json.dumps(s.to_json()))["lora_targets"][0] == "q_proj"
+
+
+def test_balance_positions_keeps_equal_counts_per_shown_position_of_the_best(tmp_path):
+    def ex(order, scores):
+        return {"prompt": "judge", "completion": "Scores: \\boxed{1, 9}", "hinted": False, "order": order, "scores": scores}
+    # record-order scores; the label is record index 1 (top score). order (0, 1) shows it second, (1, 0) first
+    second = [ex([0, 1], [2, 9])] * 5
+    first = [ex([1, 0], [3, 8])] * 2
+    unknown = [{"prompt": "judge", "completion": "x"}]
+    f = write_jsonl(tmp_path / "acc.jsonl", [{"id": "a", "status": "kept", "examples": second + first + unknown}])
+    examples = read_rft_examples(f)
+    assert [e.best_shown for e in examples] == [1] * 5 + [0] * 2 + [None]
+    kept, dropped = balance_positions(examples, seed=0)
+    assert dropped == 3 and len(kept) == 5
+    assert [e.best_shown for e in kept].count(0) == 2 and [e.best_shown for e in kept].count(1) == 2 and [e.best_shown for e in kept].count(None) == 1
+    assert balance_positions(examples, seed=0) == (kept, dropped)  # seeded

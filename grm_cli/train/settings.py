@@ -42,6 +42,7 @@ class TrainSettings:
     sample_max_tokens: int = 512
     mix: str | None = None  # general instruction data mixed into SFT
     mix_ratio: float = 0.0  # mixed-in examples per GRM example
+    balance_positions: bool = False  # SFT on as many "best shown first" as "best shown second" trajectories
     # rule-based RL (GRPO)
     group: int = 4  # G: completions per prompt
     beta: float = 0.08  # KL penalty to the reference (the paper: 0.08 for 27B, 0.002 for 16B)

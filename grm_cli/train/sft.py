@@ -27,6 +27,7 @@ class ChatExample:
     completion: str
     source: str
     kind: str = "grm"  # "grm" (an RFT trajectory) | "mix" (general instruction data)
+    best_shown: int | None = None  # where the labelled best response was SHOWN (0-based), when known
 
 
 def _messages(value, where: str) -> tuple[dict, ...]:
@@ -79,8 +80,39 @@ def read_rft_examples(path: str | Path) -> list[ChatExample]:
             where = f"{path}:{n}: examples[{i}]"
             if not isinstance(ex, dict):
                 raise InputError(f"{where}: expected an object with prompt and completion")
-            out.append(ChatExample(_messages(ex.get("prompt"), f"{where}.prompt"), _completion(ex.get("completion"), f"{where}.completion"), f"{path}:{n}"))
+            out.append(ChatExample(_messages(ex.get("prompt"), f"{where}.prompt"), _completion(ex.get("completion"), f"{where}.completion"), f"{path}:{n}",
+                                   best_shown=_best_shown(ex)))
     return out
+
+
+def _best_shown(ex: dict) -> int | None:
+    """A kept trajectory is right, so its top score (record order) is the label; where was it shown?"""
+    scores, order = ex.get("scores"), ex.get("order")
+    if not isinstance(scores, list) or not isinstance(order, list) or len(scores) < 2 or len(scores) != len(order):
+        return None
+    top = max(scores)
+    if scores.count(top) != 1 or sorted(order) != list(range(len(order))):
+        return None
+    return order.index(scores.index(top))
+
+
+def balance_positions(examples: Sequence[ChatExample], seed: int) -> tuple[list[ChatExample], int]:
+    """Keep as many trajectories with the best response shown first as second (and so on), drawn seeded.
+
+    Why: the accepted set inherits the sampling model's position bias (a model that favours the second
+    position is right mostly when the label is shown second), and SFT on it teaches the bias, not the
+    judgment. Returns the kept examples and how many were dropped. Examples of unknown position stay."""
+    groups: dict[int, list[ChatExample]] = {}
+    rest = []
+    for ex in examples:
+        (groups.setdefault(ex.best_shown, []) if ex.best_shown is not None else rest).append(ex)
+    if len(groups) < 2:
+        return list(examples), 0
+    size = min(len(g) for g in groups.values())
+    rng = random.Random(seed)
+    kept = rest + [ex for pos in sorted(groups) for ex in rng.sample(groups[pos], size)]
+    rng.shuffle(kept)
+    return kept, len(examples) - len(kept)
 
 
 def read_instruction_data(path: str | Path) -> list[ChatExample]:

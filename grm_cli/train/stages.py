@@ -37,17 +37,21 @@ def fit_rft(model_ref: str, accepted: Path, run: RunDir, settings: TrainSettings
     """SFT of a fresh LoRA on the kept examples of `accepted` (a `grm train rft-data` file)."""
     require_training_stack()
     run.open(resume=resume)
-    from .sft import mix_in, prepare_sft, read_instruction_data, read_rft_examples, train_sft
+    from .sft import balance_positions, mix_in, prepare_sft, read_instruction_data, read_rft_examples, train_sft
 
     examples = read_rft_examples(accepted)
     if not examples:
         raise InputError(f"{accepted}: no accepted trajectories to train on (every record was too easy or had nothing right)")
+    dropped = 0
+    if settings.balance_positions:
+        examples, dropped = balance_positions(examples, settings.seed)
     if settings.mix and settings.mix_ratio > 0:
         examples = mix_in(examples, read_instruction_data(settings.mix), settings.mix_ratio, settings.seed)
     _seed(settings)
     model, tokenizer, info = load_for_training(model_ref, dtype=settings.dtype)
     layout = chat_layout_for(tokenizer)
     data, counts = prepare_sft(layout, tokenizer, examples, settings.max_length)
+    counts["dropped_to_balance"] = dropped
     run.log({"stage": "rft", "event": "data", **counts})
     peft_model = train_sft(model, tokenizer, layout, data, settings, run.root, resume=resume and run.has_checkpoint(), callbacks=[metrics_callback(run, "rft")])
     _save(peft_model, tokenizer, run, info, stage="rft", template=template.name, settings=settings.to_json(), trained_on=str(accepted))
