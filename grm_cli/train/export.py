@@ -49,6 +49,16 @@ def permute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
     return w.reshape(n_head, 2, rows // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
+def in_llama_cpp_rows(hf_name: str, b: np.ndarray, base: BaseInfo) -> np.ndarray:
+    """B's rows in the order llama.cpp stores this weight's output rows (q/k of llama are permuted per head)."""
+    if base.arch in PERMUTED_QK_ARCHS:
+        if hf_name.endswith("self_attn.q_proj.weight"):
+            return permute_rows(b, base.n_head)
+        if hf_name.endswith("self_attn.k_proj.weight"):
+            return permute_rows(b, base.n_head_kv)
+    return b
+
+
 def _load_tensors(folder: Path) -> dict[str, np.ndarray]:
     st = folder / "adapter_model.safetensors"
     if not st.is_file():
@@ -140,12 +150,8 @@ def write_adapter_gguf(weights: LoraWeights, out: str | Path, *, name: str = "gr
     w.add_float32("adapter.lora.alpha", float(rank))
     for hf_name in sorted(weights.pairs):
         p = weights.pairs[hf_name]
-        a, b = p.a, p.b * (p.scale * p.a.shape[0] / rank)  # llama.cpp multiplies by alpha / (this tensor's rank)
-        if base.arch in PERMUTED_QK_ARCHS:
-            if hf_name.endswith("self_attn.q_proj.weight"):
-                b = permute_rows(b, base.n_head)
-            elif hf_name.endswith("self_attn.k_proj.weight"):
-                b = permute_rows(b, base.n_head_kv)
+        a = p.a
+        b = in_llama_cpp_rows(hf_name, p.b * (p.scale * p.a.shape[0] / rank), base)  # llama.cpp multiplies by alpha / (this tensor's rank)
         target = gguf_tensor_name(hf_name, base.arch, base.n_layer)
         w.add_tensor(target + ".lora_a", np.ascontiguousarray(a, dtype=np.float32))
         w.add_tensor(target + ".lora_b", np.ascontiguousarray(b, dtype=np.float32))

@@ -15,19 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, ModelError
-from .export import PERMUTED_QK_ARCHS, LoraWeights, gguf_tensor_name, permute_rows
+from .export import LoraWeights, gguf_tensor_name, in_llama_cpp_rows
 
 
 def _deltas(weights: LoraWeights) -> dict[str, np.ndarray]:
     base = weights.base
     out = {}
     for hf_name, p in weights.pairs.items():
-        b = p.b * p.scale
-        if base.arch in PERMUTED_QK_ARCHS:
-            if hf_name.endswith("self_attn.q_proj.weight"):
-                b = permute_rows(b, base.n_head)
-            elif hf_name.endswith("self_attn.k_proj.weight"):
-                b = permute_rows(b, base.n_head_kv)
+        b = in_llama_cpp_rows(hf_name, p.b * p.scale, base)
         out[gguf_tensor_name(hf_name, base.arch, base.n_layer)] = b @ p.a
     return out
 
