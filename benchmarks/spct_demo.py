@@ -80,11 +80,11 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 def evaluate(test: Path, lora: Path | None, args) -> dict:
     """Score the held-out records through llama.cpp (with the adapter, if any) and apply the rule."""
     from grm_cli.engine.batched import BatchedLlamaEngine
-    from grm_cli.models import default_model_path
-    from grm_cli.pipeline import ScoreSettings, score_records
-    from grm_cli.prompting import load_template
-    from grm_cli.records import read_records
-    from grm_cli.rules import is_correct
+    from grm_cli.models.registry import default_model_path
+    from grm_cli.scoring.pipeline import ScoreSettings, score_records
+    from grm_cli.core.prompt import load_template
+    from grm_cli.core.records import read_records
+    from grm_cli.core.rules import is_correct
 
     tmpl = load_template(args.template)
     engine = BatchedLlamaEngine(default_model_path(), n_ctx=1024, n_seq_max=args.parallel + 1, lora_path=lora)

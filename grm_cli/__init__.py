@@ -10,14 +10,14 @@ Python API (the CLI is a thin skin over it):
 
 __version__ = "0.1.0"
 
-from .errors import ExitCode, GrmError, InputError, ModelError  # noqa: E402
-from .models import default_model_path, resolve_model  # noqa: E402
-from .parsing import Judgment, parse_judgment, parse_scores  # noqa: E402
-from .pipeline import ScoreResult, ScoreSettings, generate_principles, score_record, score_records  # noqa: E402
-from .prompting import Template, load_template, render  # noqa: E402
-from .records import Record, read_prompts, read_records, record_from_dict  # noqa: E402
-from .rules import is_correct, rl_reward  # noqa: E402
-from .voting import Verdict, vote  # noqa: E402
+from grm_cli.errors import ExitCode, GrmError, InputError, ModelError  # noqa: E402
+from grm_cli.models.registry import default_model_path, resolve_model  # noqa: E402
+from grm_cli.core.judgment import Judgment, parse_judgment, parse_scores  # noqa: E402
+from grm_cli.scoring.pipeline import ScoreResult, ScoreSettings, generate_principles, score_record, score_records  # noqa: E402
+from grm_cli.core.prompt import Template, load_template, render  # noqa: E402
+from grm_cli.core.records import Record, read_prompts, read_records, record_from_dict  # noqa: E402
+from grm_cli.core.rules import is_correct, rl_reward  # noqa: E402
+from grm_cli.core.voting import Verdict, vote  # noqa: E402
 
 __all__ = [
     "ExitCode", "GrmError", "InputError", "ModelError", "default_model_path", "resolve_model", "Judgment",
@@ -30,7 +30,7 @@ __all__ = [
 def __getattr__(name: str):
     # The engine imports llama_cpp (a native library): load it only when asked for.
     if name == "LlamaEngine":
-        from .engine.llama import LlamaEngine
+        from grm_cli.engine.llama import LlamaEngine
 
         return LlamaEngine
     raise AttributeError(name)

@@ -1,5 +1,5 @@
 """python -m grm_cli: the grm command (so `accelerate launch -m grm_cli train rft ...` works)."""
 
-from .cli import main
+from grm_cli.cli import main
 
 main()

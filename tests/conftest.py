@@ -30,7 +30,7 @@ def tiny_engine(tiny_model):
 
 @pytest.fixture(scope="session")
 def smollm2_path() -> Path:
-    from grm_cli.models import default_model_path
+    from grm_cli.models.registry import default_model_path
 
     return default_model_path()
 

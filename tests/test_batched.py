@@ -10,9 +10,9 @@ import pytest
 from grm_cli.engine.base import GenerationRequest
 from grm_cli.engine.batched import ROOT_SEQ, BatchedLlamaEngine
 from grm_cli.errors import ModelError
-from grm_cli.pipeline import ScoreSettings, forced_tail, score_many
-from grm_cli.prompting import load_template
-from grm_cli.records import record_from_dict
+from grm_cli.scoring.pipeline import ScoreSettings, forced_tail, score_many
+from grm_cli.core.prompt import load_template
+from grm_cli.core.records import record_from_dict
 
 POINTWISE = load_template("pointwise")
 

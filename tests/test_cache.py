@@ -6,10 +6,10 @@ import json
 import subprocess
 import sys
 
-from grm_cli.cache import CachedEngine, SampleCache, model_fingerprint
-from grm_cli.pipeline import ScoreSettings, score_record
-from grm_cli.prompting import load_template
-from grm_cli.records import record_from_dict
+from grm_cli.engine.cache import CachedEngine, SampleCache, model_fingerprint
+from grm_cli.scoring.pipeline import ScoreSettings, score_record
+from grm_cli.core.prompt import load_template
+from grm_cli.core.records import record_from_dict
 
 
 class Counting:

@@ -10,10 +10,10 @@ import sys
 import pytest
 
 from grm_cli.errors import InputError
-from grm_cli.pipeline import ScoreSettings, score_record
-from grm_cli.prompting import load_template
-from grm_cli.records import record_from_dict
-from grm_cli.rules import is_correct
+from grm_cli.scoring.pipeline import ScoreSettings, score_record
+from grm_cli.core.prompt import load_template
+from grm_cli.core.records import record_from_dict
+from grm_cli.core.rules import is_correct
 
 
 def grm(*args, stdin=None):
@@ -87,7 +87,7 @@ def test_plot_path_is_checked_before_any_work(tmp_path):
 def test_closed_pipe_is_a_quiet_success(tiny_model):
     from conftest import EXAMPLES
 
-    cmd = f"{sys.executable} -m grm_cli.cli score {EXAMPLES / 'llmbar.jsonl'} --model {tiny_model} --ctx 8192 --max-tokens 4 --json | head -1"
+    cmd = f"{sys.executable} -m grm_cli.cli.app score {EXAMPLES / 'llmbar.jsonl'} --model {tiny_model} --ctx 8192 --max-tokens 4 --json | head -1"
     p = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["id"] == "llmbar-Neighbor-76" and "Traceback" not in p.stderr

@@ -6,9 +6,9 @@ import pytest
 
 from grm_cli.engine.base import ContextOverflow, GenerationRequest
 from grm_cli.errors import InputError
-from grm_cli.pipeline import ScoreSettings, check_fits, forced_tail, score_grammar, score_record
-from grm_cli.prompting import load_template
-from grm_cli.records import record_from_dict
+from grm_cli.scoring.pipeline import ScoreSettings, check_fits, forced_tail, score_grammar, score_record
+from grm_cli.core.prompt import load_template
+from grm_cli.core.records import record_from_dict
 
 POINTWISE = load_template("pointwise")
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from grm_cli.errors import InputError
-from grm_cli.evaluate import (
+from grm_cli.evaluation.metrics import (
     EvalSummary,
     StoredResult,
     StoredSample,
@@ -21,7 +21,7 @@ from grm_cli.evaluate import (
     rewardbench_sections,
     scaling_curve,
 )
-from grm_cli.rules import break_tie
+from grm_cli.core.rules import break_tie
 
 
 def rec(rid, n, preferred, samples, subset=None, orders=None):
@@ -173,7 +173,7 @@ def test_eval_from_stored_results_generates_nothing_and_plots(tiny_model, tmp_pa
 
 
 def test_plot_without_matplotlib_is_a_clear_message(tmp_path):
-    code = "import sys; sys.modules['matplotlib'] = None; from grm_cli.cli import main; main(sys.argv[1:])"
+    code = "import sys; sys.modules['matplotlib'] = None; from grm_cli.cli.app import main; main(sys.argv[1:])"
     s = evaluate(HAND, seed=0, draws=5)
     f = tmp_path / "s.json"
     f.write_text(json.dumps(s.to_json()))
@@ -182,7 +182,7 @@ def test_plot_without_matplotlib_is_a_clear_message(tmp_path):
 
 
 def test_a_speed_log_is_named_as_such(tmp_path):
-    from grm_cli.evaluate import read_eval_input
+    from grm_cli.evaluation.metrics import read_eval_input
 
     log = tmp_path / "run.jsonl.runs.jsonl"
     log.write_text('{"finished": "2026-11-26T07:00:00+00:00", "records": 8, "requests": 16, "wall_seconds": 8.7}\n')

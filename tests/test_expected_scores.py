@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from conftest import EXAMPLES
-from grm_cli.evaluate import result_from_json
-from grm_cli.parsing import score_spans
-from grm_cli.pipeline import ScoreSettings, run_signature, score_records
-from grm_cli.prompting import load_template
-from grm_cli.records import read_records
+from grm_cli.evaluation.metrics import result_from_json
+from grm_cli.core.judgment import score_spans
+from grm_cli.scoring.pipeline import ScoreSettings, run_signature, score_records
+from grm_cli.core.prompt import load_template
+from grm_cli.core.records import read_records
 
 MSGS = [{"role": "user", "content": "Rate the answers to 2+2 from 1 to 10. Answer 1: 4. Answer 2: 5."}]
 TEXT = "Specific Criteria: correctness.\nAnalysis: answer 1 is right.\nScores: \\boxed{9, 10}"
@@ -103,7 +103,7 @@ def test_score_mode_expected_from_the_command_line(tiny_model):
 
 
 def test_float_totals_do_not_depend_on_the_order_samples_are_added():
-    from grm_cli.voting import vote
+    from grm_cli.core.voting import vote
 
     a, b, c = (6.6, 1.0), (7.1, 1.0), (9.0, 1.0)
     assert vote([a, b, c], 2).totals == vote([c, b, a], 2).totals == (22.7, 3.0)

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from grm_cli.doctor import Gpu, nvidia_gpus, parse_system_info, reinstall_hint
-from grm_cli.fit import GiB, MiB, SAFETY_BYTES, ModelShape, compute_buffer_bytes, fit_layers, kv_bytes_per_layer, read_shape
+from grm_cli.models.doctor import Gpu, nvidia_gpus, parse_system_info, reinstall_hint
+from grm_cli.models.fit import GiB, MiB, SAFETY_BYTES, ModelShape, compute_buffer_bytes, fit_layers, kv_bytes_per_layer, read_shape
 
 
 def shape(n_layer, layer_mib, *, kv_width, n_vocab=32000, output_mib=200, host_mib=250, name="m"):

@@ -12,11 +12,11 @@ import pytest
 
 from conftest import EXAMPLES
 from grm_cli.errors import InputError
-from grm_cli.evaluate import StoredResult, StoredSample, _guided, accuracy, evaluate, k_meta_sweep, scaling_curve
-from grm_cli.metarm import MetaRMFile, fit_logistic, roc_auc, split_by_group, train_head, trajectories_from_results
-from grm_cli.prompting import load_template, render_meta
-from grm_cli.records import Record, Turn
-from grm_cli.voting import guided_vote, meta_keep
+from grm_cli.evaluation.metrics import StoredResult, StoredSample, _guided, accuracy, evaluate, k_meta_sweep, scaling_curve
+from grm_cli.metarm.model import MetaRMFile, fit_logistic, roc_auc, split_by_group, train_head, trajectories_from_results
+from grm_cli.core.prompt import load_template, render_meta
+from grm_cli.core.records import Record, Turn
+from grm_cli.core.voting import guided_vote, meta_keep
 
 
 # -- the head --------------------------------------------------------------------------------------
@@ -222,7 +222,7 @@ def test_train_a_meta_rm_and_vote_with_it(tmp_path, tiny_model):
 
 
 def test_cross_validation_chooses_a_stronger_penalty_when_features_outnumber_samples():
-    from grm_cli.metarm import choose_l2
+    from grm_cli.metarm.model import choose_l2
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(160, 400))

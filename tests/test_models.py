@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from grm_cli.errors import ModelError
-from grm_cli.models import HubFile, parse_hf
+from grm_cli.models.registry import HubFile, parse_hf
 
 COMMIT = "c0ffee" + "0" * 34
 

@@ -11,12 +11,12 @@ import pytest
 
 from conftest import EXAMPLES, write_jsonl
 from grm_cli.errors import InputError
-from grm_cli.filtering import FILTER_RULE, filter_result, label_of, split_for_filter
-from grm_cli.parsing import Judgment
-from grm_cli.pipeline import GivenPrinciples, SampleResult, ScoreResult, ScoreSettings, principles_lookup, run_signature
-from grm_cli.prompting import load_template, render
-from grm_cli.records import Record, Turn, label_key, principles_entry
-from grm_cli.voting import vote
+from grm_cli.principles.filtering import FILTER_RULE, filter_result, label_of, split_for_filter
+from grm_cli.core.judgment import Judgment
+from grm_cli.scoring.pipeline import GivenPrinciples, SampleResult, ScoreResult, ScoreSettings, principles_lookup, run_signature
+from grm_cli.core.prompt import load_template, render
+from grm_cli.core.records import Record, Turn, label_key, principles_entry
+from grm_cli.core.voting import vote
 
 
 def rec(rid="r1", query="Which is larger, 7 or 9?", responses=("9", "7"), preferred=0, label=None) -> Record:

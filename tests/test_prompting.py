@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from grm_cli.errors import ExitCode, InputError
-from grm_cli.parsing import parse_judgment
-from grm_cli.prompting import (
+from grm_cli.core.judgment import parse_judgment
+from grm_cli.core.prompt import (
     KINDS,
     Prompt,
     Template,
@@ -15,7 +15,7 @@ from grm_cli.prompting import (
     render,
     render_context,
 )
-from grm_cli.records import Record, Turn, record_from_dict
+from grm_cli.core.records import Record, Turn, record_from_dict
 
 
 def rec(prompt="What is 2+2?", responses=("4", "5"), **kw) -> Record:

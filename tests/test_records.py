@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from grm_cli.errors import ExitCode, InputError
-from grm_cli.records import (
+from grm_cli.core.records import (
     MAX_RESPONSES,
     Record,
     Turn,

@@ -8,12 +8,12 @@ import subprocess
 import sys
 
 from conftest import EXAMPLES
-from grm_cli.parsing import Judgment
-from grm_cli.pipeline import SampleResult, ScoreResult, ScoreSettings, score_records
-from grm_cli.prompting import load_template
-from grm_cli.records import Record, Turn
+from grm_cli.core.judgment import Judgment
+from grm_cli.scoring.pipeline import SampleResult, ScoreResult, ScoreSettings, score_records
+from grm_cli.core.prompt import load_template
+from grm_cli.core.records import Record, Turn
 from grm_cli.train.rft_data import decide
-from grm_cli.voting import vote
+from grm_cli.core.voting import vote
 
 T = load_template("pointwise")
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import pytest
 
 from conftest import EXAMPLES
-from grm_cli.rewards import completion_text, group_completions, rewards_from_results
+from grm_cli.serve.rewards import completion_text, group_completions, rewards_from_results
 
 
 @contextmanager
@@ -145,7 +145,7 @@ def test_a_full_queue_answers_503(tiny_model):
 
 # -- completions as records, rewards back ---------------------------------------------------------
 def test_completions_follow_the_templates_response_limits():
-    from grm_cli.prompting import load_template
+    from grm_cli.core.prompt import load_template
 
     records, slots = group_completions(["q"] * 3, ["a", "b", "c"], load_template("single"))
     assert [r.responses for r in records] == [("a",), ("b",), ("c",)] and slots == [(0, 0), (1, 0), (2, 0)]
@@ -167,7 +167,7 @@ def test_completions_of_one_prompt_are_judged_together():
 
 
 def test_rewards_are_mean_scores_and_none_when_unparsed():
-    from grm_cli.voting import vote
+    from grm_cli.core.voting import vote
 
     class R:
         def __init__(self, samples, n):
@@ -178,9 +178,9 @@ def test_rewards_are_mean_scores_and_none_when_unparsed():
 
 
 def test_trl_reward_function(tiny_engine):
-    from grm_cli.integrations import trl_reward
-    from grm_cli.pipeline import ScoreSettings, score_records
-    from grm_cli.prompting import load_template
+    from grm_cli.serve.trl import trl_reward
+    from grm_cli.scoring.pipeline import ScoreSettings, score_records
+    from grm_cli.core.prompt import load_template
 
     reward = trl_reward(tiny_engine, max_tokens=8)
     prompts = ["What is 2+2?"] * 2 + [[{"role": "user", "content": "Name a colour."}]] * 2

@@ -8,7 +8,7 @@ import sys
 
 from conftest import EXAMPLES
 from grm_cli import load_template, read_prompts, read_records
-from grm_cli.pipeline import ScoreSettings, generate_principles, score_records
+from grm_cli.scoring.pipeline import ScoreSettings, generate_principles, score_records
 
 
 def test_default_model_is_found_without_importing_its_package(smollm2_path):

@@ -10,9 +10,9 @@ import pytest
 
 from conftest import write_jsonl
 from grm_cli.errors import InputError
-from grm_cli.prompting import load_template, render
-from grm_cli.records import Record, Turn
-from grm_cli.rules import is_correct
+from grm_cli.core.prompt import load_template, render
+from grm_cli.core.records import Record, Turn
+from grm_cli.core.rules import is_correct
 from grm_cli.train.export import LoraPair, LoraWeights, permute_rows, stack
 from grm_cli.train.base_model import BaseInfo
 from grm_cli.train.grpo import RuleReward, rl_prompts

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grm_cli.rules import argmax_unique, is_correct, rl_reward, tied_best
-from grm_cli.sampling import response_order, sample_seed
-from grm_cli.voting import Verdict, judge_to_scores, to_record_order, vote
+from grm_cli.core.rules import argmax_unique, is_correct, rl_reward, tied_best
+from grm_cli.core.sampling import response_order, sample_seed
+from grm_cli.core.voting import Verdict, judge_to_scores, to_record_order, vote
 
 # ---------------------------------------------------------------- to_record_order
 

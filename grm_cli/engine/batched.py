@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import ModelError
-from .base import ContextOverflow, EngineStats, Generation, GenerationRequest
-from .chunks import ContextOwner, DecodeError, decode_sequence
-from .llama import LlamaEngine, captured_stderr
+from grm_cli.errors import ModelError
+from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest
+from grm_cli.engine.chunks import ContextOwner, DecodeError, decode_sequence
+from grm_cli.engine.llama import LlamaEngine, captured_stderr
 
 ROOT_SEQ = 0
 KV_CELLS_PER_CTX = 4  # the shared cache holds 4 x --ctx cells: prompts once, the samples' own tokens each

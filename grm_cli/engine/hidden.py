@@ -12,8 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import ModelError
-from .side import SideContext, base_engine
+from grm_cli.errors import ModelError
+from grm_cli.engine.side import SideContext, base_engine
 
 
 class HiddenStates(SideContext):

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from ..cache import model_fingerprint
-from ..chat import ChatLayout
-from ..errors import ModelError
-from .base import ContextOverflow, EngineStats, Generation, GenerationRequest
+from grm_cli.engine.cache import model_fingerprint
+from grm_cli.engine.chat import ChatLayout
+from grm_cli.errors import ModelError
+from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest
 
 KV_TYPES = ("f16", "q8_0", "q4_0")
 

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .side import SideContext, base_engine
+from grm_cli.engine.side import SideContext, base_engine
 
 
 class ScoreProbe(SideContext):

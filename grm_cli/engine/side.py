@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 
-from ..errors import ModelError
-from .chunks import ContextOwner, DecodeError, decode_sequence
-from .llama import LlamaEngine, captured_stderr
+from grm_cli.errors import ModelError
+from grm_cli.engine.chunks import ContextOwner, DecodeError, decode_sequence
+from grm_cli.engine.llama import LlamaEngine, captured_stderr
 
 
 def base_engine(engine) -> LlamaEngine:

@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import InputError, ModelError
+from grm_cli.errors import InputError, ModelError
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def resolve_ref(ref: str | None) -> str:
     """None means grm's default model (SmolLM2's GGUF from its PyPI wheel); aliases resolve as for scoring."""
     if ref is not None and (Path(ref).expanduser().exists() or "/" in ref and not ref.startswith("hf://")):
         return ref
-    from ..models import resolve_model
+    from grm_cli.models.registry import resolve_model
 
     return str(resolve_model(ref, progress=True))
 
@@ -83,7 +83,7 @@ def load_for_training(ref: str, *, dtype: str = "float32"):
     gguf = _split_gguf(ref)
     try:
         if gguf is not None:
-            from ..cache import model_fingerprint
+            from grm_cli.engine.cache import model_fingerprint
 
             folder, name = gguf
             tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=name)
@@ -122,7 +122,7 @@ def clear_quantization_marks(model) -> None:
 
 def chat_layout_for(tokenizer):
     """The chat layout llama.cpp uses for this model: its template and its BOS/EOS texts."""
-    from ..chat import ChatLayout
+    from grm_cli.engine.chat import ChatLayout
 
     return ChatLayout(getattr(tokenizer, "chat_template", None), bos=tokenizer.bos_token or "", eos=tokenizer.eos_token or "")
 

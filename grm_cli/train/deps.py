@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import InputError
+from grm_cli.errors import InputError
 
 INSTALL_HINT = (
     "training needs the optional extra: pip install torch==2.13.0 'grm-cli[train]' "

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from .base_model import BaseInfo, read_info
+from grm_cli.errors import InputError
+from grm_cli.train.base_model import BaseInfo, read_info
 
 PERMUTED_QK_ARCHS = ("llama",)  # llama.cpp's converter permutes q/k rows for these
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from ..filtering import label_of
-from ..pipeline import judged_scores
-from ..prompting import Template, render
-from ..records import Record
-from ..rules import rl_reward
-from ..sampling import response_order, sample_seed
+from grm_cli.principles.filtering import label_of
+from grm_cli.scoring.pipeline import judged_scores
+from grm_cli.core.prompt import Template, render
+from grm_cli.core.records import Record
+from grm_cli.core.rules import rl_reward
+from grm_cli.core.sampling import response_order, sample_seed
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,10 @@ def train_grpo(model, tokenizer, rows: list[dict], reward: RuleReward, settings,
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    from .sft import lora_config, training_arguments
+    from grm_cli.train.sft import lora_config, training_arguments
 
     if settings.batch % settings.group:
-        from ..errors import InputError
+        from grm_cli.errors import InputError
 
         raise InputError(f"batch {settings.batch} must be a multiple of group {settings.group}: each step samples whole groups")
     args = GRPOConfig(

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, ModelError
-from .export import LoraWeights, gguf_tensor_name, in_llama_cpp_rows
+from grm_cli.errors import InputError, ModelError
+from grm_cli.train.export import LoraWeights, gguf_tensor_name, in_llama_cpp_rows
 
 
 def _deltas(weights: LoraWeights) -> dict[str, np.ndarray]:

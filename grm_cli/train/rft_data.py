@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Iterable, Iterator, Sequence
 
-from ..filtering import label_of
-from ..pipeline import SampleResult, ScoreResult, ScoreSettings, score_records
-from ..prompting import Template, render
-from ..records import Record
-from ..rules import is_correct
+from grm_cli.principles.filtering import label_of
+from grm_cli.scoring.pipeline import SampleResult, ScoreResult, ScoreSettings, score_records
+from grm_cli.core.prompt import Template, render
+from grm_cli.core.records import Record
+from grm_cli.core.rules import is_correct
 
 DEFAULT_SAMPLES = 3  # N_RFT in the paper
 

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import InputError
+from grm_cli.errors import InputError
 
 
 def is_main_process() -> bool:

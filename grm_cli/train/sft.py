@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..errors import InputError
+from grm_cli.errors import InputError
 
 IGNORE = -100
 

@@ -11,13 +11,13 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import InputError
-from ..prompting import Template
-from ..records import Record
-from .base_model import BaseInfo, chat_layout_for, load_for_training, read_info, save_info
-from .deps import require_training_stack
-from .run_dir import RunDir, is_main_process, metrics_callback
-from .settings import TrainSettings
+from grm_cli.errors import InputError
+from grm_cli.core.prompt import Template
+from grm_cli.core.records import Record
+from grm_cli.train.base_model import BaseInfo, chat_layout_for, load_for_training, read_info, save_info
+from grm_cli.train.deps import require_training_stack
+from grm_cli.train.run_dir import RunDir, is_main_process, metrics_callback
+from grm_cli.train.settings import TrainSettings
 
 
 def _seed(settings: TrainSettings) -> None:
@@ -37,7 +37,7 @@ def fit_rft(model_ref: str, accepted: Path, run: RunDir, settings: TrainSettings
     """SFT of a fresh LoRA on the kept examples of `accepted` (a `grm train rft-data` file)."""
     require_training_stack()
     run.open(resume=resume)
-    from .sft import balance_positions, mix_in, prepare_sft, read_instruction_data, read_rft_examples, train_sft
+    from grm_cli.train.sft import balance_positions, mix_in, prepare_sft, read_instruction_data, read_rft_examples, train_sft
 
     examples = read_rft_examples(accepted)
     if not examples:
@@ -63,7 +63,7 @@ def fit_rl(model_ref: str, records: Sequence[Record], run: RunDir, settings: Tra
     RL LoRA trains on top of it and the KL reference is the RFT model, as in the paper."""
     require_training_stack()
     run.open(resume=resume)
-    from .grpo import RuleReward, rl_prompts, train_grpo
+    from grm_cli.train.grpo import RuleReward, rl_prompts, train_grpo
 
     if not records:
         raise InputError("no labelled records to train on")

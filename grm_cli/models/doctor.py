@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .fit import GiB, MiB, ModelShape, fit_layers, kv_bytes_per_layer, read_shape
+from grm_cli.models.fit import GiB, MiB, ModelShape, fit_layers, kv_bytes_per_layer, read_shape
 
 GPU_BACKENDS = ("CUDA", "Metal", "Vulkan", "HIP", "SYCL", "OpenCL")
 
@@ -130,7 +130,7 @@ class DoctorReport:
 def model_needs(path: Path, gpus: list[Gpu], gpu_offload: bool, ctx: int, kv_type: str, n_seq: int = 1) -> ModelNeeds:
     """What `grm score` with the default (batched) engine allocates: KV cells = KV_CELLS_PER_CTX x --ctx,
     shared by the parallel sequences."""
-    from .engine.batched import KV_CELLS_PER_CTX
+    from grm_cli.engine.batched import KV_CELLS_PER_CTX
 
     shape: ModelShape = read_shape(path)
     cells = ctx * KV_CELLS_PER_CTX
@@ -145,9 +145,9 @@ def model_needs(path: Path, gpus: list[Gpu], gpu_offload: bool, ctx: int, kv_typ
 
 
 def diagnose(model: str | None = None, ctx: int = 4096, kv_type: str = "f16") -> DoctorReport:
-    from . import __version__
-    from .errors import ModelError
-    from .models import default_model_path, resolve_model
+    from grm_cli import __version__
+    from grm_cli.errors import ModelError
+    from grm_cli.models.registry import default_model_path, resolve_model
 
     problems: list[str] = []
     try:

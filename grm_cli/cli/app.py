@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import os
 import sqlite3
@@ -18,9 +17,9 @@ from rich.console import Console
 from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from . import __version__
-from .errors import ExitCode, GrmError, InputError
-from .output import ResultsFile
+from grm_cli import __version__
+from grm_cli.errors import ExitCode, GrmError, InputError
+from grm_cli.io.results import ResultsFile
 
 app = typer.Typer(
     name="grm",
@@ -110,14 +109,14 @@ def _remote(backend: str, base_url: Optional[str], api_key_env: Optional[str], c
 
 def _remote_engine(remote: dict, *, ctx: int, quiet: bool, cache: bool):
     """An OpenAI-compatible server as the engine; its samples are cached under the server's URL and model."""
-    from .engine.openai import OpenAIEngine, api_key_from_env
+    from grm_cli.engine.openai import OpenAIEngine, api_key_from_env
 
     engine = OpenAIEngine(remote["base_url"], model=remote["remote_model"], api_key=api_key_from_env(remote["api_key_env"]), n_ctx=ctx, concurrency=remote["concurrency"], use_n=remote["server_n"])
     if not quiet:
         say(f"scoring through {engine.model} at {engine.base_url} ({engine.concurrency} requests in flight)", "dim")
     if not cache:
         return engine
-    from .cache import CachedEngine, SampleCache, default_cache_dir
+    from grm_cli.engine.cache import CachedEngine, SampleCache, default_cache_dir
 
     try:
         store = SampleCache(default_cache_dir() / "samples.sqlite")
@@ -136,9 +135,9 @@ def _load_engine(model: Optional[str], *, quiet: bool, lora: Optional[Path] = No
         if lora is not None:
             raise InputError("--lora applies an adapter in-process (--backend llama); a server loads its adapters itself (llama-server --lora, vLLM --lora-modules)")
         return _remote_engine(remote, ctx=ctx, quiet=quiet, cache=cache)
-    from .doctor import auto_gpu_layers
-    from .engine.llama import KV_TYPES, LlamaEngine
-    from .models import resolve_model
+    from grm_cli.models.doctor import auto_gpu_layers
+    from grm_cli.engine.llama import KV_TYPES, LlamaEngine
+    from grm_cli.models.registry import resolve_model
 
     path = resolve_model(model, progress=not quiet)
     if ctx < 256:
@@ -151,7 +150,7 @@ def _load_engine(model: Optional[str], *, quiet: bool, lora: Optional[Path] = No
         raise InputError(f"--kv-type {kv_type} needs --flash-attn (llama.cpp quantizes the V cache only with flash attention)")
     layers = _gpu_layers(n_gpu_layers)
     if layers is None:
-        from .engine.batched import KV_CELLS_PER_CTX
+        from grm_cli.engine.batched import KV_CELLS_PER_CTX
 
         cells = ctx * KV_CELLS_PER_CTX if engine_kind == "batched" else ctx
         layers, why = auto_gpu_layers(path, cells, kv_type)
@@ -163,7 +162,7 @@ def _load_engine(model: Optional[str], *, quiet: bool, lora: Optional[Path] = No
         raise InputError(f"--lora-scale {lora_scale}: expected a finite number")
     options = dict(n_gpu_layers=layers, n_threads=threads, kv_type=kv_type, flash_attn=flash_attn, use_mmap=mmap, use_mlock=mlock, verbose=verbose, lora_path=lora, lora_scale=lora_scale)
     if engine_kind == "batched":
-        from .engine.batched import BatchedLlamaEngine
+        from grm_cli.engine.batched import BatchedLlamaEngine
 
         engine = BatchedLlamaEngine(path, n_ctx=ctx, n_seq_max=parallel + 1, **options)
     else:
@@ -172,7 +171,7 @@ def _load_engine(model: Optional[str], *, quiet: bool, lora: Optional[Path] = No
         say(f"warning: --ctx {ctx} is above the {engine.n_ctx_train} tokens {path.name} was trained for; quality may drop past that", "yellow")
     if not cache:
         return engine
-    from .cache import CachedEngine, SampleCache, default_cache_dir
+    from grm_cli.engine.cache import CachedEngine, SampleCache, default_cache_dir
 
     try:
         store = SampleCache(default_cache_dir() / "samples.sqlite")
@@ -197,8 +196,8 @@ def _progress(total: int, what: str) -> Progress:
 
 def _principles_mode(spec: Optional[str], tmpl) -> tuple[str, object, Optional[str]]:
     """--principles: "self" or "none" (keywords), or a file of given principles -> (mode, lookup, file)."""
-    from .pipeline import principles_lookup
-    from .records import read_principles
+    from grm_cli.scoring.pipeline import principles_lookup
+    from grm_cli.core.records import read_principles
 
     if spec is None or spec == "self":
         return "self", None, None
@@ -207,7 +206,7 @@ def _principles_mode(spec: Optional[str], tmpl) -> tuple[str, object, Optional[s
     if spec == "none":
         tmpl.user_text("none")  # a template without a principles-free variant fails now, not mid-run
         return "none", None, None
-    from .pipeline import principles_fingerprint
+    from grm_cli.scoring.pipeline import principles_fingerprint
 
     entries = read_principles(spec)
     return "self", principles_lookup(entries, spec), f"{spec}#{principles_fingerprint(entries)}"
@@ -229,7 +228,7 @@ def _meta_file(path: Optional[Path], k_meta: Optional[int], k: int, tmpl, backen
         if k_meta is not None:
             raise InputError("--k-meta needs --meta-rm (a meta RM file from `grm train metarm`)")
         return None, None
-    from .metarm import MetaRMFile
+    from grm_cli.metarm.model import MetaRMFile
 
     if backend != "llama":
         raise InputError("--meta-rm reads the model's hidden states in this process: it works with --backend llama, not with a remote server")
@@ -246,9 +245,9 @@ def _meta_file(path: Optional[Path], k_meta: Optional[int], k: int, tmpl, backen
 
 def _meta_rm(saved, engine, tmpl, ctx: int, threads, verbose: bool):
     """The meta RM over the loaded model's hidden states; a head trained on another model is refused."""
-    from .engine.hidden import HiddenStates
-    from .engine.side import base_engine
-    from .metarm import MetaRM
+    from grm_cli.engine.hidden import HiddenStates
+    from grm_cli.engine.side import base_engine
+    from grm_cli.metarm.model import MetaRM
 
     base = base_engine(engine)
     saved.check(base.fingerprint, base.name, tmpl)
@@ -264,7 +263,7 @@ def _report_speed(engine, before, wall: float, records: int, output: Optional[Pa
              for k in ("requests", "prompt_tokens", "prompt_evaluated", "prompt_seconds", "generated_tokens", "decode_seconds")}
     if not delta["requests"]:
         return
-    from .engine.base import EngineStats
+    from grm_cli.engine.base import EngineStats
 
     stats = EngineStats(**delta, wall_seconds=wall).to_json()
     parts = [f"speed: {records} records, {stats['requests']} samples generated in {wall:.1f} s"]
@@ -300,7 +299,7 @@ def _probe(settings, engine, tmpl, ctx: int, threads, verbose: bool):
     """The expected-score reader, when --score-mode expected asks for one."""
     if settings.score_mode != "expected":
         return None
-    from .engine.probe import ScoreProbe
+    from grm_cli.engine.probe import ScoreProbe
 
     return ScoreProbe(engine, tmpl.score_min, tmpl.score_max, n_ctx=ctx + 64, n_threads=threads, verbose=verbose)
 
@@ -309,9 +308,9 @@ def _score_loop(records, engine, tmpl, settings, lookup, output, force, *, print
     """Score records one by one: each finished result goes to --output (fsynced), stdout, and the table.
     With an existing --output, the records it already holds are skipped (resume).
     Returns (results scored now, every stored line of --output by id)."""
-    from .output import ResultsFile
-    from .pipeline import run_signature, score_records
-    from .render import score_table
+    from grm_cli.io.results import ResultsFile
+    from grm_cli.scoring.pipeline import run_signature, score_records
+    from grm_cli.cli.render import score_table
 
     out = Console()
     results = []
@@ -397,7 +396,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(ctx: typer.Context, version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit.")) -> None:
     """Generative reward modeling on llama.cpp."""
-    from .config import default_map
+    from grm_cli.cli.config import default_map
 
     if ctx.invoked_subcommand and not any(a in ("--help", "-h") for a in sys.argv[1:]):
         ctx.default_map = default_map(ctx.command, ctx)
@@ -460,10 +459,10 @@ def score(
 
       grm score data.jsonl -k 8 --meta-rm metarm.json --k-meta 4
     """
-    from .pipeline import ScoreSettings, prepare_records
-    from .prompting import load_template
-    from .records import read_records
-    from .render import summary_line
+    from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
+    from grm_cli.core.prompt import load_template
+    from grm_cli.core.records import read_records
+    from grm_cli.cli.render import summary_line
 
     _check_sampling(k, temperature, max_tokens)
     if on_long not in ("error", "truncate"):
@@ -541,11 +540,11 @@ def principles(
 
       grm principles labelled.jsonl --filter -o filtered.jsonl && grm score other.jsonl --principles filtered.jsonl
     """
-    from .engine.base import ContextOverflow
-    from .pipeline import generate_principles
-    from .prompting import load_template
-    from .records import read_prompts
-    from .render import principles_panel
+    from grm_cli.engine.base import ContextOverflow
+    from grm_cli.scoring.pipeline import generate_principles
+    from grm_cli.core.prompt import load_template
+    from grm_cli.core.records import read_prompts
+    from grm_cli.cli.render import principles_panel
 
     max_tokens = max_tokens if max_tokens is not None else (512 if filter_ else 256)
     _check_sampling(None, temperature, max_tokens)
@@ -589,8 +588,8 @@ def principles(
 
 def _filter_principles(file, model, tmpl, output, force, as_json, runs, temperature, max_tokens, seed, *, engine_opts: dict) -> list:
     """`grm principles --filter`: one JSONL line per record with the kept principles and their provenance."""
-    from .filtering import filter_settings, label_of
-    from .records import looks_like_jsonl, parse_jsonl, read_text_input
+    from grm_cli.principles.filtering import filter_settings, label_of
+    from grm_cli.core.records import looks_like_jsonl, parse_jsonl, read_text_input
 
     settings = filter_settings(runs, temperature=temperature, seed=seed, max_tokens=max_tokens)
     name, text = read_text_input(file)  # read once: FILE may be stdin
@@ -608,9 +607,9 @@ def _filter_principles(file, model, tmpl, output, force, as_json, runs, temperat
 def _run_filter(records, engine, tmpl, settings, data: str, output, force, *, as_json: bool, show: bool, chunk: int) -> list[dict]:
     """Filter principles by the label; every line goes to --output (resumable), stdout or a panel.
     Returns the lines of every record (those resumed from --output included)."""
-    from .filtering import filter_principles, provenance
-    from .pipeline import prepare_records
-    from .render import filtered_panel
+    from grm_cli.principles.filtering import filter_principles, provenance
+    from grm_cli.scoring.pipeline import prepare_records
+    from grm_cli.cli.render import filtered_panel
 
     records = prepare_records(records, engine, tmpl, settings)
     run = {**provenance(engine, tmpl, settings, data), "kind": "filtered principles"}
@@ -720,11 +719,11 @@ def eval_(
 
       grm eval examples/hhh_alignment.jsonl --principles none,self,filtered --filter-split 0.5 -k 4
     """
-    from .evaluate import evaluate, read_eval_input, result_from_json
-    from .pipeline import ScoreSettings, prepare_records
-    from .plot import check_plot_path, plot_curves
-    from .prompting import load_template
-    from .render import eval_tables
+    from grm_cli.evaluation.metrics import evaluate, read_eval_input, result_from_json
+    from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
+    from grm_cli.cli.plot import check_plot_path, plot_curves
+    from grm_cli.core.prompt import load_template
+    from grm_cli.cli.render import eval_tables
 
     if plot:
         check_plot_path(plot)  # fail before any scoring, not after
@@ -809,10 +808,10 @@ def _eval_modes(records, source, modes, model, tmpl, settings, engine_opts, *, o
     and evaluate each; with --output, each mode's results go to OUTPUT's stem + .MODE.jsonl (resumable)."""
     from dataclasses import replace as dc_replace
 
-    from .evaluate import evaluate, result_from_json
-    from .filtering import filter_settings, label_of, split_for_filter
-    from .pipeline import prepare_records, principles_fingerprint, principles_lookup
-    from .records import principles_entry, read_principles
+    from grm_cli.evaluation.metrics import evaluate, result_from_json
+    from grm_cli.principles.filtering import filter_settings, label_of, split_for_filter
+    from grm_cli.scoring.pipeline import prepare_records, principles_fingerprint, principles_lookup
+    from grm_cli.core.records import principles_entry, read_principles
 
     if problems is None:
         for rec in records:
@@ -897,9 +896,9 @@ def doctor(
 
       grm doctor --json | jq .gpus
     """
-    from .doctor import diagnose
-    from .engine.llama import KV_TYPES
-    from .render import doctor_panel
+    from grm_cli.models.doctor import diagnose
+    from grm_cli.engine.llama import KV_TYPES
+    from grm_cli.cli.render import doctor_panel
 
     if kv_type not in KV_TYPES:
         raise InputError(f"--kv-type {kv_type!r}: expected one of {', '.join(KV_TYPES)}")
@@ -923,7 +922,7 @@ def pull(
 
       grm score data.jsonl --model hf://OWNER/REPO@main/MODEL.Q4_K_M.gguf
     """
-    from .models import resolve_model
+    from grm_cli.models.registry import resolve_model
 
     path = resolve_model(name, progress=True)
     typer.echo(str(path))
@@ -939,8 +938,8 @@ def models(as_json: bool = typer.Option(False, "--json", help="Print as JSON."))
 
       grm models --json | jq -r '.local[].path'
     """
-    from .errors import ModelError
-    from .models import cached_ggufs, default_model_path, load_registry, user_models_path
+    from grm_cli.errors import ModelError
+    from grm_cli.models.registry import cached_ggufs, default_model_path, load_registry, user_models_path
 
     try:
         default = str(default_model_path())
@@ -1015,9 +1014,9 @@ def serve(
 
       python -m openrlhf.cli.train_ppo_ray ... --remote_rm_url http://127.0.0.1:8000/get_reward
     """
-    from .pipeline import ScoreSettings
-    from .prompting import load_template
-    from .server import RewardServer, Scorer
+    from grm_cli.scoring.pipeline import ScoreSettings
+    from grm_cli.core.prompt import load_template
+    from grm_cli.serve.server import RewardServer, Scorer
 
     _check_sampling(k, temperature, max_tokens)
     if not 0 <= port <= 65535:
@@ -1052,8 +1051,8 @@ app.add_typer(train_app, name="train")
 
 def _rft_sample(records, engine, tmpl, settings, hint: bool, output: Path, force: bool, *, as_json: bool, chunk: int) -> dict:
     """Rejective sampling into `output` (resumed when it exists); prints and returns the acceptance counts."""
-    from .pipeline import run_signature
-    from .train.rft_data import rft_data
+    from grm_cli.scoring.pipeline import run_signature
+    from grm_cli.train.rft_data import rft_data
 
     k = settings.k
     run = {**run_signature(engine.name, tmpl.name, settings), "kind": "rft data", "hint": hint}
@@ -1122,10 +1121,10 @@ def train_rft_data(
 
       grm train rft-data train.jsonl -k 3 --model grm.gguf -o rft.jsonl && jq -c '.examples[]' rft.jsonl > sft.jsonl
     """
-    from .filtering import label_of
-    from .pipeline import ScoreSettings, prepare_records
-    from .prompting import load_template
-    from .records import read_records
+    from grm_cli.principles.filtering import label_of
+    from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
+    from grm_cli.core.prompt import load_template
+    from grm_cli.core.records import read_records
 
     _check_sampling(k, temperature, max_tokens)
     if on_long not in ("error", "truncate"):
@@ -1175,12 +1174,12 @@ def train_metarm(
     """
     import numpy as np
 
-    from .engine.hidden import HiddenStates
-    from .engine.side import base_engine
-    from .metarm import MetaRMFile, train_head, trajectories_from_results
-    from .prompting import load_template, render_meta
-    from .records import json_lines, read_text_input
-    from .render import metarm_table
+    from grm_cli.engine.hidden import HiddenStates
+    from grm_cli.engine.side import base_engine
+    from grm_cli.metarm.model import MetaRMFile, train_head, trajectories_from_results
+    from grm_cli.core.prompt import load_template, render_meta
+    from grm_cli.core.records import json_lines, read_text_input
+    from grm_cli.cli.render import metarm_table
 
     if output.exists() and not force:
         raise InputError("exists: a trained meta RM is never overwritten by accident (use another --output, or --force)", str(output))
@@ -1250,7 +1249,7 @@ def config_show(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
 
       GRM_CONFIG=team.yaml grm config show --json
     """
-    from .config import config_files, is_option, read_settings, user_config_path
+    from grm_cli.cli.config import config_files, is_option, read_settings, user_config_path
 
     group = ctx.find_root().command
     chosen = {(s.command, s.name): s for s in read_settings(group, ctx)}
@@ -1287,7 +1286,7 @@ def templates() -> None:
 
       grm templates
     """
-    from .prompting import builtin_templates, load_template
+    from grm_cli.core.prompt import builtin_templates, load_template
 
     for name in builtin_templates():
         t = load_template(name)
@@ -1318,9 +1317,6 @@ class _GuardedStdout:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
-
-
-importlib.import_module(".cli_train", __package__)  # registers train rft, train rl and export
 
 
 def main(argv: Optional[List[str]] = None) -> None:

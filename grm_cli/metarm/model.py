@@ -19,9 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .prompting import Template, render_meta
-from .records import Record
+from grm_cli.errors import InputError
+from grm_cli.core.prompt import Template, render_meta
+from grm_cli.core.records import Record
 
 FORMAT = "grm-metarm/1"
 
@@ -284,8 +284,8 @@ class TrajectorySet:
 def trajectories_from_results(lines: Sequence[tuple[int, dict]], source: str) -> TrajectorySet:
     """Every parsed sample of every labelled record in result lines, labelled by the paper's rule (Eq. 10):
     the same `rules.is_correct` that scoring, evaluation and the RL reward use."""
-    from .records import record_from_dict
-    from .rules import is_correct
+    from grm_cli.core.records import record_from_dict
+    from grm_cli.core.rules import is_correct
 
     out = TrajectorySet([])
     for lineno, obj in lines:

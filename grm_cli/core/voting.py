@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from .rules import argmax_unique, tied_best
+from grm_cli.core.rules import argmax_unique, tied_best
 
 
 def to_record_order(shown_scores: Sequence[int], order: Sequence[int]) -> tuple[int, ...]:

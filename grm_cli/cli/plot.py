@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .errors import InputError
+from grm_cli.errors import InputError
 
 
 def require_matplotlib():

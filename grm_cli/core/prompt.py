@@ -12,8 +12,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
-from .errors import InputError, read_yaml_mapping
-from .records import Record
+from grm_cli.errors import InputError, read_yaml_mapping
+from grm_cli.core.records import Record
 
 KINDS = ("pointwise", "single", "judge")
 # The meta RM's input (paper §2 / App. D.1): this instruction and the same sections, then a sampled
@@ -25,8 +25,8 @@ _PLACEHOLDER = re.compile(r"\{(context|responses|n|example|i|response|best)\}")
 
 def prompts_dir() -> Path:
     """Shipped templates: inside the installed package, or the repository's prompts/ in a source checkout."""
-    here = Path(__file__).resolve().parent
-    for cand in (here / "prompts", here.parent / "prompts"):
+    package = Path(__file__).resolve().parent.parent
+    for cand in (package / "prompts", package.parent / "prompts"):
         if cand.is_dir():
             return cand
     raise FileNotFoundError("grm's prompts/ folder is missing from this installation")

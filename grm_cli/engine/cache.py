@@ -16,7 +16,7 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
-from .engine.base import Generation, GenerationRequest
+from grm_cli.engine.base import Generation, GenerationRequest
 
 SCHEMA = 1
 

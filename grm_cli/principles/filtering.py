@@ -14,12 +14,12 @@ import re
 from dataclasses import dataclass, replace
 from typing import Iterable, Iterator, Sequence
 
-from .engine.base import Engine
-from .errors import InputError
-from .pipeline import PAPER_TEMPERATURE, SampleResult, ScoreResult, ScoreSettings, score_records
-from .prompting import Template
-from .records import Record, label_key
-from .rules import is_correct
+from grm_cli.engine.base import Engine
+from grm_cli.errors import InputError
+from grm_cli.scoring.pipeline import PAPER_TEMPERATURE, SampleResult, ScoreResult, ScoreSettings, score_records
+from grm_cli.core.prompt import Template
+from grm_cli.core.records import Record, label_key
+from grm_cli.core.rules import is_correct
 
 FILTER_RULE = "the run's scores single out the labelled best response (Eq. 10; a tie is wrong)"
 DEFAULT_RUNS = 4  # m, the paper's setting for its preliminary experiment

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from .errors import InputError
+from grm_cli.errors import InputError
 
 
 @dataclass

@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .pipeline import PrinciplesResult, ScoreResult
+from grm_cli.scoring.pipeline import PrinciplesResult, ScoreResult
 
 
 def _short(text: str, width: int = 70) -> str:
@@ -127,7 +127,7 @@ def _principles_cell(diag: dict) -> Text:
 
 def eval_tables(summaries: Sequence) -> list:
     """One column per run: accuracy, subsets, sections, diagnostics, and the voting@k curve."""
-    from .evaluate import fmt
+    from grm_cli.evaluation.metrics import fmt
 
     def table(title: str) -> Table:
         t = Table(title=title, title_justify="left", title_style="bold", show_edge=False, min_width=min(100, 44 + 24 * len(summaries)))
@@ -238,7 +238,7 @@ def doctor_panel(report) -> Panel:
 
 def metarm_table(report) -> Table:
     """`grm train metarm`: how well the head tells right trajectories from wrong ones."""
-    from .evaluate import fmt
+    from grm_cli.evaluation.metrics import fmt
 
     t = Table(title=f"Meta RM: {report.trajectories} trajectories of {report.records} records, {report.right} right by the paper's rule; L2 {report.l2:g}",
               title_justify="left", title_style="bold", show_edge=False)

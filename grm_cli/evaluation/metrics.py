@@ -16,9 +16,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .rules import argmax_unique, break_tie, is_correct, tie_priority
-from .voting import vote
+from grm_cli.errors import InputError
+from grm_cli.core.rules import argmax_unique, break_tie, is_correct, tie_priority
+from grm_cli.core.voting import vote
 
 # RewardBench (v1) sections: subset -> section, and the example counts it weights subsets by
 # (math-prm is up-weighted to equal the six code subsets together, as RewardBench does).
@@ -377,7 +377,7 @@ def evaluate(results: Sequence[StoredResult], *, seed: int = 0, draws: int = 200
 
 
 def read_results_text(text: str, source: str) -> list[StoredResult]:
-    from .records import json_lines
+    from grm_cli.core.records import json_lines
 
     return [result_from_json(obj, source, lineno) for lineno, obj in json_lines(text, source)]
 
@@ -405,7 +405,7 @@ class EvalInput:
 
 def read_eval_input(path: str, errors: list | None = None) -> EvalInput:
     """Tell what a file holds. With an `errors` list, bad or unlabelled records are collected, not raised."""
-    from .records import parse_jsonl, read_text_input
+    from grm_cli.core.records import parse_jsonl, read_text_input
 
     name, text = read_text_input(path, lenient=errors is not None)
     stripped = text.strip()

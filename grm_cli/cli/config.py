@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError, read_yaml_mapping
+from grm_cli.errors import InputError, read_yaml_mapping
 
 
 def user_config_dir() -> Path:
