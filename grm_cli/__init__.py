@@ -12,7 +12,8 @@ __version__ = "0.1.0"
 
 from grm_cli.errors import ExitCode, GrmError, InputError, ModelError  # noqa: E402
 from grm_cli.models.registry import default_model_path, resolve_model  # noqa: E402
-from grm_cli.core.judgment import Judgment, parse_judgment, parse_scores  # noqa: E402
+from grm_cli.core.judgment import Judgment, parse_judgment  # noqa: E402
+from grm_cli.core.score_line import ScoreLine, parse_scores  # noqa: E402
 from grm_cli.scoring.pipeline import ScoreResult, ScoreSettings, generate_principles, score_record, score_records  # noqa: E402
 from grm_cli.core.prompt import Template, load_template, render  # noqa: E402
 from grm_cli.core.records import Record, read_prompts, read_records, record_from_dict  # noqa: E402

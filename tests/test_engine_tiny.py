@@ -6,7 +6,8 @@ import pytest
 
 from grm_cli.engine.base import ContextOverflow, GenerationRequest
 from grm_cli.errors import InputError
-from grm_cli.scoring.pipeline import ScoreSettings, check_fits, forced_tail, score_grammar, score_record
+from grm_cli.core.score_line import ScoreLine
+from grm_cli.scoring.pipeline import ScoreSettings, forced_tail, prepare_records, score_record
 from grm_cli.core.prompt import load_template
 from grm_cli.core.records import record_from_dict
 
@@ -85,15 +86,25 @@ def test_given_principles_are_prefilled_and_recorded(tiny_engine):
 def test_prompt_that_does_not_fit_is_a_located_input_error(tiny_engine):
     long = record_from_dict({"prompt": "word " * 3000, "responses": ["a", "b"]}, "big.jsonl", 3)
     with pytest.raises(InputError) as e:
-        check_fits([long], tiny_engine, POINTWISE, ScoreSettings(max_tokens=64))
+        prepare_records([long], tiny_engine, POINTWISE, ScoreSettings(max_tokens=64))
     assert str(e.value).startswith("big.jsonl:3:") and "--ctx" in str(e.value)
     with pytest.raises(ContextOverflow):
         tiny_engine.generate(GenerationRequest([{"role": "user", "content": "word " * 3000}], max_tokens=8))
 
 
 def test_score_grammar_prefers_two_digit_alternatives():
-    g = score_grammar(2, 1, 10)
+    g = ScoreLine(2, 1, 10).grammar()
     assert g.startswith('root ::= num ", " num "}"') and '"10" | "1"' in g
+
+
+def test_guided_regex_holds_the_count_and_the_range():
+    import re
+
+    rx = re.compile(ScoreLine(2, 1, 10).regex())
+    assert rx.fullmatch("10, 3}") and rx.fullmatch("1, 1}")
+    for bad in ("3}", "3, 4, 5}", "0, 3}", "11, 3}", "3, 4"):
+        assert not rx.fullmatch(bad), bad
+    assert re.compile(ScoreLine(1, 1, 4).regex()).fullmatch("4}") and not re.fullmatch(ScoreLine(1, 1, 4).regex(), "5}")
 
 
 def test_forced_tail_trims_a_broken_score_line():

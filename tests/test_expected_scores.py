@@ -13,7 +13,7 @@ import pytest
 
 from conftest import EXAMPLES
 from grm_cli.evaluation.metrics import result_from_json
-from grm_cli.core.judgment import score_spans
+from grm_cli.core.score_line import score_spans
 from grm_cli.scoring.pipeline import ScoreSettings, run_signature, score_records
 from grm_cli.core.prompt import load_template
 from grm_cli.core.records import read_records

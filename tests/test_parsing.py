@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grm_cli.core.judgment import Criterion, Judgment, parse_criteria, parse_judgment, parse_scores
+from grm_cli.core.judgment import Criterion, Judgment, parse_criteria, parse_judgment
+from grm_cli.core.score_line import parse_scores
 
 B = "\\boxed"  # the LaTeX command, spelled once
 

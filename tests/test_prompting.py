@@ -340,3 +340,16 @@ def test_template_not_utf8(tmp_path):
     with pytest.raises(InputError) as exc:
         load_template(str(path))
     assert str(exc.value).startswith(str(path)) and "cannot read the template file" in str(exc.value)
+
+
+def test_principles_stop_comes_from_each_template():
+    """A principles-only generation stops where that template's own response block would begin."""
+    from grm_cli.core.prompt import builtin_templates
+
+    for name in builtin_templates():
+        t = load_template(name)
+        head = t.response_block.split("{", 1)[0].strip()
+        stops = t.principles_stop()
+        assert t.critique_label in stops and t.scores_label in stops
+        assert head in stops and all(stops)
+    assert "[Response" in load_template("compact").principles_stop()

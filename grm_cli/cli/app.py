@@ -414,7 +414,7 @@ def score(
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature. Default: 0 (greedy) for k=1, 0.5 for k>1 (the paper's)."),
     max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
     shuffle: bool = typer.Option(True, "--shuffle/--no-shuffle", help="Shuffle the response order before each sample (seeded)."),
-    force_scores: bool = typer.Option(True, "--force-scores/--free", help="When a sample ends without a valid score line, force 'Scores: \\boxed{' and let a grammar admit only valid scores. --free records such samples as parse errors."),
+    force_scores: bool = typer.Option(True, "--force-scores/--free", help="When a sample ends without a valid score line, force the line's opening (the template's scores label and the box) and let a grammar admit only valid scores. --free records such samples as parse errors."),
     score_mode: str = ScoreModeOpt,
     meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Meta-RM-guided voting: a meta RM file from `grm train metarm` rates every sample; only the --k-meta best-rated are summed."),
     k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM (default k/2, the paper's)."),

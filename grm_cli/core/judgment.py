@@ -1,8 +1,7 @@
 """Turning a model's generated text into a `Judgment`: principles, critique, scores, or a parse error.
 
-The one score parser of the project. Rules (paper §1, App. G): take the LAST `\\boxed{...}` of the
-model's own text, require exactly the expected count of integers, each in range; anything else is an
-explicit parse error that keeps the raw text. A parse error is never a 0 and never a tie.
+The scores come from the one score-line parser (`core.score_line`: the last box, exact count, in range;
+a parse error is never a 0 and never a tie); this module adds the sections around it and the criteria.
 """
 
 from __future__ import annotations
@@ -10,9 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_BOXED = re.compile(r"\\boxed\s*\{([^{}]*)\}")
-_BOXED_START = re.compile(r"\\boxed\s*\{")
-_INT = re.compile(r"^[+]?\d+$")
+from grm_cli.core.score_line import BOX, parse_scores
+
 _WEIGHT = re.compile(r"\(?\s*weight\s*[:=]?\s*(\d+(?:\.\d+)?)\s*%?\s*\)?", re.IGNORECASE)
 
 
@@ -38,30 +36,6 @@ class Judgment:
     @property
     def ok(self) -> bool:
         return self.scores is not None
-
-
-def parse_scores(text: str, count: int, lo: int, hi: int) -> tuple[tuple[int, ...] | None, str | None]:
-    """(scores, None) from the last \\boxed{} in `text`, or (None, reason)."""
-    starts = [m.start() for m in _BOXED_START.finditer(text)]
-    if not starts:
-        return None, "no \\boxed{...} score line in the output"
-    last = _BOXED.match(text, starts[-1])  # the last box counts even when malformed: no fallback to an earlier one
-    if last is None:
-        return None, "the last \\boxed{...} is not closed or holds nested braces, expected integers"
-    inner = last.group(1).strip()
-    parts = [p.strip() for p in re.split(r"[,;]|\s+(?=\d)", inner) if p.strip()]
-    if not parts:
-        return None, "the last \\boxed{} is empty"
-    bad = [p for p in parts if not _INT.match(p)]
-    if bad:
-        return None, f"the last \\boxed{{{inner}}} holds {bad[0]!r}, expected integers"
-    values = tuple(int(p) for p in parts)
-    if len(values) != count:
-        return None, f"the last \\boxed{{{inner}}} holds {len(values)} integers, expected {count}"
-    out = [v for v in values if not lo <= v <= hi]
-    if out:
-        return None, f"the last \\boxed{{{inner}}} has {out[0]} outside {lo}..{hi}"
-    return values, None
 
 
 def _section(text: str, start: str, ends: list[str]) -> str | None:
@@ -105,8 +79,8 @@ def parse_judgment(
 ) -> Judgment:
     """Parse the model's own text (any pre-filled principles included, never the prompt)."""
     scores, error = parse_scores(text, count, lo, hi)
-    principles = _section(text, principles_label, [critique_label, scores_label, "\\boxed"])
-    critique = _section(text, critique_label, [scores_label, "\\boxed"])
+    principles = _section(text, principles_label, [critique_label, scores_label, BOX])
+    critique = _section(text, critique_label, [scores_label, BOX])
     return Judgment(
         text=text,
         scores=scores,
@@ -115,15 +89,3 @@ def parse_judgment(
         critique=critique,
         criteria=parse_criteria(principles),
     )
-
-
-def score_spans(text: str) -> list[tuple[int, int]]:
-    """Where each integer of the last \\boxed{...} sits in `text` (start, end offsets): the positions at
-    which an expected score reads the model's probabilities. Empty when there is no closed box."""
-    starts = [m.end() for m in _BOXED_START.finditer(text)]
-    if not starts:
-        return []
-    end = text.find("}", starts[-1])
-    if end < 0:
-        return []
-    return [(starts[-1] + m.start(), starts[-1] + m.end()) for m in re.finditer(r"\d+", text[starts[-1]:end])]

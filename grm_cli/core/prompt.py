@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
+from grm_cli.core.score_line import BOX, ScoreLine
 from grm_cli.errors import InputError, read_yaml_mapping
 from grm_cli.core.records import Record
 
@@ -79,8 +80,19 @@ class Template:
         return text
 
     def box_count(self, n: int) -> int:
-        """How many integers the \\boxed{} must hold."""
+        """How many integers the score line must hold: one per response, or one index for judge."""
         return 1 if self.kind == "judge" else n
+
+    def score_line(self, n: int) -> ScoreLine:
+        """The score line a judgment of n responses must end with."""
+        lo, hi = self.score_range(n)
+        return ScoreLine(self.box_count(n), lo, hi, self.scores_label)
+
+    def principles_stop(self) -> tuple[str, ...]:
+        """Where a principles-only generation must stop: at the critique, the scores, or a response
+        block the model starts to invent (the template's own block header, before its first field)."""
+        block_head = self.response_block.split("{", 1)[0].strip()
+        return tuple(s for s in (self.critique_label, self.scores_label, BOX, block_head) if s)
 
     def check_count(self, rec: Record) -> None:
         n = len(rec.responses)

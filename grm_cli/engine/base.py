@@ -8,14 +8,29 @@ from typing import Callable, Protocol, Sequence
 
 @dataclass(frozen=True)
 class ForcedTail:
-    """An answer line the engine guarantees: when free text ends without a complete answer (or hits its
-    budget), the engine keeps `trim(text)`, appends `prefix` and decodes the rest under `grammar` (GBNF)."""
+    """An answer line the engine guarantees, described by the caller (the engine knows no answer format):
+    when free text ends without a complete answer (or hits its budget), the engine keeps `trim(text)`,
+    appends `prefix` and decodes the rest under `grammar` (GBNF; `regex` for servers with guided
+    decoding) until `is_closed(rest)`; a server's continuation is cleaned by `answer`."""
 
     prefix: str
     grammar: str
+    regex: str
     is_complete: Callable[[str], bool]
     trim: Callable[[str], str]
+    is_closed: Callable[[str], bool]
+    answer: Callable[[str], str]
     max_tokens: int = 64
+
+
+TAIL_SLACK = 48  # tokens for a forced tail's prefix and the re-tokenised boundary of the kept text
+
+
+def budget(request: "GenerationRequest") -> int:
+    """The ONE token-budget rule: tokens a request may add to its prompt (the free generation, and a
+    forced tail with its prefix). The preflight check, truncation and every engine use it, so a record
+    that passes the check before a run never overflows the context during it."""
+    return request.max_tokens + (request.tail.max_tokens + TAIL_SLACK if request.tail else 0)
 
 
 @dataclass(frozen=True)

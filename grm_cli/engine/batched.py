@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 from grm_cli.errors import ModelError
-from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest
+from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest, budget
 from grm_cli.engine.chunks import ContextOwner, DecodeError, decode_sequence
 from grm_cli.engine.llama import LlamaEngine, captured_stderr
 
@@ -162,7 +162,7 @@ class BatchedLlamaEngine(ContextOwner):
         self.stats.requests += len(requests)
         self.stats.prompt_tokens += sum(map(len, prompts))
         for r, toks in zip(requests, prompts):
-            need = len(toks) + self._budget(r)
+            need = len(toks) + budget(r)
             if need > self.n_ctx:
                 raise ContextOverflow(len(toks), need, self.n_ctx)
         groups: dict[tuple, _Group] = {}
@@ -180,7 +180,7 @@ class BatchedLlamaEngine(ContextOwner):
                 while queue and len(free_ids) >= min(len(queue[0].members), self.n_seq_max - 1):
                     g = queue[0]
                     take = g.members[: len(free_ids)]
-                    need = (len(g.tokens) - self._shared(g.tokens)) + sum(self._budget(requests[i]) for i in take)
+                    need = (len(g.tokens) - self._shared(g.tokens)) + sum(budget(requests[i]) for i in take)
                     if active and used + need > self.kv_cells:
                         break
                     if need + len(self._root) > self.kv_cells:
@@ -212,11 +212,6 @@ class BatchedLlamaEngine(ContextOwner):
         return results  # type: ignore[return-value]
 
     # -- scheduling ------------------------------------------------------------------------------
-    @staticmethod
-    def _budget(r: GenerationRequest) -> int:
-        tail = (r.tail.max_tokens + 48) if r.tail else 0
-        return r.max_tokens + tail
-
     def _shared(self, tokens: list[int]) -> int:
         n = 0
         for a, b in zip(self._root, tokens):
@@ -362,7 +357,7 @@ class BatchedLlamaEngine(ContextOwner):
             s.tail_tokens += 1
             if not self._c.llama_vocab_is_eog(self._vocab, tok):
                 s.tail_text += self._piece_bytes(tok).decode("utf-8", "replace")
-            if s.tail_text.endswith("}") or s.tail_tokens >= req.tail.max_tokens or self._c.llama_vocab_is_eog(self._vocab, tok):
+            if req.tail.is_closed(s.tail_text) or s.tail_tokens >= req.tail.max_tokens or self._c.llama_vocab_is_eog(self._vocab, tok):
                 s.phase = "done"
             else:
                 s.pending = [tok]

@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 from grm_cli.engine.cache import model_fingerprint
 from grm_cli.engine.chat import ChatLayout
 from grm_cli.errors import ModelError
-from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest
+from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest, budget
 
 KV_TYPES = ("f16", "q8_0", "q4_0")
 
@@ -205,8 +205,7 @@ class LlamaEngine:
     def generate(self, req: GenerationRequest) -> Generation:
         t0 = time.perf_counter()
         prompt = self._tokens(self.render(req.messages, req.assistant_prefix))
-        tail_budget = (req.tail.max_tokens + len(self._tokens(req.tail.prefix)) + 8) if req.tail else 0
-        needed = len(prompt) + req.max_tokens + tail_budget
+        needed = len(prompt) + budget(req)
         if needed > self.n_ctx:
             raise ContextOverflow(len(prompt), needed, self.n_ctx)
 

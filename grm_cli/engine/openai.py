@@ -6,7 +6,7 @@ Every sample is one chat completion request (each sample has its own response or
 header is honoured). The answer pre-fill goes as a final assistant message with vLLM/SGLang's
 `continue_final_message`; servers that do not know it start a new assistant turn after it, which still
 works for the score line. When a sample ends without a valid score line, the forced tail is a second
-request pre-filled with the kept critique and `Scores: \\boxed{`, constrained where the server can
+request pre-filled with the kept critique and the tail's prefix, constrained where the server can
 (`grammar` for llama.cpp servers, `guided_regex` for vLLM); the one parser checks whatever comes back.
 """
 
@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 from grm_cli.errors import InputError, ModelError
-from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest
+from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest, budget
 
 RETRY_STATUS = (408, 409, 425, 429, 500, 502, 503, 504)
 EXTENSIONS = ("continue_final_message", "add_generation_prompt", "grammar", "guided_regex")  # not in OpenAI's API
@@ -117,7 +117,7 @@ class OpenAIEngine:
 
     def generate_many(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         for r in requests:
-            need = self.count_tokens(r.messages, r.assistant_prefix) + r.max_tokens
+            need = self.count_tokens(r.messages, r.assistant_prefix) + budget(r)
             if need > self.n_ctx:
                 raise ContextOverflow(self.count_tokens(r.messages, r.assistant_prefix), need, self.n_ctx)
         started = time.perf_counter()
@@ -193,12 +193,11 @@ class OpenAIEngine:
         elif req.tail is not None:
             forced = True
             kept = req.tail.trim(text) + req.tail.prefix
-            regex = r"\d+(, \d+)*\}"
             tail, _, tail_usage = self._chat(
                 req.messages, req.assistant_prefix + kept, max_tokens=req.tail.max_tokens, temperature=req.temperature, seed=req.seed + 1,
-                extra={"grammar": req.tail.grammar, "guided_regex": regex},
+                extra={"grammar": req.tail.grammar, "guided_regex": req.tail.regex},
             )
-            text = kept + _boxed_rest(tail)
+            text = kept + req.tail.answer(tail)
             generated += int(tail_usage.get("completion_tokens") or 0)
             finish = "forced"
         with self._lock:
@@ -207,16 +206,6 @@ class OpenAIEngine:
             self.stats.generated_tokens += generated
         return Generation(text=text, free_text=free_text, forced_tail=forced, finish_reason=finish, prompt_tokens=prompt_tokens,
                           completion_tokens=generated, seconds=time.perf_counter() - t0)
-
-
-def _boxed_rest(text: str) -> str:
-    """The forced tail's answer: the numbers and the closing brace. A server that started a new turn may
-    repeat the label or the box; keep only what follows the last `\\boxed{` and stop at the first `}`."""
-    i = text.rfind("\\boxed{")
-    if i >= 0:
-        text = text[i + len("\\boxed{"):]
-    j = text.find("}")
-    return text[: j + 1] if j >= 0 else text
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -9,9 +9,10 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, Sequence
 
-from grm_cli.engine.base import ContextOverflow, Engine, ForcedTail, GenerationRequest
+from grm_cli.engine.base import ContextOverflow, Engine, ForcedTail, GenerationRequest, budget
 from grm_cli.errors import InputError
-from grm_cli.core.judgment import Judgment, parse_judgment, score_spans
+from grm_cli.core.judgment import Judgment, parse_judgment
+from grm_cli.core.score_line import score_spans
 from grm_cli.core.prompt import Template, render
 from grm_cli.core.records import Record, label_key
 from grm_cli.core.rules import is_correct
@@ -192,35 +193,17 @@ def run_signature(model: str, template: str, settings: ScoreSettings) -> dict:
 
 
 # -- the answer line -----------------------------------------------------------------------------
-def score_grammar(count: int, lo: int, hi: int) -> str:
-    """GBNF for the inside of \\boxed{...}: `count` integers in lo..hi, comma-separated, then '}'."""
-    alts = " | ".join(f'"{v}"' for v in sorted(range(lo, hi + 1), key=lambda v: -len(str(v))))
-    body = ' ", " '.join(["num"] * count)
-    return f'root ::= {body} "}}"\nnum ::= {alts}\n'
-
-
 def forced_tail(template: Template, n: int) -> ForcedTail:
-    count, (lo, hi) = template.box_count(n), template.score_range(n)
-
-    def complete(text: str) -> bool:
-        # called after every generated token: the cheap test first
-        return "\\boxed" in text and "}" in text and parse_judgment(text, count, lo, hi).ok
-
-    def trim(text: str) -> str:
-        """Drop a started but unfinished answer line, and anything the model invented after it."""
-        cut = len(text)
-        for marker in (template.scores_label, "\\boxed"):
-            i = text.rfind(marker)
-            if i >= 0:
-                cut = min(cut, i)
-        return text[:cut].rstrip()
-
-    return ForcedTail(prefix=f"\n{template.scores_label} \\boxed{{", grammar=score_grammar(count, lo, hi), is_complete=complete, trim=trim, max_tokens=4 * count + 8)
+    """The score line as an engine forces it: every fact of its format comes from `core.score_line`."""
+    line = template.score_line(n)
+    return ForcedTail(prefix=line.prefix, grammar=line.grammar(), regex=line.regex(), is_complete=line.is_complete, trim=line.trim,
+                      is_closed=line.is_closed, answer=line.answer, max_tokens=line.max_tokens)
 
 
-def judge(template: Template, text: str, n: int, *, scores_from: int = 0) -> Judgment:
+def parse_sample(template: Template, text: str, n: int, *, scores_from: int = 0) -> Judgment:
     """Parse one sample with the template's labels. Scores come only from text[scores_from:], the model's own."""
-    count, (lo, hi) = template.box_count(n), template.score_range(n)
+    line = template.score_line(n)
+    count, lo, hi = line.count, line.lo, line.hi
     labels = dict(principles_label=template.principles_label, critique_label=template.critique_label, scores_label=template.scores_label)
     full = parse_judgment(text, count, lo, hi, **labels)
     if scores_from:
@@ -232,7 +215,7 @@ def judge(template: Template, text: str, n: int, *, scores_from: int = 0) -> Jud
 def judged_scores(template: Template, text: str, order: Sequence[int], *, scores_from: int = 0) -> tuple[Judgment, tuple[int, ...] | None]:
     """A sample's judgment and its scores in the RECORD's order (None when unparsed): what scoring votes,
     what rejective sampling keeps and what the RL reward judges, all from this one function."""
-    j = judge(template, text, len(order), scores_from=scores_from)
+    j = parse_sample(template, text, len(order), scores_from=scores_from)
     if j.scores is None:
         return j, None
     if template.kind == "judge":
@@ -253,11 +236,32 @@ def _principles_for(rec: Record, lookup: PrinciplesLookup | None, settings: Scor
     return lookup(rec) if lookup else None
 
 
+def sample_plan(rec: Record, template: Template, settings: ScoreSettings, principles: GivenPrinciples | None) -> list[tuple[int, tuple[int, ...], object, GenerationRequest]]:
+    """The k samples of one record as the engine will get them: (seed, order shown, prompt, request).
+    Scoring generates exactly these, and the preflight check measures exactly these."""
+    n = len(rec.responses)
+    tail = forced_tail(template, n) if settings.force_scores else None
+    hint = hint_label(rec) if settings.hint else None
+    plan = []
+    for s in range(settings.first_sample, settings.first_sample + settings.k):
+        seed = sample_seed(settings.seed, rec.id, s)
+        order = response_order(n, seed, settings.shuffle)
+        if principles is not None:
+            prompt = render(template, rec, order, principles=principles.text, hint_best=hint)
+        else:
+            prompt = render(template, rec, order, mode=settings.principles, hint_best=hint)
+        request = GenerationRequest(prompt.messages, prompt.assistant_prefix, settings.max_tokens, settings.effective_temperature, seed, tail=tail)
+        plan.append((seed, order, prompt, request))
+    return plan
+
+
 def _tokens_needed(rec: Record, engine: Engine, template: Template, settings: ScoreSettings, principles: GivenPrinciples | None) -> tuple[int, int]:
-    hint = _hint_label(rec) if settings.hint else None
-    p = render(template, rec, principles=principles.text if principles else None, mode="none" if settings.principles == "none" and principles is None else "self", hint_best=hint)
-    tokens = engine.count_tokens(p.messages, p.assistant_prefix)
-    return tokens, tokens + settings.max_tokens + 4 * len(rec.responses) + 24
+    """(prompt tokens, tokens needed) of the record's most demanding sample, by the engines' own rule."""
+    worst = (0, 0)
+    for _, _, _, request in sample_plan(rec, template, settings, principles):
+        tokens = engine.count_tokens(request.messages, request.assistant_prefix)
+        worst = max(worst, (tokens + budget(request), tokens))
+    return worst[1], worst[0]
 
 
 CUT_MARK = "\n[... {n} characters cut by grm to fit the context ...]\n"
@@ -339,11 +343,6 @@ def prepare_records(
     return ready
 
 
-def check_fits(records: Sequence[Record], engine: Engine, template: Template, settings: ScoreSettings, lookup: PrinciplesLookup | None = None) -> None:
-    """Fail before generating anything when a record's prompt cannot fit in the context window."""
-    prepare_records(records, engine, template, settings, lookup)
-
-
 def generate_all(engine: Engine, requests: Sequence[GenerationRequest]) -> list:
     """Engines that batch (BatchedLlamaEngine, a cache over one) take every request at once."""
     many = getattr(engine, "generate_many", None)
@@ -361,26 +360,13 @@ def score_many(
         raise ValueError("meta-RM-guided voting needs both a meta RM and settings.k_meta")
     if (probe is None) != (settings.score_mode == "sampled") or (probe is not None and template.kind == "judge"):
         raise ValueError("expected scores need a score probe (engine.probe.ScoreProbe) and a template that scores responses")
-    n_samples = settings.k
-    temperature = settings.effective_temperature
     plans = []  # (record, principles, [(seed, order, prompt)])
     requests: list[GenerationRequest] = []
     for rec, principles in items:
         template.check_count(rec)
-        n = len(rec.responses)
-        tail = forced_tail(template, n) if settings.force_scores else None
-        shown = []
-        hint = _hint_label(rec) if settings.hint else None
-        for s in range(settings.first_sample, settings.first_sample + n_samples):
-            seed = sample_seed(settings.seed, rec.id, s)
-            order = response_order(n, seed, settings.shuffle)
-            if principles is not None:
-                prompt = render(template, rec, order, principles=principles.text, hint_best=hint)
-            else:
-                prompt = render(template, rec, order, mode=settings.principles, hint_best=hint)
-            shown.append((seed, order, prompt))
-            requests.append(GenerationRequest(prompt.messages, prompt.assistant_prefix, settings.max_tokens, temperature, seed, tail=tail))
-        plans.append((rec, principles, shown))
+        plan = sample_plan(rec, template, settings, principles)
+        plans.append((rec, principles, [(seed, order, prompt) for seed, order, prompt, _ in plan]))
+        requests.extend(request for *_, request in plan)
     try:
         gens = generate_all(engine, requests)
     except ContextOverflow as e:
@@ -410,7 +396,7 @@ def score_many(
     return results
 
 
-def _hint_label(rec: Record) -> int:
+def hint_label(rec: Record) -> int:
     """What a hinted prompt names: the labelled best response, or a single response's 0/1 label."""
     label = rec.preferred if len(rec.responses) > 1 else rec.label
     if label is None:
@@ -513,11 +499,11 @@ def generate_principles(
                 max_tokens=max_tokens,
                 temperature=temperature,
                 seed=sample_seed(seed, rec.id, 0),
-                stop=(template.critique_label, template.scores_label, "\\boxed", "[The Begin of Response"),
+                stop=template.principles_stop(),
             )
         )
         text = prefix + gen.text
-        j = judge(template, text, max(1, len(rec.responses)), scores_from=len(text))
+        j = parse_sample(template, text, max(1, len(rec.responses)), scores_from=len(text))
         yield PrinciplesResult(rec, j, engine.name, template.name, seed, gen.completion_tokens, gen.seconds)
 
 
