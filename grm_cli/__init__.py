@@ -22,7 +22,7 @@ from grm_cli.core.voting import Verdict, vote  # noqa: E402
 
 __all__ = [
     "ExitCode", "GrmError", "InputError", "ModelError", "default_model_path", "resolve_model", "Judgment",
-    "parse_judgment", "parse_scores", "ScoreResult", "ScoreSettings", "generate_principles", "score_record",
+    "parse_judgment", "parse_scores", "ScoreLine", "ScoreResult", "ScoreSettings", "generate_principles", "score_record",
     "score_records", "Template", "load_template", "render", "Record", "read_prompts", "read_records",
     "record_from_dict", "is_correct", "rl_reward", "Verdict", "vote", "LlamaEngine",
 ]

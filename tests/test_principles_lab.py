@@ -11,7 +11,8 @@ import pytest
 
 from conftest import EXAMPLES, write_jsonl
 from grm_cli.errors import InputError
-from grm_cli.principles.filtering import FILTER_RULE, filter_result, label_of, split_for_filter
+from grm_cli.principles.filtering import FILTER_RULE, filter_result, split_for_filter
+from grm_cli.core.rules import label_of
 from grm_cli.core.judgment import Judgment
 from grm_cli.scoring.pipeline import GivenPrinciples, SampleResult, ScoreResult, ScoreSettings, principles_lookup, run_signature
 from grm_cli.core.prompt import load_template, render

@@ -306,3 +306,35 @@ def test_sample_seed_fields_do_not_run_together():
 def test_orders_vary_across_records_for_the_same_sample_index():
     orders = {response_order(4, sample_seed(0, f"r{k}", 0)) for k in range(40)}
     assert len(orders) > 10  # a shared seed would show every record in the same order
+
+
+def test_single_response_rule_is_a_strict_majority_of_parsed_samples():
+    from grm_cli.core.rules import single_response_correct
+
+    assert single_response_correct([(1,), (1,), (0,)], 1)
+    assert not single_response_correct([(1,), (0,)], 1)  # an even split is wrong
+    assert not single_response_correct([None, None], 1)  # nothing parsed is wrong
+    assert single_response_correct([(1,), None, None], 1)  # unparsed samples are left out, not counted as 0
+    assert single_response_correct([(0.5,), (0.7,)], 1)  # expected scores at their nearest integer, half up
+    assert not single_response_correct([(0.49,), (0.5,)], 1)
+
+
+def test_label_margin_and_top_lead_are_different_quantities():
+    from grm_cli.core.rules import label_margin, top_lead
+
+    assert label_margin((3, 9, 5), 0) == -6 and label_margin((3, 9, 5), 1) == 4
+    assert top_lead((3, 9, 5)) == 4 and top_lead((9, 9)) == 0 and top_lead((4,)) is None
+    assert label_margin((7,), 0) == 0
+
+
+def test_record_label_and_label_of_name_the_missing_field():
+    from grm_cli.core.records import record_from_dict
+    from grm_cli.core.rules import label_of, record_label
+    from grm_cli.errors import InputError
+
+    pair = record_from_dict({"prompt": "q", "chosen": "a", "rejected": "b"}, "f.jsonl", 4)
+    assert record_label(pair) == label_of(pair) == pair.preferred
+    bare = record_from_dict({"prompt": "q", "responses": ["a", "b"]}, "f.jsonl", 5)
+    assert record_label(bare) is None
+    with pytest.raises(InputError, match=r'^f\.jsonl:5: field "preferred".*RL training needs'):
+        label_of(bare, "RL training")

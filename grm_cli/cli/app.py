@@ -588,7 +588,8 @@ def principles(
 
 def _filter_principles(file, model, tmpl, output, force, as_json, runs, temperature, max_tokens, seed, *, engine_opts: dict) -> list:
     """`grm principles --filter`: one JSONL line per record with the kept principles and their provenance."""
-    from grm_cli.principles.filtering import filter_settings, label_of
+    from grm_cli.principles.filtering import filter_settings
+    from grm_cli.core.rules import label_of
     from grm_cli.core.records import looks_like_jsonl, parse_jsonl, read_text_input
 
     settings = filter_settings(runs, temperature=temperature, seed=seed, max_tokens=max_tokens)
@@ -598,7 +599,7 @@ def _filter_principles(file, model, tmpl, output, force, as_json, runs, temperat
     records = parse_jsonl(text, name)
     for rec in records:
         tmpl.check_count(rec)
-        label_of(rec)
+        label_of(rec, "filtering principles")
     engine = _load_engine(model, quiet=as_json, **engine_opts)
     data = Path(file).name if file != "-" else "<stdin>"
     return _run_filter(records, engine, tmpl, settings, data, output, force, as_json=as_json, show=not as_json, chunk=_score_chunk(engine_opts, runs))
@@ -809,7 +810,8 @@ def _eval_modes(records, source, modes, model, tmpl, settings, engine_opts, *, o
     from dataclasses import replace as dc_replace
 
     from grm_cli.evaluation.metrics import evaluate, result_from_json
-    from grm_cli.principles.filtering import filter_settings, label_of, split_for_filter
+    from grm_cli.principles.filtering import filter_settings, split_for_filter
+    from grm_cli.core.rules import label_of
     from grm_cli.scoring.pipeline import prepare_records, principles_fingerprint, principles_lookup
     from grm_cli.core.records import principles_entry, read_principles
 
@@ -842,7 +844,7 @@ def _eval_modes(records, source, modes, model, tmpl, settings, engine_opts, *, o
     tags: dict = {}
     if "filtered" in modes:
         for rec in filter_records:
-            label_of(rec)
+            label_of(rec, "filtering principles")
         fsettings = filter_settings(filter_samples, seed=settings.seed, max_tokens=settings.max_tokens)
         lines = _run_filter(filter_records, engine, tmpl, fsettings, Path(source).name, path_for("principles"), force, as_json=False, show=False,
                             chunk=_score_chunk(engine_opts, filter_samples))
@@ -1121,7 +1123,7 @@ def train_rft_data(
 
       grm train rft-data train.jsonl -k 3 --model grm.gguf -o rft.jsonl && jq -c '.examples[]' rft.jsonl > sft.jsonl
     """
-    from grm_cli.principles.filtering import label_of
+    from grm_cli.core.rules import label_of
     from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
     from grm_cli.core.prompt import load_template
     from grm_cli.core.records import read_records
@@ -1133,7 +1135,7 @@ def train_rft_data(
     records = read_records(file)
     for rec in records:
         tmpl.check_count(rec)
-        label_of(rec)
+        label_of(rec, "rejective sampling")
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens)
     engine = _load_engine(model, quiet=as_json, lora=lora, lora_scale=lora_scale, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type="f16", flash_attn=False, mmap=True, mlock=False, verbose=verbose, cache=cache, engine_kind=engine_kind, parallel=parallel)
     from dataclasses import replace as dc_replace

@@ -41,13 +41,13 @@ def _settings(stage: str, config: Optional[Path], **flags):
 
 
 def _labelled(file: str, tmpl):
-    from grm_cli.principles.filtering import label_of
+    from grm_cli.core.rules import label_of
     from grm_cli.core.records import read_records
 
     records = [replace(r, principles=None) for r in read_records(file)]
     for rec in records:
         tmpl.check_count(rec)
-        label_of(rec)
+        label_of(rec, "training")
     return records
 
 

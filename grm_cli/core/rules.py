@@ -1,13 +1,36 @@
-"""The paper's rules, stated once (Eq. 10, Eq. 11).
+"""The paper's rules, stated once (Eq. 10, Eq. 11), and the label they judge against.
 
-Scoring, evaluation, meta RM labels, rejective sampling and the RL reward all call these functions.
+Scoring, evaluation, meta RM labels, rejective sampling, the principles filter and the RL reward all
+call these functions; nothing else decides whether a judgment is right.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import random
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+from grm_cli.errors import InputError
+
+if TYPE_CHECKING:
+    from grm_cli.core.records import Record
+
+
+def record_label(rec: "Record") -> int | None:
+    """What the rule judges a record against: the labelled best response's index (n >= 2), or a single
+    response's 0/1 `label`; None when the record has no label."""
+    return rec.preferred if len(rec.responses) > 1 else rec.label
+
+
+def label_of(rec: "Record", needed_for: str = "this command") -> int:
+    """`record_label`, for work that cannot go on without one: a located error naming the field."""
+    label = record_label(rec)
+    if label is not None:
+        return label
+    if len(rec.responses) == 1:
+        raise InputError(f'field "label": {needed_for} needs the single response\'s 0/1 label', rec.source, rec.line)
+    raise InputError(f'field "preferred" (or "chosen"/"rejected"): {needed_for} needs the labelled best response', rec.source, rec.line)
 
 
 def argmax_unique(scores: Sequence[float]) -> int | None:
@@ -41,6 +64,37 @@ def is_correct(scores: Sequence[float] | None, label: int) -> bool:
     if not 0 <= label < len(scores):
         raise ValueError(f"label {label} out of range for {len(scores)} scores")
     return argmax_unique(scores) == label
+
+
+def nearest_int(x: float) -> int:
+    """Round half up (0.5 -> 1): Python's round() sends 0.5 to 0, which would bias a 0/1 expected score."""
+    return math.floor(x + 0.5)
+
+
+def single_response_correct(samples: Sequence[Sequence[float] | None], label: int) -> bool:
+    """One response with a 0/1 label: Eq. 10 per sample (S_1 == r_1, an expected score taken at its
+    nearest integer), and the record is right when more than half of the parsed samples are (an even
+    split, or nothing parsed, is wrong)."""
+    parsed = [tuple(nearest_int(x) for x in s) for s in samples if s is not None]
+    return bool(parsed) and 2 * sum(is_correct(s, label) for s in parsed) > len(parsed)
+
+
+def label_margin(scores: Sequence[float], best: int) -> float:
+    """How far the LABELLED best is ahead of the strongest other response (negative when behind; 0 for
+    a single response, whose label is a 0/1 value, not an index). Not `top_lead`: this one asks about
+    the label, that one about the vote."""
+    if len(scores) < 2:
+        return 0
+    others = [s for i, s in enumerate(scores) if i != best]
+    return scores[best] - max(others) if others else 0
+
+
+def top_lead(totals: Sequence[float]) -> float | None:
+    """How far the vote's top total is ahead of the runner-up (0 on a tie; None for one response)."""
+    if len(totals) < 2:
+        return None
+    ranked = sorted(totals, reverse=True)
+    return ranked[0] - ranked[1]
 
 
 def rl_reward(scores: Sequence[float] | None, label: int) -> float:

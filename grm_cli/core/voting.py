@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from grm_cli.core.rules import argmax_unique, tied_best
+from grm_cli.core.rules import argmax_unique, tied_best, top_lead
 
 
 def to_record_order(shown_scores: Sequence[int], order: Sequence[int]) -> tuple[int, ...]:
@@ -29,7 +29,7 @@ class Verdict:
     totals: tuple[int, ...] | None  # summed scores per response (record order); None if no sample parsed
     best: int | None  # argmax; None on a tie or when nothing parsed
     tied: tuple[int, ...]  # indices sharing the top total (len > 1 means a tie)
-    margin: int | None  # top total minus the runner-up (0 on a tie); None for 1 response or nothing parsed
+    margin: int | None  # rules.top_lead: top total minus the runner-up (0 on a tie); None for 1 response or nothing parsed
     votes: int  # samples that parsed and were summed
     unparsed: int  # samples that could not be parsed (excluded, never counted as 0)
 
@@ -50,9 +50,7 @@ def vote(samples: Sequence[Sequence[int] | None], n: int) -> Verdict:
     # fsum: float (expected) scores total the same whatever the order they are added in
     totals = tuple(math.fsum(s[i] for s in parsed) if any(isinstance(s[i], float) for s in parsed) else sum(s[i] for s in parsed) for i in range(n))
     tied = tuple(tied_best(totals))
-    ranked = sorted(totals, reverse=True)
-    margin = ranked[0] - ranked[1] if n > 1 else None
-    return Verdict(totals, argmax_unique(totals), tied, margin, len(parsed), unparsed)
+    return Verdict(totals, argmax_unique(totals), tied, top_lead(totals), len(parsed), unparsed)
 
 
 def meta_keep(scores: Sequence[Sequence[int] | None], meta: Sequence[float | None], k_meta: int) -> tuple[bool, ...]:

@@ -285,7 +285,7 @@ def trajectories_from_results(lines: Sequence[tuple[int, dict]], source: str) ->
     """Every parsed sample of every labelled record in result lines, labelled by the paper's rule (Eq. 10):
     the same `rules.is_correct` that scoring, evaluation and the RL reward use."""
     from grm_cli.core.records import record_from_dict
-    from grm_cli.core.rules import is_correct
+    from grm_cli.core.rules import is_correct, record_label
 
     out = TrajectorySet([])
     for lineno, obj in lines:
@@ -295,7 +295,7 @@ def trajectories_from_results(lines: Sequence[tuple[int, dict]], source: str) ->
         run = obj.get("run") or {}
         out.templates.add(run.get("template"))
         out.models.add(run.get("model"))
-        label = rec.preferred if len(rec.responses) > 1 else rec.label
+        label = record_label(rec)
         if label is None:
             out.unlabelled_records += 1
             continue

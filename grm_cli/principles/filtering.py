@@ -19,27 +19,10 @@ from grm_cli.errors import InputError
 from grm_cli.scoring.pipeline import PAPER_TEMPERATURE, SampleResult, ScoreResult, ScoreSettings, score_records
 from grm_cli.core.prompt import Template
 from grm_cli.core.records import Record, label_key
-from grm_cli.core.rules import is_correct
+from grm_cli.core.rules import is_correct, label_margin, label_of
 
 FILTER_RULE = "the run's scores single out the labelled best response (Eq. 10; a tie is wrong)"
 DEFAULT_RUNS = 4  # m, the paper's setting for its preliminary experiment
-
-
-def label_of(rec: Record) -> int:
-    """The label the rule judges against: the best response's index, or a single response's 0/1."""
-    if len(rec.responses) == 1:
-        if rec.label is None:
-            raise InputError('field "label": filtering principles of a single response needs its 0/1 label', rec.source, rec.line)
-        return rec.label
-    if rec.preferred is None:
-        raise InputError('field "preferred" (or "chosen"/"rejected"): filtering principles needs the labelled best response', rec.source, rec.line)
-    return rec.preferred
-
-
-def margin(scores: Sequence[int], best: int) -> int:
-    """How far the labelled best is ahead of the runner-up (0 for a single response)."""
-    others = [s for i, s in enumerate(scores) if i != best]
-    return scores[best] - max(others) if others else 0
 
 
 @dataclass(frozen=True)
@@ -70,16 +53,16 @@ class FilteredPrinciples:
 
 def agreeing_samples(result: ScoreResult) -> list[SampleResult]:
     """Samples whose own scores are right by the one rule and that stated principles."""
-    label = label_of(result.record)
+    label = label_of(result.record, "filtering principles")
     return [s for s in result.samples if s.judgment.principles and is_correct(s.scores, label)]
 
 
 def filter_result(result: ScoreResult, provenance: dict) -> FilteredPrinciples:
-    label = label_of(result.record)
+    label = label_of(result.record, "filtering principles")
     kept = agreeing_samples(result)
-    best_first = sorted(kept, key=lambda s: (-(margin(s.scores, label) if len(s.scores) > 1 else 0), s.index))
+    best_first = sorted(kept, key=lambda s: (-label_margin(s.scores, label), s.index))
     candidates = tuple(
-        {"sample": s.index, "principles": s.judgment.principles, "scores": list(s.scores), "margin": margin(s.scores, label) if len(s.scores) > 1 else 0}
+        {"sample": s.index, "principles": s.judgment.principles, "scores": list(s.scores), "margin": label_margin(s.scores, label)}
         for s in best_first
     )
     return FilteredPrinciples(
@@ -121,7 +104,7 @@ def filter_principles(
     the model writes its own, which is what is being filtered."""
     records = list(records)
     for rec in records:
-        label_of(rec)  # fail before generating anything
+        label_of(rec, "filtering principles")  # fail before generating anything
     prov = provenance(engine, template, settings, data)
     own = (replace(rec, principles=None) for rec in records)
     for result in score_records(own, engine, template, settings, chunk=chunk):

@@ -15,7 +15,7 @@ from grm_cli.core.judgment import Judgment, parse_judgment
 from grm_cli.core.score_line import score_spans
 from grm_cli.core.prompt import Template, render
 from grm_cli.core.records import Record, label_key
-from grm_cli.core.rules import is_correct
+from grm_cli.core.rules import is_correct, label_of, single_response_correct
 from grm_cli.core.sampling import response_order, sample_seed
 from grm_cli.core.voting import Verdict, guided_vote, judge_to_scores, meta_keep, to_record_order, vote
 
@@ -129,9 +129,7 @@ class ScoreResult:
         if len(rec.responses) == 1:
             if rec.label is None:
                 return None
-            parsed = [voted(s, self.settings.score_mode) for s in self.samples]
-            parsed = [tuple(round(x) for x in sc) for sc in parsed if sc is not None]  # an expected 0/1 score: nearer value
-            return 2 * sum(is_correct(sc, rec.label) for sc in parsed) > len(parsed) if parsed else False
+            return single_response_correct([voted(s, self.settings.score_mode) for s in self.samples], rec.label)
         if rec.preferred is None:
             return None
         if self.verdict.totals is None:
@@ -241,7 +239,7 @@ def sample_plan(rec: Record, template: Template, settings: ScoreSettings, princi
     Scoring generates exactly these, and the preflight check measures exactly these."""
     n = len(rec.responses)
     tail = forced_tail(template, n) if settings.force_scores else None
-    hint = hint_label(rec) if settings.hint else None
+    hint = label_of(rec, "hinted sampling") if settings.hint else None
     plan = []
     for s in range(settings.first_sample, settings.first_sample + settings.k):
         seed = sample_seed(settings.seed, rec.id, s)
@@ -394,14 +392,6 @@ def score_many(
             verdict = vote([voted(x, settings.score_mode) for x in samples], n)
         results.append(ScoreResult(rec, tuple(samples), verdict, engine.name, template.name, settings, principles))
     return results
-
-
-def hint_label(rec: Record) -> int:
-    """What a hinted prompt names: the labelled best response, or a single response's 0/1 label."""
-    label = rec.preferred if len(rec.responses) > 1 else rec.label
-    if label is None:
-        raise InputError('hinted sampling needs a label: "preferred" (or "chosen"/"rejected"), or "label" for a single response', rec.source, rec.line)
-    return label
 
 
 def voted(sample: SampleResult, score_mode: str):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from grm_cli.principles.filtering import label_of
+from grm_cli.core.rules import label_of
 from grm_cli.scoring.pipeline import judged_scores
 from grm_cli.core.prompt import Template, render
 from grm_cli.core.records import Record
@@ -40,7 +40,7 @@ def rl_prompts(records: Sequence[Record], template: Template, layout, *, seed: i
     for rec in records:
         rec = replace(rec, principles=None)
         template.check_count(rec)
-        label = label_of(rec)
+        label = label_of(rec, "RL training")
         order = response_order(len(rec.responses), sample_seed(seed, rec.id, 0), shuffle)
         p = render(template, rec, order)
         out.append(RLPrompt(rec.id, layout.prompt(p.messages, p.assistant_prefix), p.assistant_prefix, order, label))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Iterable, Iterator, Sequence
 
-from grm_cli.principles.filtering import label_of
+from grm_cli.core.rules import label_of
 from grm_cli.scoring.pipeline import SampleResult, ScoreResult, ScoreSettings, score_records
 from grm_cli.core.prompt import Template, render
 from grm_cli.core.records import Record
@@ -63,7 +63,7 @@ def example(template: Template, rec: Record, s: SampleResult, *, hinted: bool) -
 def decide(template: Template, unhinted: ScoreResult, hinted: ScoreResult | None) -> RFTRecord:
     """The paper's rules for one record, from its unhinted samples and (when drawn) its hinted one."""
     rec = unhinted.record
-    label = label_of(rec)
+    label = label_of(rec, "rejective sampling")
     right = [s for s in unhinted.samples if is_correct(s.scores, label)]
     wrong = len(unhinted.samples) - len(right)
     if wrong == 0:
@@ -90,14 +90,14 @@ def rft_data(
     sample indices after the N unhinted ones, so their seeds are fresh."""
     records = [replace(r, principles=None) for r in records]
     for rec in records:
-        label_of(rec)
+        label_of(rec, "rejective sampling")
     # the hinted draw samples like the unhinted ones (not greedily as k = 1 would), with fresh indices
     hinted_settings = replace(settings, k=1, hint=True, temperature=settings.effective_temperature, first_sample=settings.first_sample + settings.k)
     batch: list[Record] = []
 
     def flush(batch: Sequence[Record]) -> Iterator[RFTRecord]:
         unhinted = list(score_records(batch, engine, template, settings, chunk=chunk))
-        need = [r.record for r in unhinted if any(not is_correct(s.scores, label_of(r.record)) for s in r.samples)] if hint else []
+        need = [r.record for r in unhinted if any(not is_correct(s.scores, label_of(r.record, "rejective sampling")) for s in r.samples)] if hint else []
         hinted = {r.record.id: r for r in score_records(need, engine, template, hinted_settings, chunk=chunk)} if need else {}
         for r in unhinted:
             yield decide(template, r, hinted.get(r.record.id))
