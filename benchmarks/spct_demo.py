@@ -83,7 +83,7 @@ def evaluate(test: Path, lora: Path | None, args) -> dict:
     from grm_cli.models.registry import default_model_path
     from grm_cli.scoring.pipeline import ScoreSettings, score_records
     from grm_cli.core.prompt import load_template
-    from grm_cli.core.records import read_records
+    from grm_cli.io.jsonl import read_records
     from grm_cli.core.rules import is_correct
 
     tmpl = load_template(args.template)

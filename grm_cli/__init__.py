@@ -16,7 +16,8 @@ from grm_cli.core.judgment import Judgment, parse_judgment  # noqa: E402
 from grm_cli.core.score_line import ScoreLine, parse_scores  # noqa: E402
 from grm_cli.scoring.pipeline import ScoreResult, ScoreSettings, generate_principles, score_record, score_records  # noqa: E402
 from grm_cli.core.prompt import Template, load_template, render  # noqa: E402
-from grm_cli.core.records import Record, read_prompts, read_records, record_from_dict  # noqa: E402
+from grm_cli.core.records import Record, record_from_dict
+from grm_cli.io.jsonl import read_prompts, read_records
 from grm_cli.core.rules import is_correct, rl_reward  # noqa: E402
 from grm_cli.core.voting import Verdict, vote  # noqa: E402
 

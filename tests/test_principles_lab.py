@@ -16,7 +16,8 @@ from grm_cli.core.rules import label_of
 from grm_cli.core.judgment import Judgment
 from grm_cli.scoring.pipeline import GivenPrinciples, SampleResult, ScoreResult, ScoreSettings, principles_lookup, run_signature
 from grm_cli.core.prompt import load_template, render
-from grm_cli.core.records import Record, Turn, label_key, principles_entry
+from grm_cli.core.records import Record, Turn, label_key
+from grm_cli.io.principles_file import principles_entry
 from grm_cli.core.voting import vote
 
 

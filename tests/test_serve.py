@@ -68,6 +68,8 @@ def test_routes_errors_and_concurrent_clients(tiny_model, tmp_path):
         # Bad input: a clear 400, and the server keeps serving.
         status, body, _ = call(url, "/score", raw=b'{"prompt": "x", "responses": [')
         assert status == 400 and "not JSON" in body["error"]
+        status, body, _ = call(url, "/score", raw=b"[" * 5000 + b"]" * 5000)  # 10 kB: under --max-body-mb
+        assert status == 400 and "nested deeper than" in body["error"]
         status, body, _ = call(url, "/score", {"records": [RECORDS[0], {"responses": ["a", "b"]}]})
         assert status == 400 and "request record:1" in body["error"] and '"prompt"' in body["error"]
         status, body, _ = call(url, "/score", raw=b"x" * 60_000)

@@ -19,7 +19,7 @@ pytest.importorskip("trl")
 from conftest import write_jsonl  # noqa: E402
 from grm_cli.errors import InputError  # noqa: E402
 from grm_cli.core.prompt import load_template, render  # noqa: E402
-from grm_cli.core.records import read_records  # noqa: E402
+from grm_cli.io.jsonl import read_records  # noqa: E402
 from grm_cli.core.sampling import response_order, sample_seed  # noqa: E402
 from grm_cli.train.base_model import chat_layout_for, load_for_training, read_info, save_info  # noqa: E402
 from grm_cli.train.export import read_peft_adapter, write_adapter_gguf  # noqa: E402

@@ -197,7 +197,7 @@ def _progress(total: int, what: str) -> Progress:
 def _principles_mode(spec: Optional[str], tmpl) -> tuple[str, object, Optional[str]]:
     """--principles: "self" or "none" (keywords), or a file of given principles -> (mode, lookup, file)."""
     from grm_cli.scoring.pipeline import principles_lookup
-    from grm_cli.core.records import read_principles
+    from grm_cli.io.principles_file import read_principles
 
     if spec is None or spec == "self":
         return "self", None, None
@@ -461,7 +461,7 @@ def score(
     """
     from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
     from grm_cli.core.prompt import load_template
-    from grm_cli.core.records import read_records
+    from grm_cli.io.jsonl import read_records
     from grm_cli.cli.render import summary_line
 
     _check_sampling(k, temperature, max_tokens)
@@ -543,7 +543,7 @@ def principles(
     from grm_cli.engine.base import ContextOverflow
     from grm_cli.scoring.pipeline import generate_principles
     from grm_cli.core.prompt import load_template
-    from grm_cli.core.records import read_prompts
+    from grm_cli.io.jsonl import read_prompts
     from grm_cli.cli.render import principles_panel
 
     max_tokens = max_tokens if max_tokens is not None else (512 if filter_ else 256)
@@ -590,7 +590,7 @@ def _filter_principles(file, model, tmpl, output, force, as_json, runs, temperat
     """`grm principles --filter`: one JSONL line per record with the kept principles and their provenance."""
     from grm_cli.principles.filtering import filter_settings
     from grm_cli.core.rules import label_of
-    from grm_cli.core.records import looks_like_jsonl, parse_jsonl, read_text_input
+    from grm_cli.io.jsonl import looks_like_jsonl, parse_jsonl, read_text_input
 
     settings = filter_settings(runs, temperature=temperature, seed=seed, max_tokens=max_tokens)
     name, text = read_text_input(file)  # read once: FILE may be stdin
@@ -813,7 +813,7 @@ def _eval_modes(records, source, modes, model, tmpl, settings, engine_opts, *, o
     from grm_cli.principles.filtering import filter_settings, split_for_filter
     from grm_cli.core.rules import label_of
     from grm_cli.scoring.pipeline import prepare_records, principles_fingerprint, principles_lookup
-    from grm_cli.core.records import principles_entry, read_principles
+    from grm_cli.io.principles_file import principles_entry, read_principles
 
     if problems is None:
         for rec in records:
@@ -1126,7 +1126,7 @@ def train_rft_data(
     from grm_cli.core.rules import label_of
     from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
     from grm_cli.core.prompt import load_template
-    from grm_cli.core.records import read_records
+    from grm_cli.io.jsonl import read_records
 
     _check_sampling(k, temperature, max_tokens)
     if on_long not in ("error", "truncate"):
@@ -1180,7 +1180,7 @@ def train_metarm(
     from grm_cli.engine.side import base_engine
     from grm_cli.metarm.model import MetaRMFile, train_head, trajectories_from_results
     from grm_cli.core.prompt import load_template, render_meta
-    from grm_cli.core.records import json_lines, read_text_input
+    from grm_cli.io.jsonl import json_lines, read_text_input
     from grm_cli.cli.render import metarm_table
 
     if output.exists() and not force:

@@ -42,7 +42,7 @@ def _settings(stage: str, config: Optional[Path], **flags):
 
 def _labelled(file: str, tmpl):
     from grm_cli.core.rules import label_of
-    from grm_cli.core.records import read_records
+    from grm_cli.io.jsonl import read_records
 
     records = [replace(r, principles=None) for r in read_records(file)]
     for rec in records:

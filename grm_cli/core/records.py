@@ -7,7 +7,7 @@ Accepted, one JSON object per line:
   {"prompt", "completion", "label": true/false}   (TRL unpaired; one response judged correct or not)
 plus optional "id", "preferred" (0-based index of the labelled best), "subset", "principles".
 `chosen`/`rejected` may also be message lists (TRL's conversational format): the assistant turns are used.
-A plain-text file (not JSONL) is one prompt with no responses (for `grm principles`).
+Reading files is `io.jsonl`'s job; this module turns one decoded object into a `Record`.
 Every problem is an `InputError` that names the file, the line and the field.
 """
 
@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-import sys
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 from grm_cli.errors import InputError
 
@@ -218,149 +215,3 @@ def record_from_dict(obj: Any, source: str = "<input>", line: int = 1, *, need_r
     )
 
 
-def read_text_input(path: str, *, lenient: bool = False) -> tuple[str, str]:
-    """Return (display name, full text) of a file or stdin ("-").
-
-    lenient: invalid UTF-8 bytes are kept as surrogate escapes so that only the lines holding them fail
-    (`--skip-invalid`); otherwise the first one is an error at its line.
-    """
-    if path == "-":
-        data = sys.stdin.buffer.read()
-        name = "<stdin>"
-    else:
-        p = Path(path)
-        if p.is_dir():
-            raise InputError("is a directory, expected a file", path)
-        try:
-            data = p.read_bytes()
-        except FileNotFoundError:
-            raise InputError("no such file", path) from None
-        except OSError as e:
-            raise InputError(f"cannot read: {e.strerror}", path) from None
-        name = path
-    if data.startswith(b"\xef\xbb\xbf"):  # a leading BOM (Windows editors) is dropped
-        data = data[3:]
-    try:
-        return name, data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if lenient:
-            return name, data.decode("utf-8", "surrogateescape")
-        line = data[: e.start].count(b"\n") + 1
-        raise InputError(f"invalid UTF-8 at byte {e.start}: expected UTF-8 text", name, line) from None
-
-
-_BAD_BYTES = re.compile("[\udc80-\udcff]")
-
-
-def json_lines(text: str, source: str, *, objects_only: bool = True, errors: list | None = None) -> Iterator[tuple[int, Any]]:
-    """(line number, decoded value) for each non-blank JSONL line. A bad line raises, located; when an
-    `errors` list is given it is appended there instead and reading goes on (`--skip-invalid`)."""
-    for lineno, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may sit inside a JSON string
-        if not line.strip():
-            continue
-        try:
-            if _BAD_BYTES.search(line):
-                raise InputError("invalid UTF-8 bytes on this line: expected UTF-8 text", source, lineno)
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                msg = e.msg[:-3] if e.msg.endswith(" at") else e.msg
-                raise InputError(f"invalid JSON ({msg} at column {e.colno}): expected one JSON object per line", source, lineno) from None
-            if objects_only and not isinstance(obj, dict):
-                raise InputError(f"expected a JSON object, got {json_type(obj)}", source, lineno)
-        except InputError as e:
-            if errors is None:
-                raise
-            errors.append(e)
-            continue
-        yield lineno, obj
-
-
-def parse_jsonl(text: str, source: str, *, need_responses: bool = True, errors: list | None = None) -> list[Record]:
-    """All records of a JSONL text; the first problem raises with its line number, or, with an `errors`
-    list, is collected there while the good records are kept."""
-    records: list[Record] = []
-    seen: dict[str, int] = {}
-    for lineno, obj in json_lines(text, source, objects_only=False, errors=errors):
-        try:
-            rec = record_from_dict(obj, source, lineno, need_responses=need_responses)
-            if rec.id in seen:
-                if "id" in obj:
-                    raise InputError(f'field "id": duplicate id {rec.id!r} (first on line {seen[rec.id]})', source, lineno)
-                # The same content twice without ids: each copy is its own record (and resumes as such).
-                copy = 2
-                while f"{rec.id}#{copy}" in seen:
-                    copy += 1
-                rec = replace(rec, id=f"{rec.id}#{copy}")
-        except InputError as e:
-            if errors is None:
-                raise
-            errors.append(e)
-            continue
-        seen[rec.id] = lineno
-        records.append(rec)
-    if not records and not errors:
-        raise InputError("no records: the file is empty", source)
-    return records
-
-
-def looks_like_jsonl(text: str) -> bool:
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    return first.lstrip().startswith("{")
-
-
-def read_records(path: str, *, need_responses: bool = True, errors: list | None = None) -> list[Record]:
-    """Read a JSONL file (or "-" for stdin) of records; with an `errors` list, bad lines are collected."""
-    name, text = read_text_input(path, lenient=errors is not None)
-    return parse_jsonl(text, name, need_responses=need_responses, errors=errors)
-
-
-def read_prompts(path: str) -> list[Record]:
-    """For `grm principles`: a JSONL of records, or a plain-text file holding one prompt."""
-    name, text = read_text_input(path)
-    if looks_like_jsonl(text):
-        return parse_jsonl(text, name, need_responses=False)
-    if not text.strip():
-        raise InputError("empty prompt: expected the query text", name)
-    context = (Turn("user", text.strip("\n")),)
-    return [Record(id=content_key(context, ()), context=context, responses=(), source=name, line=1)]
-
-
-def principles_entry(obj: dict, name: str = "<principles>", lineno: int = 0) -> dict:
-    """One saved principles line, checked: {id, prompt, principles, provenance} (+ agreed/runs when filtered)."""
-    if "principles" not in obj:
-        what = "results of grm score" if "samples" in obj else ("a meta RM" if "head" in obj else "records" if ("responses" in obj or "chosen" in obj) else "")
-        looks = f"; it looks like {what}" if what else ""
-        raise InputError(f'not a principles file (this line has no "principles" field{looks}): expected the output of `grm principles --output` or `--filter`, or a plain text file', name, lineno)
-    p = obj.get("principles")
-    if isinstance(p, list) and all(isinstance(x, str) for x in p):
-        p = "\n".join(p)
-    filtered = "agreed" in obj
-    if not (filtered and p is None) and (not isinstance(p, str) or not p.strip()):
-        raise InputError('field "principles": expected a non-empty string (the model wrote none for this query?)', name, lineno)
-    prov = obj.get("provenance")
-    if prov is not None and not isinstance(prov, dict):
-        raise InputError(f'field "provenance": expected an object, got {json_type(prov)}', name, lineno)
-    entry = {"id": obj.get("id"), "prompt": obj.get("prompt"), "principles": p, "provenance": prov}
-    for key in ("agreed", "runs"):
-        if filtered and (not isinstance(obj.get(key), int) or isinstance(obj.get(key), bool) or obj[key] < 0):
-            raise InputError(f'field "{key}": expected a count (0 or more), got {json.dumps(obj.get(key))}', name, lineno)
-    if filtered:
-        entry.update(agreed=obj.get("agreed"), runs=obj.get("runs"))
-        entry["provenance"] = {**(prov or {}), "agreed": obj.get("agreed"), "runs": obj.get("runs"), "filtered_on": obj.get("filtered_on")}
-    return entry
-
-
-def read_principles(path: str) -> list[dict]:
-    """Saved principles: a JSONL written by `grm principles --output` or `--filter` (or edited by hand), each
-    line with "principles" and optionally "id"/"prompt"; or a plain-text file whose principles apply to
-    every record. A filter line (it has "agreed") may hold null principles: no run agreed with the label."""
-    name, text = read_text_input(path)
-    if not looks_like_jsonl(text):
-        if not text.strip():
-            raise InputError("empty principles file: expected principles text or JSONL", name)
-        return [{"principles": text.strip()}]
-    entries = [principles_entry(obj, name, lineno) for lineno, obj in json_lines(text, name)]
-    if not entries:
-        raise InputError("no principles: the file is empty", name)
-    return entries

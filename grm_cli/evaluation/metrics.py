@@ -7,7 +7,6 @@ a results file without generating anything. Correctness is `rules.is_correct` (E
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -377,7 +376,7 @@ def evaluate(results: Sequence[StoredResult], *, seed: int = 0, draws: int = 200
 
 
 def read_results_text(text: str, source: str) -> list[StoredResult]:
-    from grm_cli.core.records import json_lines
+    from grm_cli.io.jsonl import json_lines
 
     return [result_from_json(obj, source, lineno) for lineno, obj in json_lines(text, source)]
 
@@ -405,18 +404,18 @@ class EvalInput:
 
 def read_eval_input(path: str, errors: list | None = None) -> EvalInput:
     """Tell what a file holds. With an `errors` list, bad or unlabelled records are collected, not raised."""
-    from grm_cli.core.records import parse_jsonl, read_text_input
+    from grm_cli.io.jsonl import loads_bounded, parse_jsonl, read_text_input
 
     name, text = read_text_input(path, lenient=errors is not None)
     stripped = text.strip()
     if stripped.startswith("{") and _is_json(stripped):  # one JSON document, maybe pretty-printed
-        obj = json.loads(stripped)
+        obj = loads_bounded(stripped)
         if isinstance(obj, dict) and "grm_eval" in obj:
             return EvalInput("summary", name, summary=EvalSummary.from_json(obj, name))
     first = next((ln for ln in text.split("\n") if ln.strip()), "")
     try:
-        head = json.loads(first)
-    except json.JSONDecodeError:
+        head = loads_bounded(first)
+    except ValueError:  # not JSON, or nested too deep: parse_jsonl below locates it
         head = None
     if is_results_line(head):
         return EvalInput("results", name, results=read_results_text(text, name))
@@ -439,8 +438,10 @@ def read_eval_input(path: str, errors: list | None = None) -> EvalInput:
 
 
 def _is_json(text: str) -> bool:
+    from grm_cli.io.jsonl import loads_bounded
+
     try:
-        json.loads(text)
+        loads_bounded(text)
         return True
-    except json.JSONDecodeError:
+    except ValueError:
         return False

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from grm_cli.errors import InputError
+from grm_cli.io.jsonl import loads_bounded
 
 
 @dataclass
@@ -30,7 +31,7 @@ def _scan(path: Path, run: dict | None) -> ExistingResults:
     if end < len(data):
         tail = data[end:]
         try:
-            json.loads(tail)
+            loads_bounded(tail)
             complete = True
         except ValueError:
             complete = False
@@ -50,7 +51,7 @@ def _scan(path: Path, run: dict | None) -> ExistingResults:
         if not raw.strip():
             continue
         try:
-            obj = json.loads(raw)
+            obj = loads_bounded(raw)
         except ValueError:
             raise InputError("holds a line that is not JSON: not a results file of grm; refusing to append (use another --output, or --force to replace it)", str(path), lineno) from None
         if not isinstance(obj, dict) or "id" not in obj:

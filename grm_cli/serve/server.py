@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from grm_cli.io.jsonl import loads_bounded
 from grm_cli.errors import GrmError, InputError
 from grm_cli.scoring.pipeline import ScoreResult, ScoreSettings, prepare_records, score_records
 from grm_cli.core.prompt import Template
@@ -212,8 +213,8 @@ class _Handler(BaseHTTPRequestHandler):
             return _NO_BODY
         raw = self.rfile.read(n)
         try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
+            return loads_bounded(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:  # JSONTooDeep is a ValueError: 400, not a dropped connection
             self._send(400, {"error": f"the body is not JSON: {e}"})
             return _NO_BODY
 

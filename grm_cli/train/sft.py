@@ -8,13 +8,13 @@ left out whole and counted: cutting one would teach the model to stop before its
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from grm_cli.errors import InputError
+from grm_cli.io.jsonl import json_lines, read_text_input
 
 IGNORE = -100
 
@@ -51,22 +51,9 @@ def _completion(value, where: str) -> str:
 
 
 def _jsonl(path: Path) -> Iterable[tuple[int, dict]]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise InputError(f"{path}: cannot read ({e.strerror})") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text (expected JSONL)") from None
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{path}:{n}: expected a JSON object")
-        yield n, obj
+    """The project's one JSONL reader (located errors, bounded nesting) over a training file."""
+    name, text = read_text_input(str(path))
+    return json_lines(text, name)
 
 
 def read_rft_examples(path: str | Path) -> list[ChatExample]:
