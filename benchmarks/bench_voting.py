@@ -60,9 +60,10 @@ def part_user(args) -> dict:
 
 
 def part_grm(args, parallel: int) -> dict:
-    from grm_cli.engine.batched import BatchedLlamaEngine
+    from grm_cli.engine.factory import EngineOptions, build_engine
 
-    engine = BatchedLlamaEngine(args.model, n_ctx=args.ctx, n_seq_max=parallel + 1, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers)
+    gpu = "-1" if args.n_gpu_layers is None else str(args.n_gpu_layers)
+    engine = build_engine(EngineOptions(model=str(args.model), ctx=args.ctx, parallel=parallel, threads=args.threads, n_gpu_layers=gpu, cache=False))
     reqs = requests(args)
     t = time.perf_counter()
     gens = engine.generate_many(reqs)

@@ -79,18 +79,18 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def evaluate(test: Path, lora: Path | None, args) -> dict:
     """Score the held-out records through llama.cpp (with the adapter, if any) and apply the rule."""
-    from grm_cli.engine.batched import BatchedLlamaEngine
-    from grm_cli.models.registry import default_model_path
+    from grm_cli.engine.factory import EngineOptions, build_engine
     from grm_cli.scoring.pipeline import ScoreSettings, score_records
     from grm_cli.core.prompt import load_template
     from grm_cli.io.jsonl import read_records
     from grm_cli.core.rules import is_correct
 
     tmpl = load_template(args.template)
-    engine = BatchedLlamaEngine(default_model_path(), n_ctx=1024, n_seq_max=args.parallel + 1, lora_path=lora)
+    options = EngineOptions(ctx=1024, parallel=args.parallel, lora=lora, cache=False)
+    engine = build_engine(options)
     settings = ScoreSettings(k=args.k, temperature=0.5, seed=args.seed + 1000, max_tokens=args.max_tokens)
     t = time.perf_counter()
-    results = list(score_records(read_records(str(test)), engine, tmpl, settings, chunk=max(1, args.parallel // args.k)))
+    results = list(score_records(read_records(str(test)), engine, tmpl, settings, chunk=options.chunk(args.k)))
     samples = [(s, r.record.preferred) for r in results for s in r.samples]
     right = sum(is_correct(s.scores, label) for s, label in samples)
     unparsed = sum(s.scores is None for s, _ in samples)

@@ -87,7 +87,7 @@ def test_plot_path_is_checked_before_any_work(tmp_path):
 def test_closed_pipe_is_a_quiet_success(tiny_model):
     from conftest import EXAMPLES
 
-    cmd = f"{sys.executable} -m grm_cli.cli.app score {EXAMPLES / 'llmbar.jsonl'} --model {tiny_model} --ctx 8192 --max-tokens 4 --json | head -1"
+    cmd = f"{sys.executable} -m grm_cli.cli score {EXAMPLES / 'llmbar.jsonl'} --model {tiny_model} --ctx 8192 --max-tokens 4 --json | head -1"
     p = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["id"] == "llmbar-Neighbor-76" and "Traceback" not in p.stderr

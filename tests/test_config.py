@@ -53,3 +53,22 @@ def test_help_works_even_with_a_broken_settings_file(tmp_path):
     user.write_text("nonsense: 1\n")
     p = grm(tmp_path, {"GRM_CONFIG": str(user)}, "score", "--help")
     assert p.returncode == 0 and "Example" in p.stdout
+
+
+def test_settings_reach_the_train_group_and_config_show_lists_every_command(tmp_path):
+    (tmp_path / "grm.yaml").write_text("model: /nowhere/grm.gguf\ntrain:\n  rft:\n    lora-rank: 7\n")
+    p = grm(tmp_path, {}, "config", "show", "--json")
+    assert p.returncode == 0, p.stderr
+    rows = {(r["command"], r["flag"]): r for r in json.loads(p.stdout)}
+    assert {"score", "serve", "train rft", "train rl", "train rft-data", "train metarm", "export"} <= {c for c, _ in rows}
+    assert rows[("train rft", "--lora-rank")]["value"] == 7 and rows[("train rft", "--lora-rank")]["from"].startswith("project file")
+    assert rows[("train rl", "--lora-rank")]["from"] == "default"  # the section narrows to train rft
+    assert rows[("train rft-data", "--model")]["value"] == "/nowhere/grm.gguf"
+    # and the value is what the subcommand runs with, not only what config show prints
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "q", "chosen": "a", "rejected": "b"}\n')
+    p = grm(tmp_path, {}, "train", "rft-data", str(data), "-o", str(tmp_path / "out.jsonl"))
+    assert p.returncode != 0 and "/nowhere/grm.gguf" in p.stderr, p.stderr
+    (tmp_path / "grm.yaml").write_text("train:\n  rft:\n    lora-rnak: 7\n")
+    p = grm(tmp_path, {}, "config", "show")
+    assert p.returncode == 2 and '"train.rft.lora-rnak": `grm train rft` has no flag --lora-rnak' in p.stderr

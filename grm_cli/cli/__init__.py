@@ -1,6 +1,10 @@
-"""The grm command line: a thin skin over the library. Nothing in the package imports it."""
+"""The grm command line: a thin skin over the library. Nothing in the package imports it.
 
-from grm_cli.cli import train as _train  # noqa: F401  registers train rft, train rl and export
+Each command module registers its commands on `app` when imported; the order here is `grm --help`'s.
+"""
+
+from grm_cli.cli import score, eval, admin, serve, train  # noqa: F401  (registers the commands)
 from grm_cli.cli.app import app, main
 
 __all__ = ["app", "main"]
+from grm_cli.cli import convert as _convert; _convert.register(app)  # grm convert

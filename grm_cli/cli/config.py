@@ -1,12 +1,16 @@
 """Settings files: defaults < user file (~/.config/grm/config.yaml or $GRM_CONFIG) < ./grm.yaml < flags.
 
 A file holds flag names as keys (`samples: 8`, `max-tokens: 256`, `model: ~/models/grm.gguf`), at the top
-level for every command that has that flag, or under a command's name for that command only:
+level for every command that has that flag, or under a command's name for that command only (a group's
+name narrows to its commands, and may hold their sections):
 
     model: ~/models/DeepSeek-GRM-16B.Q4_K_M.gguf
     ctx: 8192
     eval:
       samples: 8
+    train:
+      rft:
+        lora-rank: 32
 
 Values become click's `default_map`, so a flag on the command line always wins; each value is checked
 with the flag's own type when the file is read, and a bad one names the file and the key.
@@ -19,10 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grm_cli.errors import InputError, read_yaml_mapping
-
-
-def user_config_dir() -> Path:
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "grm"
+from grm_cli.models.registry import user_config_dir
 
 
 def user_config_path() -> Path:
@@ -62,42 +63,62 @@ class Setting:
     origin: str  # "user file /path" | "project file /path"
 
 
+def is_group(command) -> bool:
+    return hasattr(command, "commands")
+
+
+def leaf_commands(command, path: tuple[str, ...] = ()):
+    """(path, command) of every command under `command`: ("score",), ("train", "rft"), ..."""
+    if not is_group(command):
+        yield path, command
+        return
+    for name, sub in command.commands.items():
+        yield from leaf_commands(sub, path + (name,))
+
+
+def _collect(command, path: tuple[str, ...], items: dict, origin: str, file: Path, ctx, out: list) -> None:
+    """Settings of one level of a file: flags for every command below `command`, or sections for its
+    subcommands (a group such as `train` may hold both)."""
+    for key, value in items.items():
+        key = str(key)
+        if is_group(command) and key in command.commands and isinstance(value, dict):
+            _collect(command.commands[key], path + (key,), value, origin, file, ctx, out)
+            continue
+        matched = False
+        for leaf_path, leaf in leaf_commands(command, path):
+            param = _param_for(leaf, key)
+            if param is None:
+                continue
+            matched = True
+            v = value
+            if v is not None:
+                try:
+                    v = param.process_value(ctx, v)
+                except Exception as e:  # click's BadParameter, from typer's vendored click
+                    raise InputError(f'"{key}": {getattr(e, "message", e)}', str(file)) from None
+            out.append(Setting(" ".join(leaf_path), param.name, param.opts[0], v, origin))
+        if not matched:
+            if path:  # a command's own section: every key must be one of its flags
+                raise InputError(f'"{".".join(path + (key,))}": `grm {" ".join(path)}` has no flag --{key.replace("_", "-")}', str(file))
+            raise InputError(f'unknown setting "{key}": expected a flag name of a grm command (e.g. samples, model, ctx, max-tokens) or a command section', str(file))
+
+
 def read_settings(group, ctx) -> list[Setting]:
-    """Every setting the config files give, checked against the commands' flags, in precedence order."""
+    """Every setting the config files give, checked against the commands' flags, in precedence order.
+    Top-level keys reach every command that has the flag, `train rft` included; sections narrow them."""
     settings: list[Setting] = []
     for label, path in config_files():
-        data = read_yaml_mapping(path, "settings")
-        origin = f"{label} {path}"
-        for key, value in data.items():
-            key = str(key)
-            if key in group.commands and isinstance(value, dict):
-                targets = [(key, value)]
-            else:
-                targets = [(name, {key: value}) for name in group.commands]
-            matched = False
-            for cmd_name, items in targets:
-                command = group.commands[cmd_name]
-                for k, v in items.items():
-                    param = _param_for(command, str(k))
-                    if param is None:
-                        if key in group.commands:  # a command's own section: every key must be its flag
-                            raise InputError(f'"{cmd_name}.{k}": `grm {cmd_name}` has no flag --{str(k).replace("_", "-")}', str(path))
-                        continue
-                    matched = True
-                    if v is not None:
-                        try:
-                            v = param.process_value(ctx, v)
-                        except Exception as e:  # click's BadParameter, from typer's vendored click
-                            raise InputError(f'"{k}": {getattr(e, "message", e)}', str(path)) from None
-                    settings.append(Setting(cmd_name, param.name, param.opts[0], v, origin))
-            if not matched:
-                raise InputError(f'unknown setting "{key}": expected a flag name of a grm command (e.g. samples, model, ctx, max-tokens) or a command section', str(path))
+        _collect(group, (), read_yaml_mapping(path, "settings"), f"{label} {path}", path, ctx, settings)
     return settings
 
 
 def default_map(group, ctx) -> dict:
-    """click's default_map for the group: {command: {param: value}}, later files overriding earlier."""
-    out: dict[str, dict] = {}
+    """click's default_map for the group, nested as the commands are ({"train": {"rft": {...}}}), later
+    files overriding earlier."""
+    out: dict = {}
     for s in read_settings(group, ctx):
-        out.setdefault(s.command, {})[s.name] = s.value
+        node = out
+        for part in s.command.split(" "):
+            node = node.setdefault(part, {})
+        node[s.name] = s.value
     return out

@@ -1,6 +1,6 @@
-"""`grm train rft`, `grm train rl` and `grm export`: SPCT's training stages and the way back to llama.cpp.
+"""`grm train ...` and `grm export`: SPCT's training stages, their data, the meta RM, and the way back to llama.cpp.
 
-A thin skin over `grm_cli.train` (the Python API); registered on the main app by `cli.py`.
+The whole `grm train` group (rft-data, metarm, rft, rl) and `grm export`, over `grm_cli.train`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,141 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import json
+import os
+import sys
+from typing import List
 
-from grm_cli.cli.app import (
-    CacheOpt, CtxOpt, GpuOpt, ModelOpt, OnLongOpt, ParallelOpt, TemplateOpt, ThreadsOpt, VerboseOpt,
-    _chunk, _load_engine, _report_truncated, _rft_sample, app, say, train_app,
-)
+from rich.console import Console
+from grm_cli.cli.app import app
+from grm_cli.cli.console import _report_truncated, say
+from grm_cli.cli.options import CacheOpt, CtxOpt, GpuOpt, ModelOpt, OnLongOpt, ParallelOpt, SeedOpt, TemplateOpt, ThreadsOpt, VerboseOpt, _check_sampling
+
+from grm_cli.cli.options import engine_flags, load_engine
+from grm_cli.engine.factory import EngineOptions
+from grm_cli.cli.console import progress_bar
+from grm_cli.cli.console import print_line
+from grm_cli.cli.options import flag_bundle
 from grm_cli.errors import InputError
+
+train_app = typer.Typer(help="Train the parts of a GRM: SPCT (rejective fine-tuning, rule-based RL) as LoRA adapters, their data, and the meta RM for guided voting.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+def _rft_sample(records, engine, tmpl, settings, hint: bool, output: Path, force: bool, *, as_json: bool, chunk: int) -> dict:
+    """Rejective sampling into `output` (resumed when it exists), its lines on stdout with --json."""
+    from grm_cli.train.rft_data import sample_rft
+
+    def show(line, _):
+        if as_json:
+            print_line(line)
+
+    return sample_rft(records, engine, tmpl, settings, output, hint=hint, force=force, chunk=chunk,
+                      track=progress_bar(f"rejective sampling (N={settings.k})"), notify=say, on_line=show)
+
+
+@train_app.command("rft-data")
+@engine_flags("lora", "batching")
+def train_rft_data(
+    file: str = typer.Argument(..., metavar="DATA.jsonl", help="Labelled records: prompt + responses + preferred, chosen/rejected, or a single response with its 0/1 label."),
+    output: Path = typer.Option(..., "--output", "-o", help="The dataset: one JSON line per record (status, counts, TRL prompt-completion examples). An existing file is resumed."),
+    k: int = typer.Option(3, "--samples", "-k", help="Unhinted samples per record (the paper's N = 3)."),
+    hint: bool = typer.Option(True, "--hint/--no-hint", help="Hinted sampling: for records not too easy, one more sample with the labelled best named in the input, kept if right (trained without the hint)."),
+    template: str = TemplateOpt,
+    temperature: float = typer.Option(0.5, "--temperature", help="Sampling temperature."),
+    max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
+    force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON lines to stdout too."),
+    on_long: str = OnLongOpt,
+    seed: int = SeedOpt,
+    eng: EngineOptions = EngineOptions(),
+) -> None:
+    """Rejective fine-tuning data (SPCT's cold start): sample N trajectories per labelled record with the
+    current GRM, keep those whose scores single out the label, drop records where all N are right (too easy),
+    and add hinted trajectories. The examples are in TRL's prompt-completion form for supervised fine-tuning.
+
+    Examples:
+
+      grm train rft-data examples/llmbar_all.jsonl -o rft.jsonl
+
+      grm train rft-data train.jsonl -k 3 --model grm.gguf -o rft.jsonl && jq -c '.examples[]' rft.jsonl > sft.jsonl
+    """
+    from grm_cli.core.rules import label_of
+    from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
+    from grm_cli.core.prompt import load_template
+    from grm_cli.io.jsonl import read_records
+
+    _check_sampling(k, temperature, max_tokens)
+    if on_long not in ("error", "truncate"):
+        raise InputError(f"--on-long {on_long!r}: expected error or truncate")
+    tmpl = load_template(template)
+    records = read_records(file)
+    for rec in records:
+        tmpl.check_count(rec)
+        label_of(rec, "rejective sampling")
+    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens)
+    engine = load_engine(eng, quiet=as_json)
+    from dataclasses import replace as dc_replace
+
+    # the model writes its own principles here; the hinted prompt is the longest one: check that it fits
+    records = [dc_replace(r, principles=None) for r in records]
+    records = prepare_records(records, engine, tmpl, dc_replace(settings, hint=hint), on_long=on_long)
+    _report_truncated(records)
+    _rft_sample(records, engine, tmpl, settings, hint, output, force, as_json=as_json, chunk=eng.chunk(k))
+
+
+@train_app.command("metarm")
+@engine_flags("lora", cache=False, engine="simple")
+def train_metarm(
+    runs: List[Path] = typer.Argument(..., metavar="RUNS.jsonl...", help="Results of `grm score --output` (or `grm eval --output`) on labelled records; every parsed sample is a trajectory."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to save the meta RM (a small JSON file)."),
+    template: str = TemplateOpt,
+    holdout: float = typer.Option(0.2, "--holdout", help="Share of records held out to measure AUC and accuracy (all samples of a record stay on one side)."),
+    l2: Optional[float] = typer.Option(None, "--l2", help="L2 penalty of the logistic head. Default: chosen by cross-validation over records (0.1 to 1000)."),
+    force: bool = typer.Option(False, "--force", "--overwrite", help="Replace an existing --output file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the training report as JSON."),
+    seed: int = SeedOpt,
+    eng: EngineOptions = EngineOptions(),
+) -> None:
+    """Train the built-in meta RM: a logistic head on the GRM's last-token hidden state of each sampled
+    trajectory, labelled right or wrong by the paper's rule (the sample's scores single out the labelled best).
+
+    Examples:
+
+      grm score labelled.jsonl -k 8 -o run.jsonl && grm train metarm run.jsonl -o metarm.json
+
+      grm score test.jsonl -k 8 --meta-rm metarm.json --k-meta 4
+    """
+    from grm_cli.core.prompt import load_template
+    from grm_cli.engine.hidden import HiddenStates
+    from grm_cli.engine.side import base_engine
+    from grm_cli.metarm.train import read_runs, train_from_runs
+    from grm_cli.cli.render import metarm_table
+
+    if output.exists() and not force:
+        raise InputError("exists: a trained meta RM is never overwritten by accident (use another --output, or --force)", str(output))
+    if output.is_dir() or not output.parent.resolve().is_dir() or not os.access(output.parent.resolve(), os.W_OK):
+        raise InputError("cannot be written (a folder, or its folder is missing or read-only): choose another --output", str(output))
+    if not 0.0 <= holdout < 1.0:
+        raise InputError(f"--holdout {holdout}: expected a share from 0 to below 1")
+    if l2 is not None and not l2 > 0:
+        raise InputError(f"--l2 {l2}: expected a positive penalty")
+    tmpl = load_template(template)
+    items, sources, models_seen = read_runs(runs, tmpl, notify=say)
+    engine = load_engine(eng, quiet=as_json)
+    base = base_engine(engine)
+    others = {m for m in models_seen if m != base.name and Path(m).name != base.path.name}  # a served model is named by its path
+    if others:
+        say(f"warning: the runs were generated by {', '.join(sorted(others))}; the meta RM reads the hidden states of {base.name} (use --model to match)", "yellow")
+    hidden = HiddenStates(engine, n_ctx=eng.ctx + 512, n_threads=eng.threads, verbose=eng.verbose)
+    saved, report = train_from_runs(items, sources, engine, hidden, tmpl, holdout=holdout, seed=seed, l2=l2, track=progress_bar("hidden states"))
+    saved.save(output)
+    if as_json:
+        sys.stdout.write(json.dumps({"output": str(output), **report.to_json()}, indent=2) + "\n")
+    else:
+        Console().print(metarm_table(report))
+    say(f"meta RM saved to {output} (for {base.name}, template {tmpl.name})", "dim")
+
 
 ConfigOpt = typer.Option(None, "--config", help="A YAML file of training settings (shared keys, and rft:/rl: sections); flags override it.")
 OutOpt = typer.Option(..., "--out", "-o", help="The run folder: settings, metrics.jsonl, checkpoints, adapter/ (and adapter.gguf).")
@@ -32,6 +161,17 @@ AccumOpt = typer.Option(None, "--grad-accum", help="Gradient accumulation steps 
 MaxLenOpt = typer.Option(None, "--max-length", help="Most tokens of prompt + answer; longer examples are left out and counted (default 2048).")
 DtypeOpt = typer.Option(None, "--dtype", help="float32 (default), bfloat16 or float16 for the trained weights.")
 TrainSeedOpt = typer.Option(None, "--seed", help="Seed of sampling, shuffles and initialisation (default 0).")
+
+
+# The LoRA and optimiser flags train rft and train rl share: (parameter, settings field, annotation, option)
+_TRAINING_FLAGS = [
+    ("lora_rank", "lora_rank", Optional[int], RankOpt), ("lora_alpha", "lora_alpha", Optional[float], AlphaOpt),
+    ("lora_targets", "lora_targets", Optional[str], TargetsOpt), ("lr", "learning_rate", Optional[float], LrOpt),
+    ("steps", "steps", Optional[int], StepsOpt), ("epochs", "epochs", Optional[float], EpochsOpt), ("batch", "batch", Optional[int], BatchOpt),
+    ("grad_accum", "grad_accum", Optional[int], AccumOpt), ("max_length", "max_length", Optional[int], MaxLenOpt),
+    ("dtype", "dtype", Optional[str], DtypeOpt), ("seed", "seed", Optional[int], TrainSeedOpt),
+]
+training_flags = flag_bundle(_TRAINING_FLAGS, "hp", dict)  # hp: the flags given ({field: value or None})
 
 
 def _settings(stage: str, config: Optional[Path], **flags):
@@ -71,6 +211,7 @@ def _export_next_to(run, model_ref: str, export: bool) -> Optional[Path]:
 
 
 @train_app.command("rft")
+@training_flags
 def train_rft(
     file: str = typer.Argument(..., metavar="DATA.jsonl", help="Labelled records: prompt + responses + preferred, chosen/rejected, or a single response with its 0/1 label."),
     out: Path = OutOpt,
@@ -85,13 +226,11 @@ def train_rft(
     mix: Optional[str] = typer.Option(None, "--mix", help="General instruction data (JSONL: messages, or prompt + completion) mixed into the SFT data."),
     mix_ratio: Optional[float] = typer.Option(None, "--mix-ratio", help="Mixed-in examples per GRM example (e.g. 0.5)."),
     template: str = TemplateOpt,
-    lora_rank: Optional[int] = RankOpt, lora_alpha: Optional[float] = AlphaOpt, lora_targets: Optional[str] = TargetsOpt,
-    lr: Optional[float] = LrOpt, steps: Optional[int] = StepsOpt, epochs: Optional[float] = EpochsOpt, batch: Optional[int] = BatchOpt,
-    grad_accum: Optional[int] = AccumOpt, max_length: Optional[int] = MaxLenOpt, dtype: Optional[str] = DtypeOpt, seed: Optional[int] = TrainSeedOpt,
     resume: bool = ResumeOpt,
     export: bool = ExportOpt,
     on_long: str = OnLongOpt, ctx: int = CtxOpt, n_gpu_layers: str = GpuOpt, threads: Optional[int] = ThreadsOpt,
     parallel: int = ParallelOpt, cache: bool = CacheOpt, verbose: bool = VerboseOpt,
+    hp: dict = None,
 ) -> None:
     """Rejective fine-tuning (SPCT's cold start): sample N trajectories per labelled record with the current
     GRM through llama.cpp, keep the right ones (and right hinted ones, trained without the hint), drop records
@@ -112,9 +251,7 @@ def train_rft(
     from grm_cli.train.stages import fit_rft
 
     require_training_stack()
-    s = _settings("rft", config, samples=samples, hint=hint, sample_max_tokens=max_tokens, balance_positions=balance, mix=mix, mix_ratio=mix_ratio, lora_rank=lora_rank, lora_alpha=lora_alpha,
-                  lora_targets=lora_targets, learning_rate=lr, steps=steps, epochs=epochs, batch=batch, grad_accum=grad_accum,
-                  max_length=max_length, dtype=dtype, seed=seed)
+    s = _settings("rft", config, samples=samples, hint=hint, sample_max_tokens=max_tokens, balance_positions=balance, mix=mix, mix_ratio=mix_ratio, **hp)
     tmpl = load_template(template)
     model_ref = _model_ref(model)
     run = RunDir(out)
@@ -134,11 +271,10 @@ def train_rft(
 
         records = _labelled(file, tmpl)
         scoring = ScoreSettings(k=s.samples, temperature=s.sample_temperature, seed=s.seed, max_tokens=s.sample_max_tokens)
-        engine = _load_engine(sampler, quiet=False, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, kv_type="f16", flash_attn=False,
-                              mmap=True, mlock=False, verbose=verbose, cache=cache, parallel=parallel)
+        engine = load_engine(EngineOptions(model=sampler, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, verbose=verbose, cache=cache, parallel=parallel), quiet=False)
         records = prepare_records(records, engine, tmpl, replace(scoring, hint=s.hint), on_long=on_long)
         _report_truncated(records)
-        stats = _rft_sample(records, engine, tmpl, scoring, s.hint, run.accepted, False, as_json=False, chunk=_chunk(parallel, s.samples))
+        stats = _rft_sample(records, engine, tmpl, scoring, s.hint, run.accepted, False, as_json=False, chunk=EngineOptions(parallel=parallel).chunk(s.samples))
         n = max(1, stats["records"])
         rates = {"too_easy_rate": stats["too_easy"] / n, "kept_rate": stats["kept"] / n,
                  "hinted_kept_rate": stats["hinted_kept"] / max(1, stats["hinted_drawn"])}
@@ -157,6 +293,7 @@ def train_rft(
 
 
 @train_app.command("rl")
+@training_flags
 def train_rl(
     file: str = typer.Argument(..., metavar="DATA.jsonl", help="Labelled records (as for `grm train rft`)."),
     out: Path = OutOpt,
@@ -169,11 +306,9 @@ def train_rl(
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature of the completions (default 1.0)."),
     max_completion: Optional[int] = typer.Option(None, "--max-completion", help="Most tokens of one completion (default 512); a cut-off one is unparsed, so -1."),
     template: str = TemplateOpt,
-    lora_rank: Optional[int] = RankOpt, lora_alpha: Optional[float] = AlphaOpt, lora_targets: Optional[str] = TargetsOpt,
-    lr: Optional[float] = LrOpt, steps: Optional[int] = StepsOpt, epochs: Optional[float] = EpochsOpt, batch: Optional[int] = BatchOpt,
-    grad_accum: Optional[int] = AccumOpt, max_length: Optional[int] = MaxLenOpt, dtype: Optional[str] = DtypeOpt, seed: Optional[int] = TrainSeedOpt,
     resume: bool = ResumeOpt,
     export: bool = ExportOpt,
+    hp: dict = None,
 ) -> None:
     """Rule-based online RL (SPCT's second stage): GRPO whose reward is +1 when a sampled judgment's scores
     single out the labelled best response (or equal a single response's label), else -1; no format reward,
@@ -191,9 +326,7 @@ def train_rl(
     from grm_cli.train.stages import fit_rl
 
     require_training_stack()
-    s = _settings("rl", config, group=group, beta=beta, temperature=temperature, max_completion=max_completion, lora_rank=lora_rank,
-                  lora_alpha=lora_alpha, lora_targets=lora_targets, learning_rate=lr, steps=steps, epochs=epochs, batch=batch,
-                  grad_accum=grad_accum, max_length=max_length, dtype=dtype, seed=seed)
+    s = _settings("rl", config, group=group, beta=beta, temperature=temperature, max_completion=max_completion, **hp)
     tmpl = load_template(template)
     model_ref = _model_ref(model)
     records = _labelled(file, tmpl)

@@ -238,6 +238,13 @@ class MetaRMFile:
             )
 
 
+def meta_features(hidden, template: Template, rec: Record, order: Sequence[int], trajectory: str) -> np.ndarray:
+    """The meta RM's input, the ONE way training and rating build it: the backbone's last hidden state
+    over the meta prompt (the record as shown, then the trajectory as the assistant's turn)."""
+    p = render_meta(template, rec, order, trajectory)
+    return hidden.last_hidden(p.messages, p.assistant_prefix)
+
+
 class MetaRM:
     """Rates sampled trajectories: P(right) from the head over the backbone's hidden state."""
 
@@ -249,8 +256,7 @@ class MetaRM:
         self.template = template
 
     def features(self, rec: Record, order: Sequence[int], trajectory: str) -> np.ndarray:
-        p = render_meta(self.template, rec, order, trajectory)
-        return self.hidden.last_hidden(p.messages, p.assistant_prefix)
+        return meta_features(self.hidden, self.template, rec, order, trajectory)
 
     def rate(self, rec: Record, samples: Sequence[tuple[Sequence[int], str]]) -> list[float]:
         """One rating per (order, text); samples with the same order reuse the prompt's KV cache."""

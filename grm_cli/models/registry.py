@@ -61,8 +61,12 @@ class Alias:
     origin: str  # which registry file
 
 
+def user_config_dir() -> Path:
+    """grm's folder of user files (settings, model aliases): $XDG_CONFIG_HOME/grm or ~/.config/grm."""
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "grm"
+
+
 def user_models_path() -> Path:
-    from grm_cli.cli.config import user_config_dir
 
     env = os.environ.get("GRM_MODELS")
     return Path(env).expanduser() if env else user_config_dir() / "models.yaml"

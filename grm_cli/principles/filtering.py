@@ -16,9 +16,10 @@ from typing import Iterable, Iterator, Sequence
 
 from grm_cli.engine.base import Engine
 from grm_cli.errors import InputError
-from grm_cli.scoring.pipeline import PAPER_TEMPERATURE, SampleResult, ScoreResult, ScoreSettings, score_records
+from grm_cli.scoring.pipeline import PAPER_TEMPERATURE, SampleResult, ScoreResult, ScoreSettings, prepare_records, score_records
 from grm_cli.core.prompt import Template
 from grm_cli.core.records import Record, label_key
+from grm_cli.scoring.runner import silent, no_progress, run_resumable
 from grm_cli.core.rules import is_correct, label_margin, label_of
 
 FILTER_RULE = "the run's scores single out the labelled best response (Eq. 10; a tie is wrong)"
@@ -148,3 +149,22 @@ def split_for_filter(records: Sequence[Record], fraction: float, seed: int = 0) 
         tuple(r for r in records if r.id in held),
         tuple(left),
     )
+
+
+def filter_resumable(records: Sequence[Record], engine: Engine, template: Template, settings: ScoreSettings, data: str, *, output=None, force: bool = False,
+                     chunk: int = 1, track=no_progress, notify=silent, on_result=None) -> list[dict]:
+    """The label filter through the one resumable runner: the lines of every record (stored ones too)."""
+    records = prepare_records(records, engine, template, settings)
+    run = {**provenance(engine, template, settings, data), "kind": "filtered principles"}
+
+    def produce(todo):
+        for f in filter_principles(todo, engine, template, settings, data=data, chunk=chunk):
+            yield f.record.id, {**f.to_json(), "run": run}, f
+
+    ordered = list(run_resumable(records, produce, output=output, run=run, force=force, track=track, notify=notify, on_line=on_result).values())
+    if ordered:
+        runs = settings.k
+        with_p = sum(1 for x in ordered if x["principles"])
+        dist = ", ".join(f"{a}/{runs}: {sum(1 for x in ordered if x['agreed'] == a)}" for a in range(runs, -1, -1))
+        notify(f"kept principles for {with_p} of {len(ordered)} records (runs agreeing with the label: {dist}){f'; saved in {output}' if output else ''}", "dim")
+    return ordered

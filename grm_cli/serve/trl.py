@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 from grm_cli.scoring.pipeline import ScoreSettings, prepare_records, score_records
 from grm_cli.core.prompt import load_template
+from grm_cli.engine.factory import EngineOptions, build_engine
 from grm_cli.serve.rewards import group_completions, rewards_from_results
 
 
@@ -27,7 +28,7 @@ def trl_reward(
     seed: int = 0,
     n_ctx: int = 4096,
     parallel: int = 16,
-    n_gpu_layers: int | None = None,
+    n_gpu_layers: int | str = "auto",
 ) -> Callable[..., list[float | None]]:
     """A reward function with TRL's signature, `f(prompts, completions, **kwargs) -> list[float | None]`.
 
@@ -35,14 +36,12 @@ def trl_reward(
     shuffled per sample); a completion's reward is its mean score, None when no sample parsed (TRL skips
     None rewards), the template's lowest score for an empty completion. Completions too long for the
     context are cut in the middle (marked), not refused: a training step must not stop on one rollout. Give a loaded `engine`, or a `model` (path, alias, hf://; default: the small model)."""
+    options = EngineOptions(model=model, ctx=n_ctx, parallel=parallel, n_gpu_layers=str(n_gpu_layers), cache=False)
     if engine is None:
-        from grm_cli.engine.batched import BatchedLlamaEngine
-        from grm_cli.models.registry import resolve_model
-
-        engine = BatchedLlamaEngine(resolve_model(model), n_ctx=n_ctx, n_seq_max=parallel + 1, n_gpu_layers=n_gpu_layers)
+        engine = build_engine(options)
     tmpl = load_template(template)
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens)
-    chunk = max(1, -(-parallel // k))
+    chunk = options.chunk(k)
 
     def grm_reward(prompts: Sequence, completions: Sequence, **kwargs) -> list[float | None]:
         records, slots = group_completions(prompts, completions, tmpl)

@@ -15,10 +15,12 @@ kept examples in TRL's conversational prompt-completion form, ready for supervis
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from grm_cli.core.rules import label_of
-from grm_cli.scoring.pipeline import SampleResult, ScoreResult, ScoreSettings, score_records
+from grm_cli.scoring.pipeline import SampleResult, ScoreResult, ScoreSettings, run_signature, score_records
+from grm_cli.scoring.runner import no_progress, run_resumable, silent
 from grm_cli.core.prompt import Template, render
 from grm_cli.core.records import Record
 from grm_cli.core.rules import is_correct
@@ -109,3 +111,30 @@ def rft_data(
             batch = []
     if batch:
         yield from flush(batch)
+
+
+def sample_rft(records: Sequence[Record], engine, template: Template, settings: ScoreSettings, output: str | Path, *, hint: bool = True, force: bool = False,
+               chunk: int = 1, track=no_progress, notify=silent, on_line=None) -> dict:
+    """SPCT's rejective sampling as a resumable stage: every record's decision goes to `output`
+    (TRL prompt-completion examples inside), and the acceptance counts over the whole file come back."""
+    run = {**run_signature(engine.name, template.name, settings), "kind": "rft data", "hint": hint}
+
+    def produce(todo):
+        for r in rft_data(todo, engine, template, settings, hint=hint, chunk=chunk):
+            yield r.record.id, {**r.to_json(), "run": run}, r
+
+    done = list(run_resumable(records, produce, output=output, run=run, force=force, track=track, notify=notify, on_line=on_line).values())
+
+    def count(status: str) -> int:
+        return sum(1 for x in done if x["status"] == status)
+
+    stats = {
+        "records": len(done), "too_easy": count("too_easy"), "nothing_right": count("nothing_right"), "kept": count("kept"),
+        "wrong_rejected": sum(x["wrong"] for x in done), "examples": sum(len(x["examples"]) for x in done),
+        "hinted_kept": sum(1 for x in done for e in x["examples"] if e["hinted"]),
+        "hinted_drawn": sum(1 for x in done if x["hinted_kept"] is not None),
+    }
+    notify(f"{stats['records']} records: {stats['too_easy']} too easy (all {settings.k} right, dropped), {stats['nothing_right']} with nothing right, "
+           f"{stats['kept']} kept; {stats['wrong_rejected']} wrong samples rejected; {stats['examples']} examples "
+           f"({stats['hinted_kept']} hinted, kept of {stats['hinted_drawn']} drawn) in {output}", None)
+    return stats

@@ -1,0 +1,146 @@
+"""`grm eval`: a judge's accuracy on labelled data, from a run or from stored results; the principles comparison."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from grm_cli.cli.app import app
+from grm_cli.cli.console import _report_problems, _report_truncated, say
+from grm_cli.cli.options import ErrorsOpt, OnLongOpt, ScoreModeOpt, SeedOpt, SkipOpt, TemplateOpt, _check_sampling
+from grm_cli.cli.score import _check_score_mode, _meta_file, _meta_rm, _probe, _report_principles, _score_loop
+from grm_cli.cli.options import engine_flags, load_engine
+from grm_cli.engine.factory import EngineOptions
+from grm_cli.principles.compare import compare_modes, parse_modes
+from grm_cli.cli.console import progress_bar
+from grm_cli.errors import InputError
+
+
+@app.command("eval")
+@engine_flags("lora", "memory", "batching", "remote")
+def eval_(
+    files: List[str] = typer.Argument(..., metavar="FILE...", help="Labelled JSONL records to score, results from `grm score --output` (nothing is generated), or `grm eval --json` summaries. Several files are shown side by side."),
+    k: int = typer.Option(1, "--samples", "-k", help="Samples per record when scoring records; the curve covers voting@1, 2, 4, ... k."),
+    template: str = TemplateOpt,
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Default: 0 for k=1, 0.5 for k>1 (the paper's)."),
+    max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Score only the first N records of each data file."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the scored results (JSONL) so `grm eval` can recompute from them later."),
+    force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (RewardBench-style: per-subset accuracies at the top level)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the voting@k curve to an image (needs matplotlib: grm-cli[plot])."),
+    skip_invalid: bool = SkipOpt,
+    errors_file: Optional[Path] = ErrorsOpt,
+    on_long: str = OnLongOpt,
+    draws: int = typer.Option(200, "--draws", help="Random k-subsets per point of the scaling curve."),
+    score_mode: str = ScoreModeOpt,
+    meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Score with a meta RM (from `grm train metarm`): every sample is rated, and the report adds meta-RM-guided voting@k and the k_meta sweep."),
+    k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM for the stored verdicts (default k/2)."),
+    principles: Optional[str] = typer.Option(None, "--principles", help="Compare principles modes on the same records and seeds (paper Table 1): a comma-separated list of none, self, filtered (principles kept by the label filter) and principles files, e.g. none,self,filtered."),
+    filter_samples: int = typer.Option(4, "--filter-samples", help="Runs per record for the filtered mode (the paper's 4)."),
+    filter_split: Optional[float] = typer.Option(None, "--filter-split", help="Held-out filtered mode: filter on this share of each query's labelled records and evaluate every mode on the rest (queries seen once are left out). Without it, filtered principles are judged on the records they were filtered on: the paper's oracle setting, flagged as such."),
+    seed: int = SeedOpt,
+    eng: EngineOptions = EngineOptions(),
+) -> None:
+    """Accuracy of a judge on labelled data (the labelled best must score highest), diagnostics, and the
+    voting@k scaling curve.
+
+    Examples:
+
+      grm eval examples/llmbar.jsonl -k 4 --output runs/smollm2.jsonl
+
+      grm eval runs/smollm2.jsonl --plot curve.png
+
+      grm eval runs/a.jsonl --json > a.json && grm eval a.json b.json
+
+      grm eval examples/hhh_alignment.jsonl --principles none,self,filtered --filter-split 0.5 -k 4
+    """
+    from grm_cli.evaluation.metrics import evaluate, read_eval_input, result_from_json
+    from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
+    from grm_cli.cli.plot import check_plot_path, plot_curves
+    from grm_cli.core.prompt import load_template
+    from grm_cli.cli.render import eval_tables
+
+    if plot:
+        check_plot_path(plot)  # fail before any scoring, not after
+
+    _check_sampling(k, temperature, max_tokens)
+    if draws < 1:
+        raise InputError(f"--draws {draws}: expected a positive number")
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit {limit}: expected a positive number")
+    if on_long not in ("error", "truncate"):
+        raise InputError(f"--on-long {on_long!r}: expected error or truncate")
+    problems: list | None = [] if skip_invalid else None
+    inputs = [read_eval_input(f, problems) for f in files]
+    to_score = [i for i in inputs if i.kind == "records"]
+    if output and len(to_score) != 1:
+        raise InputError(f"--output saves the results of one data file; {len(to_score)} of the files given are data to score")
+    summaries = []
+    engine = None
+    tmpl = load_template(template) if to_score else None
+    saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl or load_template(template), eng.backend) if to_score else (None, None)
+    if meta_rm is not None and not to_score:
+        raise InputError("--meta-rm rates samples while scoring: give labelled records to score (stored results keep the ratings they were scored with)")
+    if to_score:
+        _check_score_mode(score_mode, tmpl, eng.backend)
+    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, k_meta=k_meta, score_mode=score_mode if to_score else "sampled",
+                             meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None)
+    if saved_meta and principles is not None:
+        raise InputError("--meta-rm and --principles: compare principles modes first, then train and use a meta RM per mode")
+    scorer = probe = None
+    eng.check()
+    if filter_split is not None and not 0.0 < filter_split < 1.0:
+        raise InputError(f"--filter-split {filter_split}: expected a fraction between 0 and 1 (the share of each query's records used to filter)")
+    if principles is not None:
+        if len(inputs) != 1 or not to_score:
+            raise InputError("--principles compares modes on one data file of labelled records (not stored results)")
+        records = to_score[0].records[:limit] if limit else to_score[0].records
+        engine = load_engine(eng, quiet=as_json)
+        errors_path = errors_file or (Path(f"{output}.errors.jsonl") if output else None)
+        summaries = compare_modes(
+            records, to_score[0].source, parse_modes(principles), engine, tmpl, settings, chunk=eng.chunk, probe=_probe(settings, engine, tmpl, eng),
+            output=output, force=force, filter_samples=filter_samples, filter_split=filter_split, on_long=on_long, problems=problems,
+            report_problems=lambda p: _report_problems(p, errors_path), on_scored=lambda name, results: _report_principles(results), draws=draws,
+            track=progress_bar, notify=say,
+        )
+        inputs = []
+    elif filter_split is not None:
+        raise InputError("--filter-split applies to --principles ...,filtered")
+    for inp in inputs:
+        if inp.kind == "summary":
+            summaries.append(inp.summary)
+            continue
+        if inp.kind == "results":
+            stored = inp.results
+        else:
+            records = inp.records[:limit] if limit else inp.records
+            if problems is None:
+                for rec in records:
+                    tmpl.check_count(rec)
+            if engine is None:
+                engine = load_engine(eng, quiet=as_json)
+                scorer = _meta_rm(saved_meta, engine, tmpl, eng) if saved_meta else None
+                probe = _probe(settings, engine, tmpl, eng)
+            records = prepare_records(records, engine, tmpl, settings, on_long=on_long, errors=problems)
+            _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
+            _report_truncated(records)
+            scored, saved = _score_loop(records, engine, tmpl, settings, None, output, force, print_json=False, print_tables=False, chunk=eng.chunk(k), meta_rm=scorer, probe=probe)
+            lines = [saved[r.id] for r in records] if output else [r.to_json() for r in scored]
+            stored = [result_from_json(line, str(output or inp.source)) for line in lines]
+        summaries.append(evaluate(stored, seed=seed, draws=draws, name=Path(inp.source).stem))
+    if as_json:
+        payload = [s.to_json() for s in summaries]
+        sys.stdout.write(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2) + "\n")
+    else:
+        out = Console()
+        for t in eval_tables(summaries):
+            out.print(t)
+            out.print()
+    if plot:
+        say(f"curve written to {plot_curves(summaries, plot)}", "dim")

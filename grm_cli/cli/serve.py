@@ -1,0 +1,78 @@
+"""`grm serve`: the HTTP reward server over one loaded GRM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from grm_cli.cli.app import app
+from grm_cli.cli.console import say
+from grm_cli.cli.options import SeedOpt, TemplateOpt, _check_sampling
+from grm_cli.cli.score import _meta_file, _meta_rm
+from grm_cli.cli.options import engine_flags, load_engine
+from grm_cli.engine.factory import EngineOptions
+from grm_cli.errors import InputError
+
+
+@app.command()
+@engine_flags("lora", "memory", "batching")
+def serve(
+    template: str = TemplateOpt,
+    k: int = typer.Option(1, "--samples", "-k", help="Samples per record (voting@k)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Default: 0 for k=1, 0.5 for k>1 (the paper's)."),
+    max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
+    force_scores: bool = typer.Option(True, "--force-scores/--free", help="Force a valid score line when a sample ends without one (default), or record it as unparsed."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only; 0.0.0.0 exposes it to the network)."),
+    port: int = typer.Option(8000, "--port", help="Port (0 picks a free one; the line on stderr says which)."),
+    queue_size: int = typer.Option(32, "--queue-size", help="Requests that may wait; more get 503 with Retry-After."),
+    max_body_mb: float = typer.Option(4.0, "--max-body-mb", help="Largest request body in MB (larger: 413)."),
+    meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Meta-RM-guided voting with this meta RM (from `grm train metarm`)."),
+    k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM (default k/2)."),
+    request_timeout: float = typer.Option(600.0, "--request-timeout", help="Seconds a request may wait for its scores (then 504; its records are not scored)."),
+    unparsed_reward: Optional[float] = typer.Option(None, "--unparsed-reward", help="/get_reward: the reward for a completion no sample could score (default null; OpenRLHF needs a number, e.g. 1). Such completions are listed in \"unparsed\" either way."),
+    seed: int = SeedOpt,
+    eng: EngineOptions = EngineOptions(),
+) -> None:
+    """An HTTP reward server over the loaded GRM: POST /score (records in, the same results as `grm score
+    --output` out), POST /get_reward (OpenRLHF's remote RM), GET /health. Concurrent requests are scored
+    together in the engine's batches.
+
+    Examples:
+
+      grm serve --model grm.gguf -k 4 --port 8000
+
+      curl -s localhost:8000/score -d '{"prompt": "2+2?", "responses": ["4", "5"]}' | jq '.results[0].scores'
+
+      python -m openrlhf.cli.train_ppo_ray ... --remote_rm_url http://127.0.0.1:8000/get_reward
+    """
+    from grm_cli.scoring.pipeline import ScoreSettings
+    from grm_cli.core.prompt import load_template
+    from grm_cli.serve.server import RewardServer, Scorer
+
+    _check_sampling(k, temperature, max_tokens)
+    if not 0 <= port <= 65535:
+        raise InputError(f"--port {port}: expected 0 to 65535")
+    if queue_size < 1 or max_body_mb <= 0 or request_timeout <= 0:
+        raise InputError("--queue-size, --max-body-mb and --request-timeout must be positive")
+    tmpl = load_template(template)
+    saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl)
+    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, force_scores=force_scores, k_meta=k_meta,
+                             meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None)
+    engine = load_engine(eng, quiet=False)
+    scorer_meta = _meta_rm(saved_meta, engine, tmpl, eng) if saved_meta else None
+    scorer = Scorer(engine, tmpl, settings, queue_size=queue_size, chunk=eng.chunk(k), meta_rm=scorer_meta)
+    try:
+        server = RewardServer(scorer, host, port, max_body=int(max_body_mb * 1024 * 1024), request_timeout=request_timeout, unparsed_reward=unparsed_reward, verbose=eng.verbose)
+    except OSError as e:
+        scorer.stop()
+        raise InputError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    bound_host, bound_port = server.server_address[:2]
+    say(f"serving {engine.name} on http://{bound_host}:{bound_port} (POST /score, POST /get_reward, GET /health); Ctrl-C stops")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        say("stopping")
+    finally:
+        server.close_all()
