@@ -1,0 +1,267 @@
+"""The model families grm's users bring, on tiny random weights: `grm convert` (llama.cpp's converter),
+then llama.cpp's logits against transformers', the family's chat template as grm renders it, its
+end-of-turn token, and `grm score` (k=2, forced score line, expected scores) on the converted file.
+
+The models are built by tests/families.py (hidden size 64, 2 layers; DeepSeek-V2-Lite's 27). Needs
+llama.cpp's converter (`.ci/run` installs it); without it these tests are skipped with the install line.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from families import FAMILIES, build, copy_without, hf_logits
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = list(FAMILIES)
+
+# llama.cpp (F32 weights, F32 KV cache) vs transformers (float32, eager attention), max |difference| of
+# the next-token logits over every position of a 23-40 token sequence; the logits' spread is about 0.8.
+# Measured: 2e-6 to 9e-6 for every family but gemma2 (1.1e-3: its soft-capping and sliding-window path).
+LOGIT_TOL = {"gemma2": 5e-3}
+DEFAULT_LOGIT_TOL = 1e-4
+
+GENERATION_PROMPT = {  # what the family's template writes right before the model's answer
+    "llama3": "<|start_header_id|>assistant<|end_header_id|>\n\n",
+    "mistral": "[/INST]",
+    "qwen2": "<|im_start|>assistant\n",
+    "qwen3": "<|im_start|>assistant\n",
+    "phi3": "<|assistant|>\n",
+    "gemma2": "<start_of_turn>model\n",
+    "deepseek_v2": "Assistant:",
+}
+
+TURN_MARKERS = {  # special tokens the rendered prompt must hold as one token each
+    "llama3": ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+    "mistral": ["[INST]", "[/INST]"],
+    "qwen2": ["<|im_start|>", "<|im_end|>"],
+    "qwen3": ["<|im_start|>", "<|im_end|>"],
+    "phi3": ["<|user|>", "<|end|>", "<|assistant|>"],
+    "gemma2": ["<start_of_turn>", "<end_of_turn>"],
+    "deepseek_v2": [],  # plain-text "User:"/"Assistant:" turns
+}
+
+
+def _converter_or_skip():
+    from grm_cli.errors import ModelError
+    from grm_cli.models.convert import converter_dir
+
+    try:
+        return converter_dir()
+    except ModelError as e:
+        pytest.skip(str(e))
+
+
+def grm(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "grm_cli.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def hf_folders(tmp_path_factory):
+    _converter_or_skip()
+    root = tmp_path_factory.mktemp("families")
+    return {n: build(n, root / n) for n in NAMES}
+
+
+@pytest.fixture(scope="session")
+def converted(hf_folders, tmp_path_factory):
+    """Each family converted once with `grm convert --quant F32` (the command, as users run it)."""
+    out = tmp_path_factory.mktemp("families-gguf")
+    paths = {}
+    for n, folder in hf_folders.items():
+        dst = out / f"{n}.gguf"
+        p = grm("convert", str(folder), "--to", str(dst), "--quant", "F32")
+        assert p.returncode == 0, p.stderr[-3000:]
+        assert p.stdout.strip() == str(dst)
+        paths[n] = dst
+    return paths
+
+
+def _llama(path: Path, **kw):
+    from llama_cpp import Llama
+
+    return Llama(str(path), n_ctx=256, verbose=False, n_threads=2, **kw)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_logits_match_transformers(name, converted, hf_folders):
+    from gguf import GGUFReader
+
+    fam = FAMILIES[name]
+    arch = GGUFReader(converted[name]).fields["general.architecture"].contents()
+    assert arch == fam.arch
+    llm = _llama(converted[name], logits_all=True, type_k=0, type_v=0)  # F32 KV: the converter's error alone
+    text = "User: What is 12 + 30? Response 1 is better than Response 2.\n\nScores: \\boxed{7, 3}"
+    ids = llm.tokenize(text.encode(), add_bos=bool(fam.bos), special=True)
+    llm.eval(ids)
+    ours = np.array(llm.scores[: len(ids)])
+    theirs = hf_logits(hf_folders[name], ids)
+    diff = float(np.abs(ours - theirs).max())
+    assert diff < LOGIT_TOL.get(name, DEFAULT_LOGIT_TOL), f"{name}: max |logit difference| {diff:.2e}"
+    assert (ours.argmax(1) == theirs.argmax(1)).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_template_bos_and_end_of_turn(name, converted):
+    import llama_cpp
+
+    from grm_cli.core.prompt import load_template, render
+    from grm_cli.core.records import record_from_dict
+    from grm_cli.engine.llama import LlamaEngine
+
+    fam = FAMILIES[name]
+    eng = LlamaEngine(converted[name], n_ctx=4096)
+    rec = record_from_dict({"prompt": "Divide 45 by 9", "responses": ["22.5", "5"]})
+    prompt = render(load_template("pointwise"), rec)
+    text = eng.render(prompt.messages, prompt.assistant_prefix)
+    # the answer pre-fill sits right after the family's own generation prompt
+    assert text.endswith(GENERATION_PROMPT[name] + prompt.assistant_prefix), text[-200:]
+    toks = eng._tokens(text)
+    bos = eng.llm.token_bos()
+    if fam.bos and fam.add_bos:  # Phi-3.5's template writes no BOS (and its tokenizer adds none)
+        assert toks[0] == bos and toks.count(bos) == 1, "exactly one BOS, at the start"
+    else:
+        assert bos < 0 or bos not in toks
+    if name == "gemma2":
+        assert "system" not in text and text.count("<start_of_turn>") == 2 and "<start_of_turn>user\n" in text
+    # the turn markers are single special tokens, not spelled out in pieces
+    for marker in TURN_MARKERS[name]:
+        marker_ids = eng.llm.tokenize(marker.encode(), add_bos=False, special=True)
+        assert len(marker_ids) == 1 and marker_ids[0] in toks, (marker, marker_ids)
+    # the family's end-of-turn token ends generation in llama.cpp...
+    eot = eng.llm.tokenize(fam.eos.encode(), add_bos=False, special=True)
+    assert len(eot) == 1
+    vocab = llama_cpp.llama_model_get_vocab(eng.llm._model.model)
+    assert llama_cpp.llama_vocab_is_eog(vocab, eot[0]), f"{fam.eos} is not end-of-generation"
+    # ...and a model that writes it stops there (a huge bias on it: the first token is end-of-turn)
+    out = eng.llm.create_completion(toks, max_tokens=8, logit_bias={eot[0]: 100.0}, temperature=0.0)
+    assert out["choices"][0]["finish_reason"] == "stop" and out["choices"][0]["text"] == ""
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_grm_score_k2_forced_and_expected(name, converted, tmp_path, short_template):
+    data = tmp_path / "two.jsonl"
+    data.write_text(
+        json.dumps({"id": "a", "prompt": "Divide 45 by 9", "responses": ["22.5", "5"], "preferred": 1}) + "\n"
+        + json.dumps({"id": "b", "prompt": "Capital of France?", "responses": ["Paris", "Rome"], "preferred": 0}) + "\n")
+    p = grm("score", str(data), "--model", str(converted[name]), "-k", "2", "--max-tokens", "8", "--ctx", "2048",
+            "--template", str(short_template),
+            "--score-mode", "expected", "--json")
+    assert p.returncode == 0, p.stderr[-3000:]
+    rows = [json.loads(line) for line in p.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b"]
+    for r in rows:
+        assert len(r["samples"]) == 2 and r["unparsed"] == 0
+        for s in r["samples"]:
+            assert s["parse_error"] is None and len(s["scores"]) == 2
+            assert all(1 <= v <= 10 for v in s["scores"])
+            assert s["expected"] is not None and all(1 <= v <= 10 for v in s["expected"])
+
+
+@pytest.mark.parametrize("name", ["llama3", "gemma2", "deepseek_v2"])
+def test_expected_score_digit_trie_per_vocabulary(name, converted):
+    """At a score position the probe's candidates are the vocabulary's own tokens for each value: "10" is
+    "1","0" in the SentencePiece vocabularies here (digits split) and one token in GPT-2's BPE; the
+    distribution over 1..10 sums to 1."""
+    from grm_cli.engine.llama import LlamaEngine
+    from grm_cli.engine.probe import ScoreProbe
+
+    eng = LlamaEngine(converted[name], n_ctx=1024)
+    probe = ScoreProbe(eng, 1, 10)
+    messages = [{"role": "user", "content": "Score the two responses 1-10."}]
+    text = "Analysis: fine.\nScores: \\boxed{"
+    base = eng._tokens(eng.render(messages, text))
+    cand = probe._candidates(messages, text, base)
+    assert len(cand[10]) == (1 if FAMILIES[name].tokenizer == "gpt2" else 2)
+    assert all(len(cand[v]) == 1 for v in range(1, 10))
+    if len(cand[10]) == 2:
+        assert cand[10][0] == cand[1][0]  # the trie branches after "1"
+    dist = probe._distribution(base, 0, probe._extend(base, 0), cand)
+    assert abs(sum(dist.values()) - 1.0) < 1e-9 and all(p >= 0 for p in dist.values())
+    (e,) = probe.expected(messages, text + "7}", [(len(text), len(text) + 1)])
+    assert 1.0 <= e <= 10.0 and abs(e - sum(v * p for v, p in dist.items())) < 1e-2  # same numbers, decoded in other chunks
+
+
+# -- grm convert's errors -----------------------------------------------------------------------------
+
+
+def test_convert_quantizes_with_llama_cpp(hf_folders, tmp_path):
+    dst2 = tmp_path / "q4.gguf"
+    p = grm("convert", str(hf_folders["llama3"]), "--to", str(dst2), "--quant", "Q4_K_M")
+    assert p.returncode == 0, p.stderr[-2000:]
+    from gguf import GGUFReader
+
+    ftype = int(GGUFReader(dst2).fields["general.file_type"].contents())
+    import llama_cpp
+
+    assert ftype == llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M
+    assert [f.name for f in tmp_path.iterdir()] and not [f for f in tmp_path.iterdir() if f.name.startswith(".")]
+
+
+def _no_partial(folder: Path, name: str) -> None:
+    left = [f.name for f in folder.iterdir()]
+    assert name not in left and not [f for f in left if f.startswith(".")], left
+
+
+def test_convert_errors(hf_folders, tmp_path):
+    good = hf_folders["qwen2"]
+    no_cfg = copy_without(good, tmp_path / "nocfg", "config.json")
+    no_w = copy_without(good, tmp_path / "now", "model.safetensors")
+    unknown = tmp_path / "unknown"
+    unknown.mkdir()
+    (unknown / "config.json").write_text(json.dumps({"architectures": ["NoSuchModelForCausalLM"], "model_type": "nosuch"}))
+    (unknown / "model.safetensors").write_bytes((good / "model.safetensors").read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    cases = [
+        ((str(no_cfg),), 2, "no config.json"),
+        ((str(no_w),), 2, "no weights"),
+        ((str(unknown),), 2, "NoSuchModelForCausalLM"),
+        ((str(good), "--quant", "Q7_Z"), 2, "no such quantization type"),
+        ((str(tmp_path / "absent"),), 2, "no such model folder"),
+        (("hf://not a repo",), 2, "expected a model folder or hf://owner/repo"),
+    ]
+    for args, code, words in cases:
+        p = grm("convert", *args, "--to", str(out / "m.gguf"))
+        assert p.returncode == code, (args, p.returncode, p.stderr[-2000:])
+        assert words in p.stderr and "Traceback" not in p.stderr, p.stderr[-2000:]
+        assert len([ln for ln in p.stderr.splitlines() if ln.strip()]) == 1, p.stderr
+        _no_partial(out, "m.gguf")
+
+
+def test_convert_full_disk_leaves_nothing(hf_folders, tmp_path, monkeypatch):
+    """A device without room: refused before the work starts; one that fills up during the write: the
+    temp file is removed and nothing appears under the final name."""
+    from grm_cli.errors import InputError
+    from grm_cli.models import convert as conv
+
+    monkeypatch.setattr(conv, "_free_bytes", lambda folder: 1000)
+    with pytest.raises(InputError, match="MiB free"):
+        conv.convert(hf_folders["qwen2"], tmp_path / "m.gguf", progress=False)
+    _no_partial(tmp_path, "m.gguf")
+    monkeypatch.undo()
+
+    def full(folder, out, outtype, arch):
+        out.write_bytes(b"GGUF" + b"\0" * 100)  # part-written
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(conv, "_run_converter", full)
+    with pytest.raises(InputError, match="no space left"):
+        conv.convert(hf_folders["qwen2"], tmp_path / "m.gguf", progress=False)
+    _no_partial(tmp_path, "m.gguf")
+
+
+def test_failed_convert_keeps_the_old_file(hf_folders, tmp_path):
+    dst = tmp_path / "m.gguf"
+    dst.write_bytes(b"GGUF old")
+    p = grm("convert", str(tmp_path / "absent"), "--to", str(dst))
+    assert p.returncode == 2 and dst.read_bytes() == b"GGUF old"
