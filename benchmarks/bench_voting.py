@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def requests(args):
-    from grm_cli.engine.base import GenerationRequest
     from grm_cli.core.prompt import load_template, render
-    from grm_cli.io.jsonl import read_records
     from grm_cli.core.sampling import response_order, sample_seed
+    from grm_cli.engine.base import GenerationRequest
+    from grm_cli.io.jsonl import read_records
 
     tmpl = load_template("pointwise")
     out = []

@@ -79,11 +79,11 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def evaluate(test: Path, lora: Path | None, args) -> dict:
     """Score the held-out records through llama.cpp (with the adapter, if any) and apply the rule."""
-    from grm_cli.engine.factory import EngineOptions, build_engine
-    from grm_cli.scoring.pipeline import ScoreSettings, score_records
     from grm_cli.core.prompt import load_template
-    from grm_cli.io.jsonl import read_records
     from grm_cli.core.rules import is_correct
+    from grm_cli.engine.factory import EngineOptions, build_engine
+    from grm_cli.io.jsonl import read_records
+    from grm_cli.scoring.pipeline import ScoreSettings, score_records
 
     tmpl = load_template(args.template)
     options = EngineOptions(ctx=1024, parallel=args.parallel, lora=lora, cache=False)

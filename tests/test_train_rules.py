@@ -7,14 +7,14 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import write_jsonl
-from grm_cli.errors import InputError
+
 from grm_cli.core.prompt import load_template, render
 from grm_cli.core.records import Record, Turn
 from grm_cli.core.rules import is_correct
-from grm_cli.train.export import LoraPair, LoraWeights, permute_rows, stack
+from grm_cli.errors import InputError
 from grm_cli.train.base_model import BaseInfo
+from grm_cli.train.export import LoraPair, LoraWeights, permute_rows, stack
 from grm_cli.train.grpo import RuleReward, rl_prompts
 from grm_cli.train.settings import load_settings
 from grm_cli.train.sft import ChatExample, balance_positions, mix_in, read_instruction_data, read_rft_examples, too_easy_ids
@@ -27,30 +27,34 @@ def test_settings_defaults_then_file_then_stage_section_then_flags(tmp_path):
     cfg = tmp_path / "train.yaml"
     cfg.write_text("lora_rank: 8\nlearning_rate: 1.0e-4\nlora_targets: [q_proj, v_proj]\nrl:\n  beta: 0.002\n  lora_rank: 4\n")
     rft = load_settings("rft", cfg, {"steps": 7, "lora_rank": None})
-    assert (rft.lora_rank, rft.learning_rate, rft.steps, rft.beta, rft.lora_targets) == (8, 1e-4, 7, 0.08, ("q_proj", "v_proj"))
+    assert (rft.lora_rank, rft.learning_rate, rft.steps, rft.lora_targets) == (8, 1e-4, 7, ("q_proj", "v_proj"))
+    assert type(rft).__name__ == "RFTConfig" and not hasattr(rft, "beta")  # each stage has only its own settings
     rl = load_settings("rl", cfg, {"beta": None})
-    assert (rl.lora_rank, rl.beta, rl.group) == (4, 0.002, 4)
+    assert (rl.lora_rank, rl.beta, rl.group) == (4, 0.002, 4) and type(rl).__name__ == "RLConfig"
+    assert (load_settings("rft", None, {}).temperature, rl.temperature) == (0.5, 1.0)  # one name, each stage's own default
     assert load_settings("rl", cfg, {"beta": 0.5}).beta == 0.5  # a flag beats the file
     assert load_settings("rl", None, {}).learning_rate == 2e-5  # RL's own default
 
 
 @pytest.mark.parametrize(
-    "text, words",
+    "stage, text, words",
     [
-        ("lora_rnak: 8\n", ["unknown setting 'lora_rnak'", "lora_rank"]),
-        ("steps: many\n", ["steps", "expected a whole number"]),
-        ("group: 1\n", ["group", "expected 2 or more"]),
-        ("mix_ratio: 0.5\n", ["mix_ratio", "needs mix"]),
-        ("rl: [1, 2]\n", ["rl", "expected a mapping"]),
-        ("lora_rank: [\n", ["line", "not valid YAML"]),
-        ("- 1\n", ["expected a mapping of settings"]),
+        ("rl", "lora_rnak: 8\n", ["unknown setting 'lora_rnak'", "lora_rank"]),
+        ("rl", "steps: many\n", ["steps", "expected a whole number"]),
+        ("rl", "group: 1\n", ["group", "expected 2 or more"]),
+        ("rft", "mix_ratio: 0.5\n", ["mix_ratio", "needs mix"]),
+        ("rl", "mix_ratio: lots\n", ["mix_ratio", "expected a number"]),  # the other stage's key is checked too
+        ("rft", "rft:\n  beta: 0.1\n", ["unknown setting 'beta'"]),  # a stage section holds only its stage's keys
+        ("rl", "rl: [1, 2]\n", ["rl", "expected a mapping"]),
+        ("rl", "lora_rank: [\n", ["line", "not valid YAML"]),
+        ("rl", "- 1\n", ["expected a mapping of settings"]),
     ],
 )
-def test_bad_settings_name_the_file_and_the_key(tmp_path, text, words):
+def test_bad_settings_name_the_file_and_the_key(tmp_path, stage, text, words):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(text)
     with pytest.raises(InputError) as e:
-        load_settings("rl", cfg, {})
+        load_settings(stage, cfg, {})
     assert str(cfg) in str(e.value)
     for w in words:
         assert w in str(e.value)

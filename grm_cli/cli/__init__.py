@@ -3,8 +3,10 @@
 Each command module registers its commands on `app` when imported; the order here is `grm --help`'s.
 """
 
-from grm_cli.cli import score, eval, admin, serve, train  # noqa: F401  (registers the commands)
+from grm_cli.cli import admin, eval, score, serve, train  # noqa: F401  (registers the commands)
+from grm_cli.cli import convert as _convert  # noqa: E402  (grm convert; registers through a function)
 from grm_cli.cli.app import app, main
 
+_convert.register(app)
+
 __all__ = ["app", "main"]
-from grm_cli.cli import convert as _convert; _convert.register(app)  # grm convert

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Optional
 
 from rich.console import Console
-from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from grm_cli.errors import InputError
-
 
 err = Console(stderr=True, soft_wrap=True)  # whole lines: scripts grep them
 

@@ -11,14 +11,12 @@ import typer
 from rich.console import Console
 
 from grm_cli.cli.app import app
-from grm_cli.cli.console import _report_problems, _report_truncated, say
-from grm_cli.cli.options import ErrorsOpt, OnLongOpt, ScoreModeOpt, SeedOpt, SkipOpt, TemplateOpt, _check_sampling
+from grm_cli.cli.console import _report_problems, _report_truncated, progress_bar, say
+from grm_cli.cli.options import ErrorsOpt, OnLongOpt, ScoreModeOpt, SeedOpt, SkipOpt, TemplateOpt, _check_sampling, engine_flags, load_engine
 from grm_cli.cli.score import _check_score_mode, _meta_file, _meta_rm, _probe, _report_principles, _score_loop
-from grm_cli.cli.options import engine_flags, load_engine
 from grm_cli.engine.factory import EngineOptions
-from grm_cli.principles.compare import compare_modes, parse_modes
-from grm_cli.cli.console import progress_bar
 from grm_cli.errors import InputError
+from grm_cli.principles.compare import compare_modes, parse_modes
 
 
 @app.command("eval")
@@ -60,11 +58,11 @@ def eval_(
 
       grm eval examples/hhh_alignment.jsonl --principles none,self,filtered --filter-split 0.5 -k 4
     """
+    from grm_cli.cli.plot import check_plot_path, plot_curves
+    from grm_cli.cli.render import eval_tables
+    from grm_cli.core.prompt import load_template
     from grm_cli.evaluation.metrics import evaluate, read_eval_input, result_from_json
     from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
-    from grm_cli.cli.plot import check_plot_path, plot_curves
-    from grm_cli.core.prompt import load_template
-    from grm_cli.cli.render import eval_tables
 
     if plot:
         check_plot_path(plot)  # fail before any scoring, not after

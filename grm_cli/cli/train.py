@@ -5,26 +5,20 @@ The whole `grm train` group (rft-data, metarm, rft, rl) and `grm export`, over `
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
-from typing import Optional
-
-import typer
 import json
 import os
 import sys
-from typing import List
+from dataclasses import replace
+from pathlib import Path
+from typing import List, Optional
 
+import typer
 from rich.console import Console
-from grm_cli.cli.app import app
-from grm_cli.cli.console import _report_truncated, say
-from grm_cli.cli.options import CacheOpt, CtxOpt, GpuOpt, ModelOpt, OnLongOpt, ParallelOpt, SeedOpt, TemplateOpt, ThreadsOpt, VerboseOpt, _check_sampling
 
-from grm_cli.cli.options import engine_flags, load_engine
+from grm_cli.cli.app import app
+from grm_cli.cli.console import _report_truncated, print_line, progress_bar, say
+from grm_cli.cli.options import CacheOpt, CtxOpt, GpuOpt, ModelOpt, OnLongOpt, ParallelOpt, SeedOpt, TemplateOpt, ThreadsOpt, VerboseOpt, _check_sampling, engine_flags, flag_bundle, load_engine
 from grm_cli.engine.factory import EngineOptions
-from grm_cli.cli.console import progress_bar
-from grm_cli.cli.console import print_line
-from grm_cli.cli.options import flag_bundle
 from grm_cli.errors import InputError
 
 train_app = typer.Typer(help="Train the parts of a GRM: SPCT (rejective fine-tuning, rule-based RL) as LoRA adapters, their data, and the meta RM for guided voting.", no_args_is_help=True)
@@ -69,10 +63,10 @@ def train_rft_data(
 
       grm train rft-data train.jsonl -k 3 --model grm.gguf -o rft.jsonl && jq -c '.examples[]' rft.jsonl > sft.jsonl
     """
-    from grm_cli.core.rules import label_of
-    from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
     from grm_cli.core.prompt import load_template
+    from grm_cli.core.rules import label_of
     from grm_cli.io.jsonl import read_records
+    from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
 
     _check_sampling(k, temperature, max_tokens)
     if on_long not in ("error", "truncate"):
@@ -115,11 +109,11 @@ def train_metarm(
 
       grm score test.jsonl -k 8 --meta-rm metarm.json --k-meta 4
     """
+    from grm_cli.cli.render import metarm_table
     from grm_cli.core.prompt import load_template
     from grm_cli.engine.hidden import HiddenStates
     from grm_cli.engine.side import base_engine
     from grm_cli.metarm.train import read_runs, train_from_runs
-    from grm_cli.cli.render import metarm_table
 
     if output.exists() and not force:
         raise InputError("exists: a trained meta RM is never overwritten by accident (use another --output, or --force)", str(output))
@@ -251,7 +245,7 @@ def train_rft(
     from grm_cli.train.stages import fit_rft
 
     require_training_stack()
-    s = _settings("rft", config, samples=samples, hint=hint, sample_max_tokens=max_tokens, balance_positions=balance, mix=mix, mix_ratio=mix_ratio, **hp)
+    s = _settings("rft", config, samples=samples, hint=hint, max_tokens=max_tokens, balance_positions=balance, mix=mix, mix_ratio=mix_ratio, **hp)
     tmpl = load_template(template)
     model_ref = _model_ref(model)
     run = RunDir(out)
@@ -270,7 +264,7 @@ def train_rft(
         from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
 
         records = _labelled(file, tmpl)
-        scoring = ScoreSettings(k=s.samples, temperature=s.sample_temperature, seed=s.seed, max_tokens=s.sample_max_tokens)
+        scoring = ScoreSettings(k=s.samples, temperature=s.temperature, seed=s.seed, max_tokens=s.max_tokens)
         engine = load_engine(EngineOptions(model=sampler, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, verbose=verbose, cache=cache, parallel=parallel), quiet=False)
         records = prepare_records(records, engine, tmpl, replace(scoring, hint=s.hint), on_long=on_long)
         _report_truncated(records)

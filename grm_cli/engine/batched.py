@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from grm_cli.errors import ModelError
 from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest, budget
 from grm_cli.engine.chunks import ContextOwner, DecodeError, decode_sequence
 from grm_cli.engine.llama import LlamaEngine, captured_stderr
+from grm_cli.errors import ModelError
 
 ROOT_SEQ = 0
 KV_CELLS_PER_CTX = 4  # the shared cache holds 4 x --ctx cells: prompts once, the samples' own tokens each
@@ -92,9 +92,9 @@ class BatchedLlamaEngine(ContextOwner):
         lora_path: str | Path | None = None,
         lora_scale: float = 1.0,
     ):
-        import llama_cpp
+        from grm_cli.engine._native import lib
 
-        self._c = llama_cpp
+        self._c = lib
         # The high-level object loads the weights (shared, not copied) and knows the chat template;
         # its own context is kept tiny since generation happens in the context below.
         self.base = LlamaEngine(
@@ -104,12 +104,12 @@ class BatchedLlamaEngine(ContextOwner):
         )
         self.name, self.path, self.n_ctx_train = self.base.name, self.base.path, self.base.n_ctx_train
         self.n_ctx = n_ctx  # per sequence: prompt + generation, as for LlamaEngine
-        self.n_seq_max = max(2, min(n_seq_max, llama_cpp.llama_max_parallel_sequences()))
+        self.n_seq_max = max(2, min(n_seq_max, lib.llama_max_parallel_sequences()))
         self.kv_cells = kv_cells or n_ctx * KV_CELLS_PER_CTX
         self.n_batch = 2048
-        model = self.base.llm._model.model
-        self._vocab = llama_cpp.llama_model_get_vocab(model)
-        params = llama_cpp.llama_context_default_params()
+        model = self.base.llm.model
+        self._vocab = lib.llama_model_get_vocab(model)
+        params = lib.llama_context_default_params()
         params.n_ctx = self.kv_cells
         params.n_batch = self.n_batch
         params.n_ubatch = 512
@@ -117,18 +117,18 @@ class BatchedLlamaEngine(ContextOwner):
         params.kv_unified = True  # copied prefixes share cells instead of duplicating them (partial copies need it)
         threads = n_threads or max(1, os.cpu_count() or 1)
         params.n_threads = params.n_threads_batch = threads
-        kv_ggml = getattr(llama_cpp, f"GGML_TYPE_{kv_type.upper()}")
+        kv_ggml = getattr(lib, f"GGML_TYPE_{kv_type.upper()}")
         params.type_k = params.type_v = kv_ggml
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
+        params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else lib.LLAMA_FLASH_ATTN_TYPE_AUTO
         params.no_perf = True
         with captured_stderr(not verbose):  # llama.cpp warns that a shared cache exceeds the trained context
-            self.ctx = llama_cpp.llama_init_from_model(model, params)
+            self.ctx = lib.llama_init_from_model(model, params)
         if not self.ctx:
             raise ModelError(f"{self.path}: llama.cpp could not create a context of {self.kv_cells} KV cells for {self.n_seq_max} sequences (out of memory?): lower --ctx or --parallel")
         self.base.attach_adapter(self.ctx)
-        self.kv_cells = llama_cpp.llama_n_ctx(self.ctx)
-        self._mem = llama_cpp.llama_get_memory(self.ctx)
-        self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self.kv_cells = lib.llama_n_ctx(self.ctx)
+        self._mem = lib.llama_get_memory(self.ctx)
+        self._batch = lib.llama_batch_init(self.n_batch, 0, 1)
         self._root: list[int] = []
         self._piece = ctypes.create_string_buffer(256)
         self.stats = EngineStats(prompt_evaluated=0, prompt_seconds=0.0, decode_seconds=0.0)

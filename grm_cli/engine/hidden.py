@@ -12,8 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
-from grm_cli.errors import ModelError
 from grm_cli.engine.side import SideContext, base_engine
+from grm_cli.errors import ModelError
 
 
 class HiddenStates(SideContext):

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest, budget
 from grm_cli.engine.cache import model_fingerprint
 from grm_cli.engine.chat import ChatLayout
 from grm_cli.errors import ModelError
-from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest, budget
 
 KV_TYPES = ("f16", "q8_0", "q4_0")
 
@@ -69,9 +69,9 @@ def check_adapter_file(lora: Path, model: Path) -> None:
 
 
 def gpu_offload_supported() -> bool:
-    import llama_cpp
+    from grm_cli.engine._native import lib
 
-    return bool(llama_cpp.llama_supports_gpu_offload())
+    return bool(lib.llama_supports_gpu_offload())
 
 
 class LlamaEngine:
@@ -107,9 +107,9 @@ class LlamaEngine:
         if kv_type != "f16" and not flash_attn:
             # llama.cpp refuses a quantized V cache without flash attention; say so before it fails obscurely.
             raise ValueError(f"kv_type {kv_type} needs flash_attn=True (llama.cpp quantizes the V cache only with flash attention)")
-        import llama_cpp
+        from grm_cli.engine._native import lib, n_ctx_train
 
-        kv_ggml = getattr(llama_cpp, f"GGML_TYPE_{kv_type.upper()}")
+        kv_ggml = getattr(lib, f"GGML_TYPE_{kv_type.upper()}")
         failure: Exception | None = None
         with captured_stderr(not verbose) as log:
             try:
@@ -131,9 +131,9 @@ class LlamaEngine:
             except Exception as e:  # llama.cpp raises a bare ValueError; its log holds the reason
                 failure = e
         if not verbose:
-            from llama_cpp._logger import set_verbose
+            from grm_cli.engine._native import quiet_bindings_log
 
-            set_verbose(False)
+            quiet_bindings_log()
             if failure is None:
                 self.llm.verbose = False
         if failure is not None:
@@ -147,7 +147,7 @@ class LlamaEngine:
         self.lora, self.lora_scale = lora, lora_scale
         self.stats = EngineStats()  # prompt evaluation and decoding are not told apart here
         self.n_ctx = self.llm.n_ctx()
-        self.n_ctx_train = self.llm._model.n_ctx_train()
+        self.n_ctx_train = n_ctx_train(self.llm)
         self.n_gpu_layers = n_gpu_layers
         md = self.llm.metadata
         self.name = md.get("general.name") or path.stem
@@ -166,16 +166,12 @@ class LlamaEngine:
 
     def attach_adapter(self, ctx) -> None:
         """Apply the loaded LoRA to another context on these weights (llama.cpp applies adapters per context)."""
-        adapter = getattr(self.llm, "_lora_adapter", None)
+        from grm_cli.engine._native import attach_adapter, loaded_adapter
+
+        adapter = loaded_adapter(self.llm)
         if adapter is None:
             return
-        import ctypes
-
-        import llama_cpp
-
-        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
-        scales = (ctypes.c_float * 1)(self.lora_scale)
-        if llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, scales):
+        if not attach_adapter(ctx, adapter, self.lora_scale):
             raise ModelError(f"{self.lora}: llama.cpp could not apply this adapter to a new context")
 
     def _token_text(self, tok: int) -> str:

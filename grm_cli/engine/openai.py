@@ -23,8 +23,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
-from grm_cli.errors import InputError, ModelError
 from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest, budget
+from grm_cli.errors import InputError, ModelError
 
 RETRY_STATUS = (408, 409, 425, 429, 500, 502, 503, 504)
 EXTENSIONS = ("continue_final_message", "add_generation_prompt", "grammar", "guided_regex")  # not in OpenAI's API

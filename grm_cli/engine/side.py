@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 
-from grm_cli.errors import ModelError
 from grm_cli.engine.chunks import ContextOwner, DecodeError, decode_sequence
 from grm_cli.engine.llama import LlamaEngine, captured_stderr
+from grm_cli.errors import ModelError
 
 
 def base_engine(engine) -> LlamaEngine:
@@ -27,29 +27,29 @@ class SideContext(ContextOwner):
     n_batch = 512
 
     def __init__(self, engine, n_ctx: int, *, what: str, n_threads: int | None = None, verbose: bool = False, pooling_last: bool = False):
-        import llama_cpp
+        from grm_cli.engine._native import lib
 
-        self._c = llama_cpp
+        self._c = lib
         self.what = what
         self.engine = base_engine(engine)
-        self.model = self.engine.llm._model.model
+        self.model = self.engine.llm.model
         self.n_ctx = n_ctx
-        params = llama_cpp.llama_context_default_params()
+        params = lib.llama_context_default_params()
         params.n_ctx = n_ctx
         params.n_batch = params.n_ubatch = self.n_batch
         params.n_seq_max = 1
         params.embeddings = False
         if pooling_last:
-            params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_LAST
+            params.pooling_type = lib.LLAMA_POOLING_TYPE_LAST
         params.n_threads = params.n_threads_batch = n_threads or max(1, os.cpu_count() or 1)
         params.no_perf = True
         with captured_stderr(not verbose):
-            self.ctx = llama_cpp.llama_init_from_model(self.model, params)
+            self.ctx = lib.llama_init_from_model(self.model, params)
         if not self.ctx:
             raise ModelError(f"{self.engine.path}: llama.cpp could not create a context for {what} (out of memory?)")
         self.engine.attach_adapter(self.ctx)
-        self._mem = llama_cpp.llama_get_memory(self.ctx)
-        self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self._mem = lib.llama_get_memory(self.ctx)
+        self._batch = lib.llama_batch_init(self.n_batch, 0, 1)
         self._held: list[int] = []  # tokens whose KV the context holds, from position 0
         self._split = 0  # where the reusable prompt part of the held tokens ends
 

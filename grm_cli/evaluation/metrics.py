@@ -15,9 +15,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from grm_cli.errors import InputError
 from grm_cli.core.rules import argmax_unique, break_tie, is_correct, tie_priority
 from grm_cli.core.voting import vote
+from grm_cli.errors import InputError
 
 # RewardBench (v1) sections: subset -> section, and the example counts it weights subsets by
 # (math-prm is up-weighted to equal the six code subsets together, as RewardBench does).

@@ -19,9 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
-from grm_cli.errors import InputError
 from grm_cli.core.prompt import Template, render_meta
 from grm_cli.core.records import Record
+from grm_cli.errors import InputError
 
 FORMAT = "grm-metarm/1"
 

@@ -151,12 +151,12 @@ def diagnose(model: str | None = None, ctx: int = 4096, kv_type: str = "f16") ->
 
     problems: list[str] = []
     try:
-        import llama_cpp
+        from grm_cli.engine._native import lib
 
-        info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+        info = lib.llama_print_system_info().decode("utf-8", "replace")
         backends, features = parse_system_info(info)
-        offload = bool(llama_cpp.llama_supports_gpu_offload())
-        llama_version = getattr(llama_cpp, "__version__", None)
+        offload = bool(lib.llama_supports_gpu_offload())
+        llama_version = getattr(lib, "__version__", None)
     except Exception as e:  # a broken native build must be reported, not crash the doctor
         backends, features, offload, llama_version = [], [], False, None
         problems.append(f"llama-cpp-python cannot be imported: {e}")
@@ -193,11 +193,11 @@ def diagnose(model: str | None = None, ctx: int = 4096, kv_type: str = "f16") ->
 def auto_gpu_layers(model_path: Path, kv_cells: int, kv_type: str = "f16") -> tuple[int, str]:
     """`--n-gpu-layers auto`: all layers on Metal (unified memory), the largest fitting offload on CUDA,
     0 without a GPU backend. Returns (value for llama.cpp, a sentence saying why)."""
-    import llama_cpp
+    from grm_cli.engine._native import lib
 
-    if not llama_cpp.llama_supports_gpu_offload():
+    if not lib.llama_supports_gpu_offload():
         gpus = detect_gpus()
-        hint = reinstall_hint(gpus, parse_system_info(llama_cpp.llama_print_system_info().decode("utf-8", "replace"))[0])
+        hint = reinstall_hint(gpus, parse_system_info(lib.llama_print_system_info().decode("utf-8", "replace"))[0])
         why = "llama.cpp was built without a GPU backend: running on the CPU"
         return 0, why + (f" (a GPU is present: {hint})" if hint else "")
     free = next((g.free_bytes for g in detect_gpus() if g.free_bytes is not None), None)

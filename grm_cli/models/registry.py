@@ -102,8 +102,8 @@ def hub_offline() -> bool:
 def pull(spec: str | HubFile, *, progress: bool = True) -> Path:
     """Download a hub GGUF into huggingface-hub's cache (or find it there) and return its path.
     Honours HF_HUB_OFFLINE and HF_ENDPOINT; errors say what to do, never a traceback."""
-    from huggingface_hub import hf_hub_download
     from huggingface_hub import errors as hub_errors
+    from huggingface_hub import hf_hub_download
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 
     hub = spec if isinstance(spec, HubFile) else parse_hf(spec)

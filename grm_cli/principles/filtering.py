@@ -14,13 +14,13 @@ import re
 from dataclasses import dataclass, replace
 from typing import Iterable, Iterator, Sequence
 
+from grm_cli.core.prompt import Template
+from grm_cli.core.records import Record, label_key
+from grm_cli.core.rules import is_correct, label_margin, label_of
 from grm_cli.engine.base import Engine
 from grm_cli.errors import InputError
 from grm_cli.scoring.pipeline import PAPER_TEMPERATURE, SampleResult, ScoreResult, ScoreSettings, prepare_records, score_records
-from grm_cli.core.prompt import Template
-from grm_cli.core.records import Record, label_key
-from grm_cli.scoring.runner import silent, no_progress, run_resumable
-from grm_cli.core.rules import is_correct, label_margin, label_of
+from grm_cli.scoring.runner import no_progress, run_resumable, silent
 
 FILTER_RULE = "the run's scores single out the labelled best response (Eq. 10; a tie is wrong)"
 DEFAULT_RUNS = 4  # m, the paper's setting for its preliminary experiment

@@ -9,15 +9,15 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, Sequence
 
-from grm_cli.engine.base import ContextOverflow, Engine, ForcedTail, GenerationRequest, budget
-from grm_cli.errors import InputError
 from grm_cli.core.judgment import Judgment, parse_judgment
-from grm_cli.core.score_line import score_spans
 from grm_cli.core.prompt import Template, render
 from grm_cli.core.records import Record, label_key
 from grm_cli.core.rules import is_correct, label_of, single_response_correct
 from grm_cli.core.sampling import response_order, sample_seed
+from grm_cli.core.score_line import score_spans
 from grm_cli.core.voting import Verdict, guided_vote, judge_to_scores, meta_keep, to_record_order, vote
+from grm_cli.engine.base import ContextOverflow, Engine, ForcedTail, GenerationRequest, budget
+from grm_cli.errors import InputError
 
 PAPER_TEMPERATURE = 0.5  # §5.1: sampling temperature for voting; k = 1 is greedy
 

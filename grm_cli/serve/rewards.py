@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
-from grm_cli.errors import InputError
 from grm_cli.core.records import MAX_RESPONSES, Record, record_from_dict
+from grm_cli.errors import InputError
 
 
 def _key(prompt) -> str:

@@ -21,11 +21,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from grm_cli.io.jsonl import loads_bounded
-from grm_cli.errors import GrmError, InputError
-from grm_cli.scoring.pipeline import ScoreResult, ScoreSettings, prepare_records, score_records
+
 from grm_cli.core.prompt import Template
 from grm_cli.core.records import Record, record_from_dict
+from grm_cli.errors import GrmError, InputError
+from grm_cli.io.jsonl import loads_bounded
+from grm_cli.scoring.pipeline import ScoreResult, ScoreSettings, prepare_records, score_records
 from grm_cli.serve.rewards import group_completions, rewards_from_results
 
 MAX_BODY = 4 * 1024 * 1024

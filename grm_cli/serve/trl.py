@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from grm_cli.scoring.pipeline import ScoreSettings, prepare_records, score_records
 from grm_cli.core.prompt import load_template
 from grm_cli.engine.factory import EngineOptions, build_engine
+from grm_cli.scoring.pipeline import ScoreSettings, prepare_records, score_records
 from grm_cli.serve.rewards import group_completions, rewards_from_results
 
 

@@ -15,12 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from grm_cli.core.rules import label_of
-from grm_cli.scoring.pipeline import judged_scores
 from grm_cli.core.prompt import Template, render
 from grm_cli.core.records import Record
-from grm_cli.core.rules import rl_reward
+from grm_cli.core.rules import label_of, rl_reward
 from grm_cli.core.sampling import response_order, sample_seed
+from grm_cli.scoring.pipeline import judged_scores
 
 
 @dataclass(frozen=True)

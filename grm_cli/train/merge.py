@@ -28,12 +28,12 @@ def _deltas(weights: LoraWeights) -> dict[str, np.ndarray]:
 
 
 def ftype_of(quant: str) -> int:
-    import llama_cpp
+    from grm_cli.engine._native import lib
 
     name = {"F32": "ALL_F32"}.get(quant.upper(), f"MOSTLY_{quant.upper()}")
-    value = getattr(llama_cpp, f"LLAMA_FTYPE_{name}", None)
+    value = getattr(lib, f"LLAMA_FTYPE_{name}", None)
     if value is None:
-        known = sorted(k[len("LLAMA_FTYPE_MOSTLY_"):] for k in dir(llama_cpp) if k.startswith("LLAMA_FTYPE_MOSTLY_"))
+        known = sorted(k[len("LLAMA_FTYPE_MOSTLY_"):] for k in dir(lib) if k.startswith("LLAMA_FTYPE_MOSTLY_"))
         raise InputError(f"--quant {quant!r}: not a llama.cpp file type (known: {', '.join(known)}, F32)")
     return value
 
@@ -77,7 +77,7 @@ def write_merged_f32(weights: LoraWeights, base_gguf: Path, out: Path) -> int:
 
 
 def merge_into_gguf(weights: LoraWeights, base_gguf: Path, out: Path, *, quant: str = "Q8_0") -> Path:
-    import llama_cpp
+    from grm_cli.engine._native import lib
 
     ftype = ftype_of(quant)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -85,11 +85,11 @@ def merge_into_gguf(weights: LoraWeights, base_gguf: Path, out: Path, *, quant: 
     os.close(fd)
     try:
         write_merged_f32(weights, base_gguf, Path(tmp))
-        params = llama_cpp.llama_model_quantize_default_params()
+        params = lib.llama_model_quantize_default_params()
         params.ftype = ftype
         params.allow_requantize = True
         params.nthread = os.cpu_count() or 1
-        rc = llama_cpp.llama_model_quantize(tmp.encode(), str(out).encode(), params)
+        rc = lib.llama_model_quantize(tmp.encode(), str(out).encode(), params)
         if rc != 0:
             raise ModelError(f"{out}: llama.cpp could not quantize the merged model to {quant} (code {rc})")
     finally:

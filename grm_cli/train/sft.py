@@ -178,7 +178,7 @@ def training_arguments(settings, out: Path, **extra):
         learning_rate=settings.learning_rate,
         max_steps=settings.steps if settings.steps > 0 else -1,
         num_train_epochs=settings.epochs,
-        warmup_steps=settings.warmup_ratio,  # transformers 5: a float below 1 is a share of the steps
+        warmup_steps=settings.warmup,  # transformers 5 reads a float below 1 as a share of the steps
         logging_steps=settings.logging_steps,
         save_steps=settings.save_steps,
         save_total_limit=2,

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from grm_cli.errors import InputError
 from grm_cli.core.prompt import Template
 from grm_cli.core.records import Record
+from grm_cli.errors import InputError
 from grm_cli.train.base_model import BaseInfo, chat_layout_for, load_for_training, read_info, save_info
 from grm_cli.train.deps import require_training_stack
 from grm_cli.train.run_dir import RunDir, is_main_process, metrics_callback

@@ -1,0 +1,65 @@
+"""The layering README's Layout promises, checked on the source: one-way imports, and the facts that must
+live in one place (the score-line format) living there."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent.parent / "grm_cli"
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for f in PKG.rglob("*.py"):
+        parts = list(f.relative_to(PKG.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = f
+    return out
+
+
+def _imports() -> dict[str, set[str]]:
+    """Every project module each module imports, lazy (function-level) imports included."""
+    mods = _modules()
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, f in mods.items():
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.startswith("grm_cli"):
+                graph[m].update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in mods)
+                if node.module in mods and node.module != m:  # a package importing its own submodules
+                    graph[m].add(node.module)
+            elif isinstance(node, ast.Import):
+                graph[m].update(a.name for a in node.names if a.name in mods)
+    return graph
+
+
+def test_no_import_cycle_inside_the_package():
+    graph = _imports()
+    state: dict[str, int] = {}
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for d in graph[m]:
+            assert state.get(d) != 1, "import cycle: " + " -> ".join(path[path.index(d):] + [d]) if d in path else d
+            if d not in state:
+                visit(d, path + [d])
+        state[m] = 2
+
+    for m in graph:
+        if m not in state:
+            visit(m, [m])
+
+
+def test_imports_go_downward():
+    for m, deps in _imports().items():
+        if not m.startswith("grm_cli.cli") and m != "grm_cli.__main__":
+            assert not any(d.startswith("grm_cli.cli") for d in deps), f"{m} imports the CLI"
+        if m.startswith("grm_cli.core"):
+            outside = sorted(d for d in deps if not (d.startswith("grm_cli.core") or d == "grm_cli.errors"))
+            assert not outside, f"{m} (the pure core) imports {outside}"
+
+
+def test_the_score_box_is_spelled_in_one_module():
+    holders = sorted(str(f.relative_to(PKG)) for f in PKG.rglob("*.py") if "boxed" in f.read_text(encoding="utf-8"))
+    assert holders == ["core/score_line.py"], holders
