@@ -82,26 +82,17 @@ class BatchedLlamaEngine(ContextOwner):
         n_ctx: int = 4096,
         n_seq_max: int = 32,
         kv_cells: int | None = None,
-        n_gpu_layers: int | None = None,
-        n_threads: int | None = None,
-        kv_type: str = "f16",
-        flash_attn: bool = False,
-        use_mmap: bool = True,
-        use_mlock: bool = False,
-        verbose: bool = False,
-        lora_path: str | Path | None = None,
-        lora_scale: float = 1.0,
+        **load,
     ):
+        """`load`: how the weights are loaded, exactly LlamaEngine's keywords (n_gpu_layers, n_threads,
+        kv_type, flash_attn, use_mmap, use_mlock, verbose, lora_path, lora_scale)."""
         from grm_cli.engine._native import lib
 
         self._c = lib
         # The high-level object loads the weights (shared, not copied) and knows the chat template;
         # its own context is kept tiny since generation happens in the context below.
-        self.base = LlamaEngine(
-            model_path, n_ctx=256, n_gpu_layers=n_gpu_layers, n_threads=n_threads, kv_type=kv_type,
-            flash_attn=flash_attn, use_mmap=use_mmap, use_mlock=use_mlock, verbose=verbose,
-            lora_path=lora_path, lora_scale=lora_scale,
-        )
+        self.base = LlamaEngine(model_path, n_ctx=256, **load)
+        n_threads, kv_type, flash_attn, verbose = (load.get(k, d) for k, d in (("n_threads", None), ("kv_type", "f16"), ("flash_attn", False), ("verbose", False)))
         self.name, self.path, self.n_ctx_train = self.base.name, self.base.path, self.base.n_ctx_train
         self.n_ctx = n_ctx  # per sequence: prompt + generation, as for LlamaEngine
         self.n_seq_max = max(2, min(n_seq_max, lib.llama_max_parallel_sequences()))
