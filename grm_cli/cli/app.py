@@ -43,7 +43,8 @@ def _root(ctx: typer.Context, version: bool = typer.Option(False, "--version", c
     """Generative reward modeling on llama.cpp."""
     from grm_cli.cli.config import default_map
 
-    if ctx.invoked_subcommand and not any(a in ("--help", "-h") for a in sys.argv[1:]):
+    rest = (ctx.obj or {}).get("argv", sys.argv[1:])  # main(argv) passes its own arguments: sys.argv may be another program's
+    if ctx.invoked_subcommand and not any(a in ("--help", "-h") for a in rest):
         ctx.default_map = default_map(ctx.command, ctx)
 
 
@@ -83,7 +84,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     sys.stdout = _GuardedStdout(sys.stdout)
     try:
-        code = app(args=argv, prog_name="grm", standalone_mode=False)
+        code = app(args=argv, prog_name="grm", standalone_mode=False, obj={"argv": list(sys.argv[1:] if argv is None else argv)})
     except GrmError as e:
         err.print(Text.assemble(("grm: error: ", "bold red"), str(e)), highlight=False, soft_wrap=True)
         sys.exit(int(e.exit_code))
