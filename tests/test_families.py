@@ -265,3 +265,110 @@ def test_failed_convert_keeps_the_old_file(hf_folders, tmp_path):
     dst.write_bytes(b"GGUF old")
     p = grm("convert", str(tmp_path / "absent"), "--to", str(dst))
     assert p.returncode == 2 and dst.read_bytes() == b"GGUF old"
+
+
+# -- aliases that convert, against a local server speaking the hub's protocol --------------------------
+
+COMMIT = "feed" + "0" * 36
+
+
+@pytest.fixture
+def hub_repo(hf_folders):
+    """A local hub serving hf_folders["llama3"] as the safetensors repo owner/grm; records every GET."""
+    import hashlib
+    import http.server
+    import threading
+    from urllib.parse import urlparse
+
+    folder = hf_folders["llama3"]
+    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    gets: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _send(self, code: int, body: bytes = b"", headers: dict | None = None, head: bool = False):
+            self.send_response(code)
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if not head:
+                self.wfile.write(body)
+
+        def _route(self, head: bool):
+            path = urlparse(self.path).path
+            if path.startswith("/api/models/owner/grm/revision/"):
+                return self._send(200, json.dumps({"id": "owner/grm", "sha": COMMIT, "siblings": [{"rfilename": f} for f in files]}).encode(),
+                                  {"Content-Type": "application/json"}, head)
+            if path.startswith("/api/models/owner/grm/tree/"):
+                tree = [{"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()} for f, b in files.items()]
+                return self._send(200, json.dumps(tree).encode(), {"Content-Type": "application/json"}, head)
+            prefix = "/owner/grm/resolve/"
+            if path.startswith(prefix):
+                name = path[len(prefix):].split("/", 1)[1]
+                if name in files:
+                    if not head:
+                        gets.append(name)
+                    return self._send(200, files[name], {"X-Repo-Commit": COMMIT, "ETag": f'"{hashlib.sha256(files[name]).hexdigest()}"'}, head)
+                return self._send(404, b"", {"X-Error-Code": "EntryNotFound"}, head)
+            return self._send(404, b"", {"X-Error-Code": "RepoNotFound"}, head)
+
+        def do_HEAD(self):
+            self._route(True)
+
+        def do_GET(self):
+            self._route(False)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", gets, len(files)
+    server.shutdown()
+
+
+def test_alias_downloads_and_converts_once(hub_repo, tmp_path, short_template):
+    endpoint, gets, n_files = hub_repo
+    aliases = tmp_path / "models.yaml"
+    aliases.write_text("tiny-grm:\n  source: hf://owner/grm\n  convert: Q4_K_M\n  description: test GRM\n")
+    env = {"HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf"), "GRM_MODELS": str(aliases),
+           "GRM_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    p = grm("pull", "tiny-grm", env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    path = Path(p.stdout.strip())
+    assert path == tmp_path / "cache" / "converted" / "owner--grm" / COMMIT / "grm.Q4_K_M.gguf"
+    assert "converting hf://owner/grm" in p.stderr
+    assert sorted(gets) == sorted(set(gets)) and len(gets) == n_files  # every file, once
+    mtime = path.stat().st_mtime_ns
+    # again: nothing downloaded, nothing converted
+    q = grm("pull", "tiny-grm", env=env)
+    assert q.returncode == 0 and Path(q.stdout.strip()) == path and "converting" not in q.stderr
+    assert len(gets) == n_files and path.stat().st_mtime_ns == mtime
+    # offline: the cache answers
+    r = grm("pull", "tiny-grm", env={**env, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0 and Path(r.stdout.strip()) == path, r.stderr[-2000:]
+    # and it scores
+    data = tmp_path / "one.jsonl"
+    data.write_text(json.dumps({"prompt": "Divide 45 by 9", "responses": ["22.5", "5"], "preferred": 1}) + "\n")
+    s = grm("score", str(data), "--model", "tiny-grm", "-k", "2", "--max-tokens", "8", "--ctx", "2048",
+            "--template", str(short_template), "--json", env=env)
+    assert s.returncode == 0, s.stderr[-2000:]
+    assert json.loads(s.stdout)["unparsed"] == 0 and len(gets) == n_files
+
+
+def test_bad_convert_alias_is_a_clear_error(tmp_path):
+    aliases = tmp_path / "models.yaml"
+    aliases.write_text("bad:\n  source: hf://owner/grm\n  convert: Q7_Z\n")
+    p = grm("pull", "bad", env={"GRM_MODELS": str(aliases)})
+    assert p.returncode == 3 and "no such quantization type" in p.stderr and "Traceback" not in p.stderr
+    aliases.write_text("bad:\n  source: hf://owner/grm/file.gguf\n  convert: Q4_K_M\n")
+    p = grm("pull", "bad", env={"GRM_MODELS": str(aliases)})
+    assert p.returncode == 3 and "hf://owner/repo" in p.stderr
+
+
+def test_shipped_aliases_parse():
+    from grm_cli.models.registry import load_registry
+
+    aliases = load_registry()
+    assert aliases["deepseek-grm-16b"].convert == "Q4_K_M" and aliases["deepseek-grm-16b"].source == "hf://BBQGOD/DeepSeek-GRM-16B"
+    assert aliases["deepseek-grm-27b"].source == "hf://BBQGOD/DeepSeek-GRM-27B"

@@ -247,3 +247,34 @@ def convert(src: str | Path, out: str | Path, *, quant: str = DEFAULT_QUANT, thr
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     return Converted(out, arch, quant, src_s)
+
+
+# -- aliases that convert ---------------------------------------------------------------------------
+
+
+def converted_root() -> Path:
+    """Where aliases with `convert:` keep their GGUF: $GRM_CACHE_DIR/converted (default ~/.cache/grm)."""
+    from grm_cli.engine.cache import default_cache_dir
+
+    return default_cache_dir() / "converted"
+
+
+def converted_path(hub: HubRepo, commit: str, quant: str) -> Path:
+    owner, name = hub.repo.split("/")
+    return converted_root() / f"{owner}--{name}" / commit / f"{name}.{quant}.gguf"
+
+
+def cached_conversion(spec: str, quant: str, *, progress: bool = True, announce=None) -> Path:
+    """The GGUF of hub repository `spec` at `quant`: downloaded (huggingface-hub's cache) and converted
+    once, per repository commit; later calls find the file (offline too, with HF_HUB_OFFLINE=1)."""
+    hub = parse_hf_repo(spec)
+    quant = check_quant(quant)
+    folder = fetch(spec, progress=progress)
+    out = converted_path(hub, folder.name, quant)  # the snapshot folder is named by its commit
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if announce:
+        announce(f"grm: converting {hub} ({folder.name[:12]}) to {quant} once, into {out.parent}")
+    convert(folder, out, quant=quant, progress=progress)
+    return out

@@ -56,9 +56,10 @@ def parse_hf(spec: str) -> HubFile:
 @dataclass(frozen=True)
 class Alias:
     name: str
-    source: str  # "default" or an hf:// spec
+    source: str  # "default" or an hf:// spec (a repository, with `convert`)
     description: str
     origin: str  # which registry file
+    convert: str | None = None  # a quant type: `source` is a safetensors repo, converted once (models/convert.py)
 
 
 def user_config_dir() -> Path:
@@ -86,12 +87,22 @@ def load_registry() -> dict[str, Alias]:
             raise ModelError(f"{path}: expected a mapping of alias names to {{source, description}}")
         for name, entry in data.items():
             source = entry.get("source") if isinstance(entry, dict) else entry
+            quant = entry.get("convert") if isinstance(entry, dict) else None
             if not isinstance(source, str) or not (source == "default" or source.startswith("hf://")):
                 raise ModelError(f'{path}: alias "{name}": expected a source "default" or "hf://owner/repo/file.gguf"')
-            if source != "default":
+            if quant is not None:
+                from grm_cli.errors import InputError
+                from grm_cli.models.convert import check_quant, parse_hf_repo
+
+                try:
+                    parse_hf_repo(source)
+                    quant = check_quant(str(quant))
+                except InputError as e:
+                    raise ModelError(f'{path}: alias "{name}" (convert: {entry.get("convert")}): {e}') from None
+            elif source != "default":
                 parse_hf(source)
             desc = entry.get("description", "") if isinstance(entry, dict) else ""
-            out[str(name)] = Alias(str(name), source, str(desc), str(path))
+            out[str(name)] = Alias(str(name), source, str(desc), str(path), quant)
     return out
 
 
@@ -154,6 +165,10 @@ def resolve_model(name: str | None, *, progress: bool = True) -> Path:
         aliases = load_registry()
         if name in aliases:
             source = aliases[name].source
+            if aliases[name].convert:
+                from grm_cli.models.convert import cached_conversion
+
+                return _check_gguf(cached_conversion(source, aliases[name].convert, progress=progress, announce=_say))
             return default_model_path() if source == "default" else _check_gguf(pull(source, progress=progress))
         known = ", ".join(sorted(aliases)) or "none"
         raise ModelError(f"{name}: no such model file or alias (aliases: {known}; see `grm models`)")
@@ -165,6 +180,12 @@ def resolve_model(name: str | None, *, progress: bool = True) -> Path:
     if not path.exists():
         raise ModelError(f"{path}: no such model file (expected a path to a .gguf file, an alias, or hf://owner/repo/file.gguf)")
     return _check_gguf(path)
+
+
+def _say(text: str) -> None:
+    import sys
+
+    print(text, file=sys.stderr, flush=True)
 
 
 def _check_gguf(path: Path) -> Path:
