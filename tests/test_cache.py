@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from grm_cli.engine.cache import CachedEngine, SampleCache, model_fingerprint
-from grm_cli.scoring.pipeline import ScoreSettings, score_record
+from conftest import grm, grm_process
+
 from grm_cli.core.prompt import load_template
 from grm_cli.core.records import record_from_dict
+from grm_cli.engine.cache import CachedEngine, SampleCache
+from grm_cli.models.fingerprint import model_fingerprint
+from grm_cli.scoring.pipeline import ScoreSettings, score_record
 
 
 class Counting:
@@ -49,16 +50,15 @@ def test_raising_k_reuses_the_first_samples_and_a_rerun_generates_nothing(tiny_e
 def test_cache_survives_processes_and_the_model_fingerprint_tracks_the_file(tiny_model, tmp_path, short_template):
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps({"prompt": "q", "responses": ["a", "b"]}) + "\n")
-    args = [sys.executable, "-m", "grm_cli.cli", "score", str(data), "--model", str(tiny_model), "--ctx", "2048",
-            "--template", str(short_template), "-k", "3", "--max-tokens", "8", "--json"]
-    env = {"GRM_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
-    first = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
-    second = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    args = ["score", data, "--model", tiny_model, "--ctx", "2048", "--template", short_template, "-k", "3", "--max-tokens", "8", "--json"]
+    env = {"GRM_CACHE_DIR": str(tmp_path / "cache")}
+    first = grm_process(*args, env=env, timeout=120)
+    second = grm_process(*args, env=env, timeout=120)
     assert first.returncode == 0 and second.returncode == 0, first.stderr
     assert "reused 3 cached samples, generated 0" in second.stderr
     strip = lambda out: [(s["text"], s["scores"]) for s in json.loads(out)["samples"]]  # noqa: E731
     assert strip(first.stdout) == strip(second.stdout)
-    nocache = subprocess.run(args + ["--no-cache"], capture_output=True, text=True, env=env, timeout=120)
+    nocache = grm(*args, "--no-cache", env=env)
     assert "reused" not in nocache.stderr and strip(nocache.stdout) == strip(first.stdout)
     other = tmp_path / "other.gguf"
     other.write_bytes(tiny_model.read_bytes()[:-1] + b"\x01")

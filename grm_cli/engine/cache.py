@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from grm_cli.engine.base import Generation, GenerationRequest
+from grm_cli.models.fingerprint import model_fingerprint
 
 SCHEMA = 1
 
@@ -27,19 +28,6 @@ def default_cache_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "grm"
-
-
-def model_fingerprint(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Size plus hashes of the first and last MiB: distinguishes model files without reading gigabytes."""
-    p = Path(path)
-    size = p.stat().st_size
-    h = hashlib.sha256(str(size).encode())
-    with p.open("rb") as f:
-        h.update(f.read(chunk))
-        if size > chunk:
-            f.seek(max(size - chunk, chunk))
-            h.update(f.read(chunk))
-    return h.hexdigest()[:32]
 
 
 def request_key(model_fp: str, req: GenerationRequest) -> str:

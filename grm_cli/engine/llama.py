@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest, budget
-from grm_cli.engine.cache import model_fingerprint
 from grm_cli.engine.chat import ChatLayout
 from grm_cli.errors import ModelError
+from grm_cli.models.fingerprint import model_fingerprint
 
 KV_TYPES = ("f16", "q8_0", "q4_0")
 

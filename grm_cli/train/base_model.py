@@ -83,7 +83,7 @@ def load_for_training(ref: str, *, dtype: str = "float32"):
     gguf = _split_gguf(ref)
     try:
         if gguf is not None:
-            from grm_cli.engine.cache import model_fingerprint
+            from grm_cli.models.fingerprint import model_fingerprint
 
             folder, name = gguf
             tokenizer = AutoTokenizer.from_pretrained(str(folder), gguf_file=name)
