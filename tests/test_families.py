@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from families import FAMILIES, build, copy_without, hf_logits
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -92,8 +92,8 @@ def parse_hf_repo(spec: str) -> HubRepo:
 
 def fetch(spec: str, *, progress: bool = True) -> Path:
     """A hub repository's safetensors, configs and tokenizer into huggingface-hub's cache; its snapshot folder."""
-    from huggingface_hub import snapshot_download
     from huggingface_hub import errors as hub_errors
+    from huggingface_hub import snapshot_download
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 
     from grm_cli.models.registry import hub_offline
