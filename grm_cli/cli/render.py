@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -110,10 +110,6 @@ def summary_line(results: Sequence[ScoreResult]) -> str:
         right = sum(bool(r.correct) for r in labelled)
         parts.append(f"{right}/{len(labelled)} match the label (ties count as wrong)")
     return ", ".join(parts)
-
-
-def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr)
 
 
 def _principles_cell(diag: dict) -> Text:

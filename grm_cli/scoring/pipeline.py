@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Literal, Sequence
 
 from grm_cli.core.judgment import Judgment, parse_judgment
 from grm_cli.core.prompt import Template, render
@@ -19,6 +19,8 @@ from grm_cli.core.voting import Verdict, guided_vote, judge_to_scores, meta_keep
 from grm_cli.engine.base import ContextOverflow, Engine, ForcedTail, GenerationRequest, budget
 from grm_cli.errors import InputError
 
+PrinciplesMode = Literal["self", "none", "given"]
+ScoreMode = Literal["sampled", "expected"]
 PAPER_TEMPERATURE = 0.5  # §5.1: sampling temperature for voting; k = 1 is greedy
 
 
@@ -30,9 +32,9 @@ class ScoreSettings:
     max_tokens: int = 512
     shuffle: bool = True
     force_scores: bool = True  # force the score line (grammar) when the model does not finish it
-    principles: str = "self"  # "self": the model writes them (or given ones are pre-filled); "none": the ablation
+    principles: PrinciplesMode = "self"  # "self": the model writes them (or given ones are pre-filled); "none": the ablation
     principles_from: str | None = None  # the name of the given principles' source (a file), for the run signature
-    score_mode: str = "sampled"  # which scores are voted: the sampled integers, or their expected values
+    score_mode: ScoreMode = "sampled"  # which scores are voted: the sampled integers, or their expected values
     hint: bool = False  # hinted sampling (rejective fine-tuning): the prompt names the labelled best response
     first_sample: int = 0  # sample indices (and so seeds) start here: a second round draws fresh samples
     k_meta: int | None = None  # meta-RM-guided voting: sum only the k_meta samples the meta RM rates best
@@ -129,7 +131,7 @@ class ScoreResult:
         if len(rec.responses) == 1:
             if rec.label is None:
                 return None
-            return single_response_correct([voted(s, self.settings.score_mode) for s in self.samples], rec.label)
+            return single_response_correct([vote_input(s, self.settings.score_mode) for s in self.samples], rec.label)
         if rec.preferred is None:
             return None
         if self.verdict.totals is None:
@@ -389,12 +391,12 @@ def score_many(
         if meta_rm is not None:
             samples, verdict = _meta_guided(rec, samples, meta_rm, settings.k_meta, n, settings.score_mode)
         else:
-            verdict = vote([voted(x, settings.score_mode) for x in samples], n)
+            verdict = vote([vote_input(x, settings.score_mode) for x in samples], n)
         results.append(ScoreResult(rec, tuple(samples), verdict, engine.name, template.name, settings, principles))
     return results
 
 
-def voted(sample: SampleResult, score_mode: str):
+def vote_input(sample: SampleResult, score_mode: str):
     """What a sample contributes to the vote: its sampled integers, or their expected values."""
     return sample.expected if score_mode == "expected" else sample.scores
 
@@ -404,8 +406,8 @@ def _meta_guided(rec: Record, samples: list[SampleResult], meta_rm, k_meta: int,
     parsed = [x for x in samples if x.scores is not None]
     ratings = dict(zip((x.index for x in parsed), meta_rm.rate(rec, [(x.order, x.judgment.text) for x in parsed])))
     meta = [ratings.get(x.index) for x in samples]
-    verdict = guided_vote([voted(x, score_mode) for x in samples], meta, k_meta, n)
-    keep = meta_keep([voted(x, score_mode) for x in samples], meta, k_meta)
+    verdict = guided_vote([vote_input(x, score_mode) for x in samples], meta, k_meta, n)
+    keep = meta_keep([vote_input(x, score_mode) for x in samples], meta, k_meta)
     return [replace(x, meta_score=m, meta_kept=kept) for x, m, kept in zip(samples, meta, keep)], verdict
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import queue
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -263,7 +262,6 @@ class RewardServer(ThreadingHTTPServer):
         self.max_body = max_body
         self.request_timeout = request_timeout
         self.verbose = verbose
-        self.started = time.time()
         super().__init__((host, port), _Handler)
 
     def close_all(self) -> None:

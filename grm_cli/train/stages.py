@@ -26,7 +26,7 @@ def _seed(settings: TrainSettings) -> None:
     set_seed(settings.seed)
 
 
-def _save(peft_model, tokenizer, run: RunDir, info: BaseInfo, **extra) -> Path:
+def _save(peft_model, run: RunDir, info: BaseInfo, **extra) -> Path:
     if is_main_process():
         peft_model.save_pretrained(str(run.adapter))
         save_info(run.adapter, info, **extra)
@@ -54,7 +54,7 @@ def fit_rft(model_ref: str, accepted: Path, run: RunDir, settings: TrainSettings
     counts["dropped_to_balance"] = dropped
     run.log({"stage": "rft", "event": "data", **counts})
     peft_model = train_sft(model, tokenizer, layout, data, settings, run.root, resume=resume and run.has_checkpoint(), callbacks=[metrics_callback(run, "rft")])
-    _save(peft_model, tokenizer, run, info, stage="rft", template=template.name, settings=settings.to_json(), trained_on=str(accepted))
+    _save(peft_model, run, info, stage="rft", template=template.name, settings=settings.to_json(), trained_on=str(accepted))
     return {"adapter": str(run.adapter), **counts}
 
 
@@ -86,7 +86,7 @@ def fit_rl(model_ref: str, records: Sequence[Record], run: RunDir, settings: Tra
         raise InputError(f"every prompt is longer than max_length {settings.max_length} minus max_completion {settings.max_completion}")
     reward = RuleReward(template)
     peft_model = train_grpo(model, tokenizer, [p.to_row() for p in fits], reward, settings, run.root, resume=resume and run.has_checkpoint(), callbacks=[metrics_callback(run, "rl")])
-    _save(peft_model, tokenizer, run, info, stage="rl", template=template.name, settings=settings.to_json(), stacked_on=stacked_on)
+    _save(peft_model, run, info, stage="rl", template=template.name, settings=settings.to_json(), stacked_on=stacked_on)
     summary = {"adapter": str(run.adapter), "records": len(fits), "too_long": len(prompts) - len(fits), "completions": reward.seen, "unparsed": reward.unparsed}
     run.log({"stage": "rl", "event": "done", **summary})
     return summary
