@@ -198,15 +198,18 @@ def build(name: str, folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def hf_logits(folder: Path, ids: list[int]):
-    """transformers' logits (float32, eager attention) for one sequence of token ids: [len(ids), vocab]."""
+def hf_logits(folder: Path, ids: list[int], *, hidden: bool = False):
+    """transformers' logits (float32, eager attention) for one sequence of token ids: [len(ids), vocab];
+    with hidden=True also the last token's final-norm hidden state (what the meta RM reads)."""
     import torch
     import transformers as tf
 
     model = tf.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager")
     model.eval()
     with torch.no_grad():
-        return model(torch.tensor([ids])).logits[0].numpy()
+        out = model(torch.tensor([ids]), output_hidden_states=hidden)
+    logits = out.logits[0].numpy()
+    return (logits, out.hidden_states[-1][0, -1].numpy()) if hidden else logits
 
 
 def copy_without(folder: Path, dest: Path, *names: str) -> Path:

@@ -103,10 +103,19 @@ def test_logits_match_transformers(name, converted, hf_folders):
     ids = llm.tokenize(text.encode(), add_bos=bool(fam.bos), special=True)
     llm.eval(ids)
     ours = np.array(llm.scores[: len(ids)])
-    theirs = hf_logits(hf_folders[name], ids)
+    theirs, hidden = hf_logits(hf_folders[name], ids, hidden=True)
     diff = float(np.abs(ours - theirs).max())
     assert diff < LOGIT_TOL.get(name, DEFAULT_LOGIT_TOL), f"{name}: max |logit difference| {diff:.2e}"
     assert (ours.argmax(1) == theirs.argmax(1)).all()
+    # the meta RM's input: the last token's final-norm hidden state, through grm's own reader (default
+    # F16 KV cache, so a looser bound; measured below 1e-2 against values of about 1)
+    from grm_cli.engine.hidden import HiddenStates
+    from grm_cli.engine.llama import LlamaEngine
+
+    h = HiddenStates(LlamaEngine(converted[name], n_ctx=512), n_ctx=512).of_tokens(list(ids))
+    assert h.shape == hidden.shape
+    hdiff = float(np.abs(h - hidden).max())
+    assert hdiff < 3e-2 * max(1.0, float(np.abs(hidden).max())), f"{name}: hidden state differs by {hdiff:.2e}"
 
 
 @pytest.mark.parametrize("name", NAMES)
