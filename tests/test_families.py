@@ -246,6 +246,23 @@ def test_convert_errors(hf_folders, tmp_path):
         _no_partial(out, "m.gguf")
 
 
+def test_convert_refuses_an_unknown_bpe_tokenizer(hf_folders, tmp_path):
+    """A BPE tokenizer whose pre-tokenizer hash llama.cpp's converter does not know: one line, exit 2."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    folder = copy_without(hf_folders["qwen2"], tmp_path / "bpe", "tokenizer.model")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator(["a home-made tokenizer, 12 + 30 = 42"] * 10, trainers.BpeTrainer(vocab_size=300, show_progress=False))
+    tok.save(str(folder / "tokenizer.json"))
+    cfg = json.loads((folder / "tokenizer_config.json").read_text())
+    cfg.update(tokenizer_class="PreTrainedTokenizerFast", added_tokens_decoder={})
+    (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
+    p = grm("convert", str(folder), "--to", str(tmp_path / "m.gguf"))
+    assert p.returncode == 2 and "BPE pre-tokenizer" in p.stderr and "Traceback" not in p.stderr, p.stderr[-2000:]
+    _no_partial(tmp_path, "m.gguf")
+
+
 def test_convert_full_disk_leaves_nothing(hf_folders, tmp_path, monkeypatch):
     """A device without room: refused before the work starts; one that fills up during the write: the
     temp file is removed and nothing appears under the final name."""
@@ -341,6 +358,14 @@ def test_alias_downloads_and_converts_once(hub_repo, tmp_path, short_template):
     aliases.write_text("tiny-grm:\n  source: hf://owner/grm\n  convert: Q4_K_M\n  description: test GRM\n")
     env = {"HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf"), "GRM_MODELS": str(aliases),
            "GRM_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    # grm convert hf://owner/repo downloads into huggingface-hub's cache...
+    direct = tmp_path / "direct.gguf"
+    c = grm("convert", "hf://owner/grm", "--to", str(direct), "--quant", "Q8_0", env=env)
+    assert c.returncode == 0 and c.stdout.strip() == str(direct), c.stderr[-2000:]
+    assert len(gets) == n_files
+    missing = grm("convert", "hf://nobody/nothing", "--to", str(tmp_path / "x.gguf"), env=env)
+    assert missing.returncode == 3 and "no such repository" in missing.stderr and "Traceback" not in missing.stderr
+    # ...which the alias then uses: converted once, nothing downloaded again
     p = grm("pull", "tiny-grm", env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     path = Path(p.stdout.strip())

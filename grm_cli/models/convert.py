@@ -175,7 +175,7 @@ def _run_converter(folder: Path, out: Path, outtype: str, arch: str) -> None:
         raise InputError(f"{out.parent}: no space left on the device while converting")
     if f"Model {arch} is not supported" in log or "is not supported" in log and arch in log:
         raise InputError(f"{folder}: architecture {arch} is not one llama.cpp's converter knows (llama.cpp cannot run it)")
-    if "BPE pre-tokenizer was not recognized" in log or "chkhsh" in log and "NotImplementedError" in log:
+    if "BPE pre-tokenizer was not recognized" in log or ("pre-tokenizer" in log and "NotImplementedError" in log):
         raise InputError(f"{folder}: llama.cpp's converter does not recognize this tokenizer's BPE pre-tokenizer")
     raise ModelError(f"{folder}: llama.cpp's converter failed: {_converter_failure(log, arch)}")
 
