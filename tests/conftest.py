@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -40,6 +43,54 @@ def smollm2_engine(smollm2_path):
     from grm_cli.engine.llama import LlamaEngine
 
     return LlamaEngine(smollm2_path, n_ctx=2048)
+
+
+def grm(*args, stdin: str | bytes | None = None, env: dict | None = None, cwd: Path | str | None = None) -> subprocess.CompletedProcess:
+    """Run `grm ARGS` in this process, as the console script runs it: `grm_cli.cli.main(argv)`, so
+    GrmError becomes its exit code and one stderr line, click's usage errors exit 2, and an uncaught
+    exception is exit 1 with its traceback on stderr, as in a real process. stdin, stdout and stderr
+    are Python-level streams (click's test isolation); `env` overrides os.environ and `cwd` the
+    working directory for the call only. Use `grm_process` where a real process is the point."""
+    from click.testing import CliRunner
+
+    from grm_cli.cli import main
+    from grm_cli.core.prompt import load_template
+
+    load_template.cache_clear()  # a fresh process would read a template file again
+    argv = [str(a) for a in args]
+    saved_argv, saved_cwd = sys.argv, os.getcwd()
+    code = 0
+    with CliRunner().isolation(input=stdin, env=env) as (out, err, _):
+        sys.argv = ["grm", *argv]
+        if cwd is not None:
+            os.chdir(cwd)
+        try:
+            main(argv)
+        except SystemExit as e:
+            if e.code is None or isinstance(e.code, int):
+                code = e.code or 0
+            else:  # sys.exit("message"), as the interpreter does it
+                print(e.code, file=sys.stderr)
+                code = 1
+        except BaseException:  # noqa: BLE001  (what the interpreter would print for an uncaught one)
+            traceback.print_exc()
+            code = 1
+        finally:
+            sys.argv = saved_argv
+            os.chdir(saved_cwd)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout, stderr = out.getvalue().decode("utf-8"), err.getvalue().decode("utf-8", "backslashreplace")
+    return subprocess.CompletedProcess(["grm", *argv], code, stdout, stderr)
+
+
+def grm_process(*args, stdin: str | bytes | None = None, env: dict | None = None, cwd: Path | str | None = None,
+                timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `python -m grm_cli ARGS` as a child process: for what needs a real one (a killed or
+    interrupted run, a closed pipe, fd-level stdin, environment read at import, a server)."""
+    text = not isinstance(stdin, bytes)
+    return subprocess.run([sys.executable, "-m", "grm_cli", *map(str, args)], input=stdin, capture_output=True, text=text,
+                          env=None if env is None else {**os.environ, **env}, cwd=cwd, timeout=timeout)
 
 
 def write_jsonl(path: Path, rows: list) -> Path:

@@ -4,10 +4,9 @@ a line in the errors file while the good records are scored."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from conftest import grm
 
 GOOD = {"id": "good", "prompt": "2+2?", "responses": ["4", "5"], "preferred": 0}
 HUGE = "lorem ipsum " * 2500  # about 30,000 characters: far over a 2048-token context
@@ -21,10 +20,6 @@ CASES = [
     ("too many responses", [json.dumps(GOOD), json.dumps({"prompt": "q", "responses": [str(i) for i in range(17)]})], 2, "at most 16"),
     ("over the context", [json.dumps(GOOD), json.dumps({"prompt": "q", "responses": [HUGE, "b"]})], 2, "--on-long truncate"),
 ]
-
-
-def grm(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "grm_cli.cli", *args], input=stdin, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture

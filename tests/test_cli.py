@@ -1,20 +1,11 @@
-"""The `grm` command as users and scripts run it: a real process, real llama.cpp, the tiny model."""
+"""The `grm` command as users and scripts run it: `main(argv)` in-process (same exit codes and streams), real llama.cpp, the tiny model."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
-
-from conftest import EXAMPLES, write_jsonl
-
-
-def grm(*args: str, stdin: str | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "grm_cli.cli", *args], input=stdin, capture_output=True, text=True, timeout=timeout
-    )
+from conftest import EXAMPLES, grm, write_jsonl
 
 
 def test_score_json_is_one_clean_line_per_record(tiny_model):

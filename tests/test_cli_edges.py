@@ -8,16 +8,13 @@ import subprocess
 import sys
 
 import pytest
+from conftest import grm
 
-from grm_cli.errors import InputError
-from grm_cli.scoring.pipeline import ScoreSettings, score_record
 from grm_cli.core.prompt import load_template
 from grm_cli.core.records import record_from_dict
 from grm_cli.core.rules import is_correct
-
-
-def grm(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "grm_cli.cli", *args], input=stdin, capture_output=True, text=True, timeout=120)
+from grm_cli.errors import InputError
+from grm_cli.scoring.pipeline import ScoreSettings, score_record
 
 
 def test_square_brackets_in_data_are_shown_literally(tiny_model, short_template):

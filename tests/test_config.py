@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+
+import conftest
 
 RECORD = '{"prompt": "q", "responses": ["a", "b"]}\n'
 
 
 def grm(cwd, env_extra, *args, stdin=None):
-    env = {**os.environ, **env_extra}
-    return subprocess.run([sys.executable, "-m", "grm_cli.cli", *args], cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=120)
+    return conftest.grm(*args, stdin=stdin, env=env_extra, cwd=cwd)
 
 
 def run_of(p):

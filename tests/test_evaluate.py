@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
+from conftest import grm
 
+from grm_cli.core.rules import break_tie
 from grm_cli.errors import InputError
 from grm_cli.evaluation.metrics import (
     EvalSummary,
@@ -21,7 +22,6 @@ from grm_cli.evaluation.metrics import (
     rewardbench_sections,
     scaling_curve,
 )
-from grm_cli.core.rules import break_tie
 
 
 def rec(rid, n, preferred, samples, subset=None, orders=None):
@@ -145,22 +145,18 @@ def test_eval_input_kinds_and_label_errors(tmp_path):
     assert read_eval_input(str(data)).kind == "records"
 
 
-def _grm(*args):
-    return subprocess.run([sys.executable, "-m", "grm_cli.cli", *args], capture_output=True, text=True, timeout=300)
-
-
 def test_eval_from_stored_results_generates_nothing_and_plots(tiny_model, tmp_path):
     from conftest import EXAMPLES
 
     results = tmp_path / "r.jsonl"
-    p = _grm("eval", str(EXAMPLES / "llmbar.jsonl"), "-k", "3", "--model", str(tiny_model), "--ctx", "8192", "--max-tokens", "4", "-o", str(results), "--json")
+    p = grm("eval", str(EXAMPLES / "llmbar.jsonl"), "-k", "3", "--model", str(tiny_model), "--ctx", "8192", "--max-tokens", "4", "-o", str(results), "--json")
     assert p.returncode == 0, p.stderr
     first = json.loads(p.stdout)
     assert first["k"] == 3 and first["grm_eval"]["records"] == 8
     assert [c["k"] for c in first["grm_eval"]["curve"]] == [1, 2, 3]
     # From the stored samples: no model is loaded (a missing one would be an error), same numbers.
     png = tmp_path / "c.png"
-    p = _grm("eval", str(results), "--model", str(tmp_path / "absent.gguf"), "--json", "--plot", str(png))
+    p = grm("eval", str(results), "--model", str(tmp_path / "absent.gguf"), "--json", "--plot", str(png))
     assert p.returncode == 0, p.stderr
     again = json.loads(p.stdout)
     assert again["grm_eval"]["overall"] == first["grm_eval"]["overall"]
@@ -168,16 +164,16 @@ def test_eval_from_stored_results_generates_nothing_and_plots(tiny_model, tmp_pa
     # Two runs side by side.
     summary = tmp_path / "s.json"
     summary.write_text(json.dumps(first))
-    p = _grm("eval", str(summary), str(results))
+    p = grm("eval", str(summary), str(results))
     assert p.returncode == 0 and "Accuracy" in p.stdout and "s" in p.stdout and "r" in p.stdout
 
 
-def test_plot_without_matplotlib_is_a_clear_message(tmp_path):
-    code = "import sys; sys.modules['matplotlib'] = None; from grm_cli.cli.app import main; main(sys.argv[1:])"
+def test_plot_without_matplotlib_is_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: `import matplotlib` raises ImportError
     s = evaluate(HAND, seed=0, draws=5)
     f = tmp_path / "s.json"
     f.write_text(json.dumps(s.to_json()))
-    p = subprocess.run([sys.executable, "-c", code, "eval", str(f), "--plot", str(tmp_path / "x.png")], capture_output=True, text=True)
+    p = grm("eval", f, "--plot", tmp_path / "x.png")
     assert p.returncode == 2 and "pip install 'grm-cli[plot]'" in p.stderr and "Traceback" not in p.stderr
 
 

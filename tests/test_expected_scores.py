@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import EXAMPLES, grm
 
-from conftest import EXAMPLES
-from grm_cli.evaluation.metrics import result_from_json
-from grm_cli.core.score_line import score_spans
-from grm_cli.scoring.pipeline import ScoreSettings, run_signature, score_records
 from grm_cli.core.prompt import load_template
+from grm_cli.core.score_line import score_spans
+from grm_cli.evaluation.metrics import result_from_json
 from grm_cli.io.jsonl import read_records
+from grm_cli.scoring.pipeline import ScoreSettings, run_signature, score_records
 
 MSGS = [{"role": "user", "content": "Rate the answers to 2+2 from 1 to 10. Answer 1: 4. Answer 2: 5."}]
 TEXT = "Specific Criteria: correctness.\nAnalysis: answer 1 is right.\nScores: \\boxed{9, 10}"
@@ -85,10 +83,6 @@ def test_voting_on_expected_scores(tiny_engine, probe):
     assert "score_mode" not in run_signature("m", "pointwise", ScoreSettings())
     with pytest.raises(ValueError):
         list(score_records(recs, tiny_engine, tmpl, settings))  # expected mode without a probe
-
-
-def grm(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grm_cli.cli", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_score_mode_expected_from_the_command_line(tiny_model):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from conftest import grm
 
 from grm_cli.models.doctor import Gpu, nvidia_gpus, parse_system_info, reinstall_hint
-from grm_cli.models.fit import GiB, MiB, SAFETY_BYTES, ModelShape, compute_buffer_bytes, fit_layers, kv_bytes_per_layer, read_shape
+from grm_cli.models.fit import SAFETY_BYTES, GiB, MiB, ModelShape, compute_buffer_bytes, fit_layers, kv_bytes_per_layer, read_shape
 
 
 def shape(n_layer, layer_mib, *, kv_width, n_vocab=32000, output_mib=200, host_mib=250, name="m"):
@@ -90,7 +89,7 @@ def test_nvidia_smi_output_is_read(monkeypatch):
 
 
 def test_doctor_on_this_machine(smollm2_path):
-    p = subprocess.run([sys.executable, "-m", "grm_cli.cli", "doctor", "--json", "--ctx", "8192"], capture_output=True, text=True, timeout=60)
+    p = grm("doctor", "--json", "--ctx", "8192")
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout)
     import llama_cpp
@@ -101,7 +100,7 @@ def test_doctor_on_this_machine(smollm2_path):
     m = r["model"]
     assert m["n_layer"] == 30 and m["ctx"] == 8192
     assert m["kv_cache_gib"] == pytest.approx(30 * 4 * 8192 * 384 * 2 / GiB)  # the batched engine holds 4 x --ctx cells
-    p = subprocess.run([sys.executable, "-m", "grm_cli.cli", "doctor"], capture_output=True, text=True, timeout=60)
+    p = grm("doctor")
     assert p.returncode == 0 and "llama-cpp-python" in p.stdout and "KV cache" in p.stdout
 
 
@@ -116,9 +115,7 @@ def test_engine_knobs_and_llama_cpp_reasons(tiny_model, smollm2_path):
     assert "does not divide" in str(e.value)
     with pytest.raises(ValueError):
         LlamaEngine(tiny_model, kv_type="q4_0")
-    p = subprocess.run([sys.executable, "-m", "grm_cli.cli", "score", "-", "--model", str(tiny_model), "--kv-type", "q4_0"],
-                       input='{"prompt": "q", "responses": ["a", "b"]}\n', capture_output=True, text=True, timeout=60)
+    p = grm("score", "-", "--model", tiny_model, "--kv-type", "q4_0", stdin='{"prompt": "q", "responses": ["a", "b"]}\n')
     assert p.returncode == 2 and "--flash-attn" in p.stderr
-    p = subprocess.run([sys.executable, "-m", "grm_cli.cli", "score", "-", "--model", str(tiny_model), "--n-gpu-layers", "lots"],
-                       input='{"prompt": "q", "responses": ["a", "b"]}\n', capture_output=True, text=True, timeout=60)
+    p = grm("score", "-", "--model", tiny_model, "--n-gpu-layers", "lots", stdin='{"prompt": "q", "responses": ["a", "b"]}\n')
     assert p.returncode == 2 and "--n-gpu-layers" in p.stderr

@@ -4,19 +4,17 @@ loop (score -> train metarm -> score --meta-rm) with the real small model."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import EXAMPLES, grm
 
-from conftest import EXAMPLES
-from grm_cli.errors import InputError
-from grm_cli.evaluation.metrics import StoredResult, StoredSample, _guided, accuracy, evaluate, k_meta_sweep, scaling_curve
-from grm_cli.metarm.model import MetaRMFile, fit_logistic, roc_auc, split_by_group, train_head, trajectories_from_results
 from grm_cli.core.prompt import load_template, render_meta
 from grm_cli.core.records import Record, Turn
 from grm_cli.core.voting import guided_vote, meta_keep
+from grm_cli.errors import InputError
+from grm_cli.evaluation.metrics import StoredResult, StoredSample, _guided, accuracy, evaluate, k_meta_sweep, scaling_curve
+from grm_cli.metarm.model import MetaRMFile, fit_logistic, roc_auc, split_by_group, train_head, trajectories_from_results
 
 
 # -- the head --------------------------------------------------------------------------------------
@@ -183,10 +181,6 @@ def test_trajectories_are_labelled_by_the_rule(tmp_path):
 
 
 # -- the whole loop with the real small model ------------------------------------------------------
-def grm(*args: str, timeout: int = 400) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grm_cli.cli", *args], capture_output=True, text=True, timeout=timeout)
-
-
 def test_train_a_meta_rm_and_vote_with_it(tmp_path, tiny_model):
     data = str(EXAMPLES / "llmbar.jsonl")
     run, head, guided = tmp_path / "run.jsonl", tmp_path / "metarm.json", tmp_path / "guided.jsonl"

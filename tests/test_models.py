@@ -6,12 +6,10 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import os
-import subprocess
-import sys
 import threading
 
 import pytest
+from conftest import grm_process
 
 from grm_cli.errors import ModelError
 from grm_cli.models.registry import HubFile, parse_hf
@@ -59,8 +57,8 @@ def hub(tiny_model):
 
 
 def grm(env, *args, stdin=None):
-    full = {**os.environ, "HF_HUB_DISABLE_TELEMETRY": "1", **env}
-    return subprocess.run([sys.executable, "-m", "grm_cli.cli", *args], input=stdin, env=full, capture_output=True, text=True, timeout=120)
+    # a child process: huggingface-hub reads HF_ENDPOINT, HF_HOME and HF_HUB_OFFLINE when it is imported
+    return grm_process(*args, stdin=stdin, env={"HF_HUB_DISABLE_TELEMETRY": "1", **env}, timeout=120)
 
 
 def test_parse_hf():

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from conftest import grm
 
 from grm_cli.errors import InputError
 from grm_cli.io.jsonl import MAX_JSON_DEPTH, JSONTooDeep, json_lines, loads_bounded
@@ -33,8 +31,7 @@ def test_a_deep_line_is_located_and_skippable():
 def test_grm_score_on_a_deep_line_exits_2_with_file_and_line(tmp_path, tiny_model):
     data = tmp_path / "deep.jsonl"
     data.write_text('{"prompt": "q", "responses": ["a", "b"]}\n' + DEEP + "\n")
-    p = subprocess.run([sys.executable, "-m", "grm_cli", "score", str(data), "--model", str(tiny_model), "--max-tokens", "4"],
-                       capture_output=True, text=True, timeout=120)
+    p = grm("score", data, "--model", tiny_model, "--max-tokens", "4")
     assert p.returncode == 2, p.stderr
     assert f"{data}:2: JSON nested deeper than {MAX_JSON_DEPTH} levels" in p.stderr
     assert "Traceback" not in p.stderr

@@ -13,13 +13,13 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import EXAMPLES, grm
 
-from conftest import EXAMPLES
+from grm_cli.core.prompt import load_template
 from grm_cli.engine.base import GenerationRequest
 from grm_cli.engine.openai import OpenAIEngine
 from grm_cli.errors import ModelError
 from grm_cli.scoring.pipeline import forced_tail
-from grm_cli.core.prompt import load_template
 
 
 def free_port() -> int:
@@ -47,10 +47,6 @@ def llama_server(tiny_model):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-
-
-def grm(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grm_cli.cli", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_score_and_resume_through_a_real_server(llama_server, tmp_path):

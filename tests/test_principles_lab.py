@@ -4,21 +4,19 @@ the held-out split, and the Table-1 comparison end to end with the real small mo
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from conftest import EXAMPLES, grm, write_jsonl
 
-from conftest import EXAMPLES, write_jsonl
-from grm_cli.errors import InputError
-from grm_cli.principles.filtering import FILTER_RULE, filter_result, split_for_filter
-from grm_cli.core.rules import label_of
 from grm_cli.core.judgment import Judgment
-from grm_cli.scoring.pipeline import GivenPrinciples, SampleResult, ScoreResult, ScoreSettings, principles_lookup, run_signature
 from grm_cli.core.prompt import load_template, render
 from grm_cli.core.records import Record, Turn, label_key
-from grm_cli.io.principles_file import principles_entry
+from grm_cli.core.rules import label_of
 from grm_cli.core.voting import vote
+from grm_cli.errors import InputError
+from grm_cli.io.principles_file import principles_entry
+from grm_cli.principles.filtering import FILTER_RULE, filter_result, split_for_filter
+from grm_cli.scoring.pipeline import GivenPrinciples, SampleResult, ScoreResult, ScoreSettings, principles_lookup, run_signature
 
 
 def rec(rid="r1", query="Which is larger, 7 or 9?", responses=("9", "7"), preferred=0, label=None) -> Record:
@@ -195,10 +193,6 @@ def test_held_out_split_never_puts_a_record_on_both_sides():
 
 
 # -- end to end ------------------------------------------------------------------------------------
-def grm(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grm_cli.cli", *args], capture_output=True, text=True, timeout=timeout)
-
-
 def test_filter_then_score_with_the_filtered_principles(tiny_model, tmp_path):
     data = write_jsonl(tmp_path / "d.jsonl", [json.loads(x) for x in (EXAMPLES / "llmbar.jsonl").read_text().splitlines()[:3]])
     out = tmp_path / "filtered.jsonl"

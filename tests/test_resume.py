@@ -10,8 +10,7 @@ import sys
 import time
 
 import pytest
-
-from conftest import write_jsonl
+from conftest import grm, write_jsonl
 
 ROWS = [{"id": f"r{i:02d}", "prompt": f"What is {i} + {i}?", "responses": [str(2 * i), str(2 * i + 1)], "preferred": 0} for i in range(24)]
 
@@ -22,8 +21,13 @@ def _template(short_template, monkeypatch):
 
 
 def cmd(model, data, out, *extra):
-    return [sys.executable, "-m", "grm_cli.cli", "score", str(data), "--model", str(model), "--ctx", "2048",
+    return ["score", str(data), "--model", str(model), "--ctx", "2048",
             "--template", os.environ["GRM_TEST_TEMPLATE"], "-k", "2", "--max-tokens", "12", "--output", str(out), "--json", "--no-cache", *extra]
+
+
+def process(model, data, out, **kw):
+    """A real process, to be killed or interrupted."""
+    return subprocess.Popen([sys.executable, "-m", "grm_cli", *cmd(model, data, out)], **kw)
 
 
 def lines(path):
@@ -41,13 +45,13 @@ def wait_for_lines(path, n, proc, timeout=60):
 def test_sigkill_mid_run_then_rerun_gives_every_record_exactly_once(tiny_model, tmp_path):
     data = write_jsonl(tmp_path / "d.jsonl", ROWS)
     out = tmp_path / "out.jsonl"
-    proc = subprocess.Popen(cmd(tiny_model, data, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = process(tiny_model, data, out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_lines(out, 3, proc)
     proc.kill()
     proc.wait()
     killed_at = out.read_text().count("\n")
     assert 3 <= killed_at < len(ROWS), "the run must be killed mid-way"
-    p = subprocess.run(cmd(tiny_model, data, out), capture_output=True, text=True, timeout=300)
+    p = grm(*cmd(tiny_model, data, out))
     assert p.returncode == 0, p.stderr
     assert f"skipping {killed_at} records" in p.stderr
     ids = [r["id"] for r in lines(out)]
@@ -58,12 +62,12 @@ def test_sigkill_mid_run_then_rerun_gives_every_record_exactly_once(tiny_model, 
 def test_torn_last_line_is_cut_with_a_warning_and_redone(tiny_model, tmp_path):
     data = write_jsonl(tmp_path / "d.jsonl", ROWS[:5])
     out = tmp_path / "out.jsonl"
-    assert subprocess.run(cmd(tiny_model, data, out), capture_output=True, timeout=300).returncode == 0
+    assert grm(*cmd(tiny_model, data, out)).returncode == 0
     full = out.read_text()
     keep = "".join(full.splitlines(keepends=True)[:3])
     torn = full.splitlines(keepends=True)[3][:50]
     out.write_text(keep + torn)
-    p = subprocess.run(cmd(tiny_model, data, out), capture_output=True, text=True, timeout=300)
+    p = grm(*cmd(tiny_model, data, out))
     assert p.returncode == 0 and "torn last line" in p.stderr and "skipping 3 records" in p.stderr
     assert [r["id"] for r in lines(out)] == ["r00", "r01", "r02", "r03", "r04"]
     redone, original = lines(out)[3], json.loads(full.splitlines()[3])
@@ -74,17 +78,17 @@ def test_a_file_that_is_not_ours_is_never_appended_to(tiny_model, tmp_path):
     data = write_jsonl(tmp_path / "d.jsonl", ROWS[:2])
     out = tmp_path / "notes.jsonl"
     out.write_text("my notes\nmore notes\n")
-    p = subprocess.run(cmd(tiny_model, data, out), capture_output=True, text=True, timeout=300)
+    p = grm(*cmd(tiny_model, data, out))
     assert p.returncode == 2 and f"{out}:1:" in p.stderr and "--force" in p.stderr
     assert out.read_text() == "my notes\nmore notes\n"
-    p = subprocess.run(cmd(tiny_model, data, out, "--force"), capture_output=True, text=True, timeout=300)
+    p = grm(*cmd(tiny_model, data, out, "--force"))
     assert p.returncode == 0 and [r["id"] for r in lines(out)] == ["r00", "r01"]
 
 
 def test_ctrl_c_stops_cleanly_after_flushing(tiny_model, tmp_path):
     data = write_jsonl(tmp_path / "d.jsonl", ROWS)
     out = tmp_path / "out.jsonl"
-    proc = subprocess.Popen(cmd(tiny_model, data, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = process(tiny_model, data, out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for_lines(out, 2, proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
@@ -98,7 +102,7 @@ def test_duplicate_records_without_ids_each_count(tiny_model, tmp_path):
     row = {"prompt": "same", "responses": ["a", "b"]}
     data = write_jsonl(tmp_path / "d.jsonl", [row, row])
     out = tmp_path / "out.jsonl"
-    assert subprocess.run(cmd(tiny_model, data, out), capture_output=True, timeout=300).returncode == 0
+    assert grm(*cmd(tiny_model, data, out)).returncode == 0
     ids = [r["id"] for r in lines(out)]
     assert len(ids) == 2 and ids[1] == ids[0] + "#2"
 
@@ -106,11 +110,11 @@ def test_duplicate_records_without_ids_each_count(tiny_model, tmp_path):
 def test_eval_resumes_and_reports_on_all_records(tiny_model, tmp_path):
     data = write_jsonl(tmp_path / "d.jsonl", ROWS[:6])
     out = tmp_path / "runs.jsonl"
-    base = [sys.executable, "-m", "grm_cli.cli", "eval", str(data), "--model", str(tiny_model), "--ctx", "2048", "--template", os.environ["GRM_TEST_TEMPLATE"], "-k", "2", "--max-tokens", "8", "-o", str(out), "--json"]
-    first = subprocess.run(base, capture_output=True, text=True, timeout=300)
+    base = ["eval", str(data), "--model", str(tiny_model), "--ctx", "2048", "--template", os.environ["GRM_TEST_TEMPLATE"], "-k", "2", "--max-tokens", "8", "-o", str(out), "--json"]
+    first = grm(*base)
     assert first.returncode == 0, first.stderr
     out.write_text("".join(out.read_text().splitlines(keepends=True)[:4]))  # as if killed after 4
-    again = subprocess.run(base, capture_output=True, text=True, timeout=300)
+    again = grm(*base)
     assert again.returncode == 0 and "skipping 4 records" in again.stderr
     a, b = json.loads(first.stdout), json.loads(again.stdout)
     assert b["grm_eval"]["records"] == 6 and a["grm_eval"]["overall"] == b["grm_eval"]["overall"]

@@ -4,16 +4,15 @@ command end to end on the tiny model (resumable)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, grm
+
 from grm_cli.core.judgment import Judgment
-from grm_cli.scoring.pipeline import SampleResult, ScoreResult, ScoreSettings, score_records
 from grm_cli.core.prompt import load_template
 from grm_cli.core.records import Record, Turn
-from grm_cli.train.rft_data import decide
 from grm_cli.core.voting import vote
+from grm_cli.scoring.pipeline import SampleResult, ScoreResult, ScoreSettings, score_records
+from grm_cli.train.rft_data import decide
 
 T = load_template("pointwise")
 
@@ -67,9 +66,9 @@ def test_hinted_prompts_name_the_best_in_the_shown_order(tiny_engine):
 
 def test_rft_data_command_end_to_end_and_resume(tiny_model, tmp_path):
     out = tmp_path / "rft.jsonl"
-    args = [sys.executable, "-m", "grm_cli.cli", "train", "rft-data", str(EXAMPLES / "llmbar.jsonl"), "-o", str(out), "--model", str(tiny_model),
+    args = ["train", "rft-data", str(EXAMPLES / "llmbar.jsonl"), "-o", str(out), "--model", str(tiny_model),
             "--ctx", "8192", "--max-tokens", "8", "-k", "3"]
-    p = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    p = grm(*args)
     assert p.returncode == 0, p.stderr
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(lines) == 8 and {x["status"] for x in lines} <= {"kept", "too_easy", "nothing_right"}
@@ -80,6 +79,6 @@ def test_rft_data_command_end_to_end_and_resume(tiny_model, tmp_path):
             assert "The best response is" not in e["prompt"][0]["content"] and e["completion"][0]["role"] == "assistant"
             assert e["scores"] is not None
     assert "records:" in p.stderr and "examples" in p.stderr
-    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    again = grm(*args)
     assert again.returncode == 0 and "skipping 8 records already in" in again.stderr
     assert [json.loads(x) for x in out.read_text().splitlines()] == lines

@@ -13,14 +13,14 @@ import urllib.request
 from contextlib import contextmanager
 
 import pytest
+from conftest import EXAMPLES, grm
 
-from conftest import EXAMPLES
 from grm_cli.serve.rewards import completion_text, group_completions, rewards_from_results
 
 
 @contextmanager
 def server(tiny_model, *extra: str, cache: bool = False):
-    args = [sys.executable, "-m", "grm_cli.cli", "serve", "--model", str(tiny_model), "--ctx", "8192", "--port", "0", *([] if cache else ["--no-cache"]), *extra]
+    args = [sys.executable, "-m", "grm_cli", "serve", "--model", str(tiny_model), "--ctx", "8192", "--port", "0", *([] if cache else ["--no-cache"]), *extra]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         deadline = time.time() + 60
@@ -100,9 +100,7 @@ def test_routes_errors_and_concurrent_clients(tiny_model, tmp_path):
             t.join()
         served = [r for i in range(4) for r in got[i]]
         assert [r["id"] for r in served] == [x["id"] for x in RECORDS]
-        cli = subprocess.run(
-            [sys.executable, "-m", "grm_cli.cli", "score", str(EXAMPLES / "llmbar.jsonl"), "--model", str(tiny_model), "--ctx", "8192",
-             "--max-tokens", "8", "--engine", "simple", "--no-cache", "--json"], capture_output=True, text=True, timeout=300)
+        cli = grm("score", EXAMPLES / "llmbar.jsonl", "--model", tiny_model, "--ctx", "8192", "--max-tokens", "8", "--engine", "simple", "--no-cache", "--json")
         assert cli.returncode == 0, cli.stderr
         expected = [json.loads(x) for x in cli.stdout.splitlines()]
         assert [(r["id"], r["scores"], [s["text"] for s in r["samples"]]) for r in served] == \
@@ -180,9 +178,9 @@ def test_rewards_are_mean_scores_and_none_when_unparsed():
 
 
 def test_trl_reward_function(tiny_engine):
-    from grm_cli.serve.trl import trl_reward
-    from grm_cli.scoring.pipeline import ScoreSettings, score_records
     from grm_cli.core.prompt import load_template
+    from grm_cli.scoring.pipeline import ScoreSettings, score_records
+    from grm_cli.serve.trl import trl_reward
 
     reward = trl_reward(tiny_engine, max_tokens=8)
     prompts = ["What is 2+2?"] * 2 + [[{"role": "user", "content": "Name a colour."}]] * 2

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, grm
+
 from grm_cli import load_template, read_prompts, read_records
 from grm_cli.scoring.pipeline import ScoreSettings, generate_principles, score_records
 
@@ -42,10 +42,7 @@ def test_principles_for_a_plain_text_prompt(smollm2_engine):
 
 
 def test_cli_default_model_scores_trl_pairs():
-    p = subprocess.run(
-        [sys.executable, "-m", "grm_cli.cli", "score", str(EXAMPLES / "hhh_pairs.jsonl"), "-k", "2", "--max-tokens", "32", "--json"],
-        capture_output=True, text=True, timeout=300,
-    )
+    p = grm("score", EXAMPLES / "hhh_pairs.jsonl", "-k", "2", "--max-tokens", "32", "--json")
     assert p.returncode == 0, p.stderr
     rows = [json.loads(x) for x in p.stdout.splitlines()]
     assert len(rows) == 4
@@ -54,10 +51,7 @@ def test_cli_default_model_scores_trl_pairs():
 
 def test_eval_end_to_end_with_the_default_model(tmp_path):
     out = tmp_path / "runs.jsonl"
-    p = subprocess.run(
-        [sys.executable, "-m", "grm_cli.cli", "eval", str(EXAMPLES / "llmbar.jsonl"), "--limit", "3", "-k", "2", "--max-tokens", "32", "--json", "-o", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )
+    p = grm("eval", EXAMPLES / "llmbar.jsonl", "--limit", "3", "-k", "2", "--max-tokens", "32", "--json", "-o", out)
     assert p.returncode == 0, p.stderr
     summary = json.loads(p.stdout)
     g = summary["grm_eval"]
