@@ -405,3 +405,85 @@ def test_shipped_aliases_parse():
     aliases = load_registry()
     assert aliases["deepseek-grm-16b"].convert == "Q4_K_M" and aliases["deepseek-grm-16b"].source == "hf://BBQGOD/DeepSeek-GRM-16B"
     assert aliases["deepseek-grm-27b"].source == "hf://BBQGOD/DeepSeek-GRM-27B"
+
+
+# -- LoRA adapters back into llama.cpp, per family ------------------------------------------------------
+
+LORA_TARGETS = {  # PEFT target_modules (a full-match regex): attention and dense MLP projections
+    "phi3": r".*\.(qkv_proj|o_proj|gate_up_proj|down_proj)$",  # Phi-3 fuses qkv and gate/up
+    # MLA's q and compressed-kv projections and the output (llama.cpp applies no adapter to the first two:
+    # grm export refuses them, --merge folds them in). Not here: kv_b_proj (split into k_b/v_b by
+    # the converter), the routed experts (one stacked tensor per layer in llama.cpp), and the dense and
+    # shared-expert MLPs: with transformers 5 PEFT saves those as fused gate_up_proj with a rank_pattern,
+    # which grm export refuses in one line
+    "deepseek_v2": r".*\.self_attn\.(q_proj|kv_a_proj_with_mqa|o_proj)$",
+}
+DEFAULT_LORA_TARGETS = r".*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_lora_export_moves_logits_as_transformers(name, converted, hf_folders, tmp_path):
+    """A random LoRA on the family's HF model, exported by grm for llama.cpp and merged by grm into the
+    GGUF: llama.cpp's logits with the adapter, and those of the merged file, equal transformers' with it
+    (the q/k row permutation where the converter permutes, the family's tensor names elsewhere)."""
+    import torch
+    import transformers as tf
+    from peft import LoraConfig, get_peft_model
+
+    from grm_cli.train.base_model import BaseInfo, save_info
+    from grm_cli.train.export import read_peft_adapter, write_adapter_gguf
+    from grm_cli.train.merge import merge_into_gguf
+
+    fam = FAMILIES[name]
+    folder = hf_folders[name]
+    model = tf.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager")
+    cfg = model.config
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=LORA_TARGETS.get(name, DEFAULT_LORA_TARGETS), lora_dropout=0.0))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for n, p in peft_model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0.0, 0.05)
+    adapter = tmp_path / "adapter"
+    peft_model.save_pretrained(adapter)
+    save_info(adapter, BaseInfo(ref=str(folder), kind="hf", arch=fam.arch, n_head=cfg.num_attention_heads,
+                                n_head_kv=cfg.num_key_value_heads, n_layer=cfg.num_hidden_layers, gguf_fingerprint=None))
+    weights = read_peft_adapter(adapter)
+    merged = merge_into_gguf(weights, converted[name], tmp_path / "merged.gguf", quant="F32")
+
+    base = _llama(converted[name], logits_all=True, type_k=0, type_v=0)
+    ids = base.tokenize(b"User: What is 12 + 30? Response 1 is better.\n\nScores: \\boxed{7, 3}", add_bos=bool(fam.bos), special=True)
+    peft_model.eval()
+    with torch.no_grad():
+        theirs = peft_model(torch.tensor([ids])).logits[0].numpy()
+        with peft_model.disable_adapter():
+            theirs_base = peft_model(torch.tensor([ids])).logits[0].numpy()
+
+    def ours(path, **kw):
+        llm = _llama(path, logits_all=True, type_k=0, type_v=0, **kw)
+        llm.eval(ids)
+        return np.array(llm.scores[: len(ids)])
+
+    moved = float(np.abs(theirs - theirs_base).max())
+    assert moved > 0.05, f"the random adapter barely moves the logits ({moved:.3f})"
+    tol = 10 * LOGIT_TOL.get(name, DEFAULT_LOGIT_TOL)
+    merged_diff = float(np.abs(ours(merged) - theirs).max())
+    assert merged_diff < tol, f"{name}: --merge differs from transformers by {merged_diff:.2e}"
+
+    if name == "deepseek_v2":
+        from grm_cli.errors import InputError
+        from grm_cli.train.export import LoraWeights
+
+        with pytest.raises(InputError, match="does not apply a LoRA adapter to blk.0.attn_"):
+            write_adapter_gguf(weights, tmp_path / "refused.gguf")
+        assert not (tmp_path / "refused.gguf").exists()
+        # the targets llama.cpp does adapt: o_proj alone, on both sides
+        with torch.no_grad():
+            for n, p in peft_model.named_parameters():
+                if "lora_B" in n and "o_proj" not in n:
+                    p.zero_()
+            theirs = peft_model(torch.tensor([ids])).logits[0].numpy()
+        weights = LoraWeights({k: v for k, v in weights.pairs.items() if "o_proj" in k}, weights.base)
+    lora = write_adapter_gguf(weights, tmp_path / "lora.gguf")
+    with_adapter = float(np.abs(ours(converted[name], lora_path=str(lora)) - theirs).max())
+    assert with_adapter < tol, f"{name}: adapter in llama.cpp differs from transformers by {with_adapter:.2e} (the adapter moves logits by {moved:.2f})"

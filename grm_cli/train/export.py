@@ -24,6 +24,9 @@ from grm_cli.errors import InputError
 from grm_cli.train.base_model import BaseInfo, read_info
 
 PERMUTED_QK_ARCHS = ("llama",)  # llama.cpp's converter permutes q/k rows for these
+# Weights whose matmul llama.cpp's graph does without its LoRA hook (llama-cpp-python 0.3.36): an adapter
+# on them would load and silently do nothing. Measured in tests/test_families.py; `--merge` folds them in.
+LORA_NOT_APPLIED = {"deepseek2": ("attn_q", "attn_kv_a_mqa")}
 
 
 @dataclass
@@ -143,6 +146,11 @@ def write_adapter_gguf(weights: LoraWeights, out: str | Path, *, name: str = "gr
     base = weights.base
     ranks = {p.a.shape[0] for p in weights.pairs.values()}
     rank = max(ranks)
+    for hf_name in sorted(weights.pairs):
+        target = gguf_tensor_name(hf_name, base.arch, base.n_layer)
+        if target.split(".")[2] in LORA_NOT_APPLIED.get(base.arch, ()):  # blk.N.attn_q.weight
+            raise InputError(f"{hf_name}: llama.cpp does not apply a LoRA adapter to {target} in {base.arch} models: "
+                             f"export with --merge, or train other targets (not {', '.join(LORA_NOT_APPLIED[base.arch])})")
     w = gguf.GGUFWriter(str(out), base.arch)
     w.add_string("general.type", "adapter")
     w.add_string("general.name", name)
