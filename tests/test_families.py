@@ -487,3 +487,19 @@ def test_lora_export_moves_logits_as_transformers(name, converted, hf_folders, t
     lora = write_adapter_gguf(weights, tmp_path / "lora.gguf")
     with_adapter = float(np.abs(ours(converted[name], lora_path=str(lora)) - theirs).max())
     assert with_adapter < tol, f"{name}: adapter in llama.cpp differs from transformers by {with_adapter:.2e} (the adapter moves logits by {moved:.2f})"
+
+
+def test_lora_targets_per_architecture():
+    """What `grm train` may adapt per architecture, as the export tests above measured it."""
+    from grm_cli.errors import InputError
+    from grm_cli.models.lora_targets import check_lora_targets
+
+    assert check_lora_targets("llama", ["q_proj", "k_proj", "down_proj"]) == ("q_proj", "k_proj", "down_proj")
+    with pytest.raises(InputError, match="targets that can be trained are qkv_proj, o_proj, gate_up_proj, down_proj"):
+        check_lora_targets("phi3", ["q_proj", "o_proj"])
+    with pytest.raises(InputError, match=r"q_proj: llama.cpp cannot run an adapter on them for deepseek2.*only with `grm export --merge`"):
+        check_lora_targets("deepseek2", ["q_proj", "o_proj"])
+    assert check_lora_targets("deepseek2", ["q_proj", "o_proj"], merge=True) == ("q_proj", "o_proj")
+    with pytest.raises(InputError, match="gate_proj"):
+        check_lora_targets("deepseek2", ["gate_proj"], merge=True)
+    assert check_lora_targets("somethingelse", ["x"]) == ("x",)
