@@ -145,6 +145,7 @@ def test_eval_input_kinds_and_label_errors(tmp_path):
     assert read_eval_input(str(data)).kind == "records"
 
 
+@pytest.mark.slow
 def test_eval_from_stored_results_generates_nothing_and_plots(tiny_model, tmp_path):
     from conftest import EXAMPLES
 

@@ -85,6 +85,7 @@ def test_voting_on_expected_scores(tiny_engine, probe):
         list(score_records(recs, tiny_engine, tmpl, settings))  # expected mode without a probe
 
 
+@pytest.mark.slow
 def test_score_mode_expected_from_the_command_line(tiny_model):
     p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--model", str(tiny_model), "--ctx", "8192", "-k", "2", "--max-tokens", "8", "--score-mode", "expected", "--json")
     assert p.returncode == 0, p.stderr
@@ -103,6 +104,7 @@ def test_float_totals_do_not_depend_on_the_order_samples_are_added():
     assert vote([a, b, c], 2).totals == vote([c, b, a], 2).totals == (22.7, 3.0)
 
 
+@pytest.mark.slow
 def test_an_expected_mode_file_is_not_resumed_in_sampled_mode(tiny_model, tmp_path):
     out = tmp_path / "exp.jsonl"
     base = ["score", str(EXAMPLES / "llmbar.jsonl"), "--model", str(tiny_model), "--ctx", "8192", "-k", "2", "--max-tokens", "4", "-o", str(out)]

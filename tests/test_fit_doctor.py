@@ -53,6 +53,7 @@ def test_longer_context_and_quantized_kv_change_the_fit():
     assert fit_layers(MID_16B, 12 * GiB, 4096, n_seq=8).n_gpu_layers < base
 
 
+@pytest.mark.slow
 def test_read_shape_of_the_real_default_model(smollm2_path):
     s = read_shape(smollm2_path)
     assert s.architecture == "llama" and s.n_layer == 30 and s.ctx_train == 8192 and s.n_vocab == 49152
@@ -88,6 +89,7 @@ def test_nvidia_smi_output_is_read(monkeypatch):
     assert gpus == [Gpu("NVIDIA H100 80GB HBM3", 81559 * MiB, 80000 * MiB, "nvidia")]
 
 
+@pytest.mark.slow
 def test_doctor_on_this_machine(smollm2_path):
     p = grm("doctor", "--json", "--ctx", "8192")
     assert p.returncode == 0, p.stderr
@@ -104,6 +106,7 @@ def test_doctor_on_this_machine(smollm2_path):
     assert p.returncode == 0 and "llama-cpp-python" in p.stdout and "KV cache" in p.stdout
 
 
+@pytest.mark.slow
 def test_engine_knobs_and_llama_cpp_reasons(tiny_model, smollm2_path):
     from grm_cli.engine.llama import LlamaEngine
     from grm_cli.errors import ModelError

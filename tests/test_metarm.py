@@ -181,6 +181,7 @@ def test_trajectories_are_labelled_by_the_rule(tmp_path):
 
 
 # -- the whole loop with the real small model ------------------------------------------------------
+@pytest.mark.slow
 def test_train_a_meta_rm_and_vote_with_it(tmp_path, tiny_model):
     data = str(EXAMPLES / "llmbar.jsonl")
     run, head, guided = tmp_path / "run.jsonl", tmp_path / "metarm.json", tmp_path / "guided.jsonl"

@@ -139,7 +139,7 @@ def test_retries_on_429_then_succeeds_and_reports_other_errors():
             engine.generate(GenerationRequest(({"role": "user", "content": "x"},), "", 1, 0.0, 1))
     finally:
         httpd.shutdown()
-    dead = OpenAIEngine(url, model="m", backoff=0.01, max_retries=1, timeout=2)
+    dead = OpenAIEngine(url, model="m", backoff=0.01, max_retries=1, timeout=0.5)  # the port still accepts, nothing answers
     with pytest.raises(ModelError, match="no answer after 2 tries"):
         dead.generate(GenerationRequest(({"role": "user", "content": "x"},), "", 8, 0.0, 1))
 

@@ -226,6 +226,7 @@ def test_filter_refuses_unlabelled_records(tiny_model, tmp_path):
     assert p.returncode == 2 and "u.jsonl:1" in p.stderr and '"preferred"' in p.stderr and "Traceback" not in p.stderr
 
 
+@pytest.mark.slow
 def test_table1_comparison_end_to_end_with_smollm2(tmp_path):
     """none / self / filtered on the same held-out records and seeds, with the real small model."""
     out = tmp_path / "cmp.jsonl"

@@ -123,6 +123,7 @@ def test_openrlhf_route(tiny_model):
         assert status == 400 and "does not start with its prompt" in body["error"]
 
 
+@pytest.mark.slow
 def test_a_full_queue_answers_503(tiny_model):
     with server(tiny_model, "--max-tokens", "300", "-k", "4", "--engine", "simple", "--free", "--queue-size", "1") as url:
         statuses: list[tuple[int, dict]] = []

