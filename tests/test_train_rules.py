@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from conftest import write_jsonl
 
-from grm_cli.core.prompt import load_template, render
+from grm_cli.core.prompt import load_template
 from grm_cli.core.records import Record, Turn
 from grm_cli.core.rules import is_correct
 from grm_cli.errors import InputError
+from grm_cli.scoring.pipeline import ScoreSettings, score_record
 from grm_cli.train.base_model import BaseInfo
 from grm_cli.train.export import LoraPair, LoraWeights, permute_rows, stack
 from grm_cli.train.grpo import RuleReward, rl_prompts
@@ -109,19 +110,32 @@ def test_scores_pre_filled_in_the_prompt_never_count():
     assert call(r, [" and then nothing"], (0, 1), 1, prefix="Specific Criteria: x\nScores: \\boxed{1, 9}") == [-1.0]
 
 
-def test_rl_prompts_render_the_scoring_layout_with_a_seeded_order(tmp_path):
-    class Layout:
-        def prompt(self, messages, prefix=""):
-            return "<" + messages[0]["content"][-20:] + ">" + prefix
+def test_rl_prompts_render_the_scoring_layout_with_a_seeded_order(tiny_engine):
+    """GRPO trains on the very text `grm score` sends llama.cpp for sample 0 with the same seed: the same
+    shown order and the same chat layout (the real one, read from the tiny model's GGUF)."""
+
+    class Recording:  # the real engine, keeping the requests the scoring pipeline makes
+        def __init__(self, engine):
+            self.engine, self.requests = engine, []
+            self.name, self.n_ctx = engine.name, engine.n_ctx
+
+        def count_tokens(self, *a):
+            return self.engine.count_tokens(*a)
+
+        def generate(self, req):
+            self.requests.append(req)
+            return self.engine.generate(req)
 
     recs = [two(1), Record(id="q2", context=(Turn("user", "3+3?"),), responses=("6", "7"), preferred=0)]
-    a = rl_prompts(recs, T, Layout(), seed=3)
-    b = rl_prompts(recs, T, Layout(), seed=3)
-    assert a == b
+    a = rl_prompts(recs, T, tiny_engine.layout, seed=3)
+    assert a == rl_prompts(recs, T, tiny_engine.layout, seed=3)
     for p, rec in zip(a, recs):
-        assert p.prompt.endswith(p.prefix) and p.prefix == "Specific Criteria:"
-        shown = render(T, rec, p.order)
-        assert p.prompt == Layout().prompt(shown.messages, shown.assistant_prefix)
+        engine = Recording(tiny_engine)
+        sample = score_record(rec, engine, T, ScoreSettings(k=1, seed=3, max_tokens=1)).samples[0]
+        (req,) = engine.requests
+        assert p.order == sample.order and p.prefix == req.assistant_prefix == "Specific Criteria:"
+        assert p.prompt == tiny_engine.render(req.messages, req.assistant_prefix)
+        assert p.prompt.startswith("<|im_start|>") and p.prompt.endswith("<|im_start|>assistant\nSpecific Criteria:")
         assert p.label == rec.preferred
 
 
