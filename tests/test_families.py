@@ -151,7 +151,8 @@ def test_template_bos_and_end_of_turn(name, converted):
     vocab = llama_cpp.llama_model_get_vocab(eng.llm._model.model)
     assert llama_cpp.llama_vocab_is_eog(vocab, eot[0]), f"{fam.eos} is not end-of-generation"
     # ...and a model that writes it stops there (a huge bias on it: the first token is end-of-turn)
-    out = eng.llm.create_completion(toks, max_tokens=8, logit_bias={eot[0]: 100.0}, temperature=0.0)
+    short = eng._tokens(eng.render([{"role": "user", "content": "Hi"}]))  # a short prompt: the stop is what counts
+    out = eng.llm.create_completion(short, max_tokens=8, logit_bias={eot[0]: 100.0}, temperature=0.0)
     assert out["choices"][0]["finish_reason"] == "stop" and out["choices"][0]["text"] == ""
 
 
