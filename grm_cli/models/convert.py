@@ -96,8 +96,6 @@ def fetch(spec: str, *, progress: bool = True) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 
-    from grm_cli.models.registry import hub_offline
-
     hub = parse_hf_repo(spec)
     (enable_progress_bars if progress else disable_progress_bars)()
     try:
@@ -115,6 +113,12 @@ def fetch(spec: str, *, progress: bool = True) -> Path:
         raise ModelError(f"{hub}: the repository is gated: accept its terms on the hub and log in with `hf auth login`") from None
     except (hub_errors.HfHubHTTPError, OSError) as e:
         raise ModelError(f"{hub}: download failed ({e})") from None
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE, read as huggingface-hub reads it (registry.py reads it the same way; it imports
+    this module, so this module does not import it)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def check_folder(folder: Path) -> dict:
