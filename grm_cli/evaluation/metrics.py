@@ -215,6 +215,14 @@ def _draw_accuracy(prepared: list, k: int, n_draws: int, rng, k_meta=None) -> np
             mask = _guided(mask, meta, k_meta(k))
         totals = mask.astype(float) @ scores  # (draws, n)
         top = totals.max(axis=1, keepdims=True)
+        if not np.array_equal(scores, np.round(scores)):
+            # float (expected) scores: a sum in sample order can round two totals apart that vote()'s fsum
+            # makes equal, or the reverse (3.3 + 9.9 + 2.7 != 2.7 + 9.9 + 3.3). The rows whose best totals are
+            # within rounding of each other are summed again with fsum; the rest are decided by a wider gap.
+            close = ((top - totals) <= 1e-9 * (mask.astype(float) @ np.abs(scores)).max(axis=1, keepdims=True)).sum(axis=1) > 1
+            for d in np.flatnonzero(close):
+                totals[d] = [math.fsum(scores[mask[d], i]) for i in range(scores.shape[1])]
+            top = totals.max(axis=1, keepdims=True)
         tied = totals == top
         pick = np.where(tied, prio, -1.0).argmax(axis=1)
         acc += (pick == label) & mask.any(axis=1)
