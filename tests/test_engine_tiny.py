@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from grm_cli.engine.base import ContextOverflow, GenerationRequest
-from grm_cli.errors import InputError
-from grm_cli.core.score_line import ScoreLine
-from grm_cli.scoring.pipeline import ScoreSettings, forced_tail, prepare_records, score_record
 from grm_cli.core.prompt import load_template
 from grm_cli.core.records import record_from_dict
+from grm_cli.core.score_line import ScoreLine
+from grm_cli.engine.base import ContextOverflow, GenerationRequest
+from grm_cli.errors import InputError
+from grm_cli.scoring.pipeline import ScoreSettings, forced_tail, prepare_records, score_record
 
 POINTWISE = load_template("pointwise")
 

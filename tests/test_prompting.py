@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from grm_cli.errors import ExitCode, InputError
 from grm_cli.core.judgment import parse_judgment
 from grm_cli.core.prompt import (
     KINDS,
@@ -16,6 +15,7 @@ from grm_cli.core.prompt import (
     render_context,
 )
 from grm_cli.core.records import Record, Turn, record_from_dict
+from grm_cli.errors import ExitCode, InputError
 
 
 def rec(prompt="What is 2+2?", responses=("4", "5"), **kw) -> Record:

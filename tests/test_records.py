@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from grm_cli.errors import ExitCode, InputError
 from grm_cli.core.records import MAX_RESPONSES, Record, Turn, content_key, record_from_dict
-from grm_cli.io.principles_file import read_principles
+from grm_cli.errors import ExitCode, InputError
 from grm_cli.io.jsonl import looks_like_jsonl, read_prompts, read_records
+from grm_cli.io.principles_file import read_principles
 
 
 def write_jsonl(tmp_path, objs, name="data.jsonl"):

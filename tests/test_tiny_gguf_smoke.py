@@ -3,10 +3,8 @@
 import re
 import time
 
-import pytest
-
 import llama_cpp  # noqa: E402  (a hard dependency: a missing engine must fail, not skip)
-
+import pytest
 from tiny_gguf import write_tiny_gguf  # noqa: E402
 
 PAIR_GRAMMAR = 'root ::= num ", " num "}"\nnum ::= "10" | [1-9]'
