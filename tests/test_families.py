@@ -148,7 +148,7 @@ def test_template_bos_and_end_of_turn(name, converted):
     # the family's end-of-turn token ends generation in llama.cpp...
     eot = eng.llm.tokenize(fam.eos.encode(), add_bos=False, special=True)
     assert len(eot) == 1
-    vocab = llama_cpp.llama_model_get_vocab(eng.llm._model.model)
+    vocab = llama_cpp.llama_model_get_vocab(eng.llm.model)
     assert llama_cpp.llama_vocab_is_eog(vocab, eot[0]), f"{fam.eos} is not end-of-generation"
     # ...and a model that writes it stops there (a huge bias on it: the first token is end-of-turn)
     short = eng._tokens(eng.render([{"role": "user", "content": "Hi"}]))  # a short prompt: the stop is what counts

