@@ -17,6 +17,9 @@ import numpy as np
 import pytest
 from families import FAMILIES, build, copy_without, hf_logits
 
+# every test here builds, converts and loads transformers and llama.cpp models: in the full suite, not the fast subset
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = list(FAMILIES)
 

@@ -359,7 +359,7 @@ def export_adapter(
 
     Examples:
 
-      grm export runs/rl/adapter --to grm-lora.gguf && grm score examples/llmbar_sample.jsonl --lora grm-lora.gguf
+      grm export runs/rl/adapter --to grm-lora.gguf && grm score examples/llmbar.jsonl --lora grm-lora.gguf
 
       grm export runs/rl/adapter --merge --quant Q4_K_M --to grm-spct.Q4_K_M.gguf
     """
