@@ -125,7 +125,7 @@ def test_openrlhf_route(tiny_model):
 
 @pytest.mark.slow
 def test_a_full_queue_answers_503(tiny_model):
-    with server(tiny_model, "--max-tokens", "300", "-k", "4", "--engine", "simple", "--free", "--queue-size", "1") as url:
+    with server(tiny_model, "--max-tokens", "120", "-k", "4", "--engine", "simple", "--free", "--queue-size", "1") as url:
         statuses: list[tuple[int, dict]] = []
 
         def client() -> None:
