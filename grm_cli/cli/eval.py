@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
 
@@ -22,7 +23,8 @@ from grm_cli.principles.compare import compare_modes, parse_modes
 @app.command("eval")
 @engine_flags("lora", "memory", "batching", "remote")
 def eval_(
-    files: List[str] = typer.Argument(..., metavar="FILE...", help="Labelled JSONL records to score, results from `grm score --output` (nothing is generated), or `grm eval --json` summaries. Several files are shown side by side."),
+    files: List[str] = typer.Argument(..., metavar="FILE...", help="Labelled JSONL records to score, results from `grm score --output` (nothing is generated), `grm eval --json` summaries, or a benchmark's files as published (a file, a folder, or hf://datasets/OWNER/NAME[@REV]/PATH). Several files are shown side by side."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", "-b", help="Read FILE as this benchmark's published files and report its own metric: rewardbench, rewardbench2, rm-bench, judgebench, rmb, ppe. Detected from the file (or from stored results) when unambiguous."),
     k: int = typer.Option(1, "--samples", "-k", help="Samples per record when scoring records; the curve covers voting@1, 2, 4, ... k."),
     template: str = TemplateOpt,
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Default: 0 for k=1, 0.5 for k>1 (the paper's)."),
@@ -57,11 +59,13 @@ def eval_(
       grm eval runs/a.jsonl --json > a.json && grm eval a.json b.json
 
       grm eval examples/hhh_alignment.jsonl --principles none,self,filtered --filter-split 0.5 -k 4
+
+      grm eval total_dataset.json --benchmark rm-bench -k 4 -o runs/rmbench.jsonl
     """
     from grm_cli.cli.plot import check_plot_path, plot_curves
     from grm_cli.cli.render import eval_tables
     from grm_cli.core.prompt import load_template
-    from grm_cli.evaluation.metrics import evaluate, read_eval_input, result_from_json
+    from grm_cli.evaluation.metrics import evaluate, result_from_json
     from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
 
     if plot:
@@ -75,7 +79,7 @@ def eval_(
     if on_long not in ("error", "truncate"):
         raise InputError(f"--on-long {on_long!r}: expected error or truncate")
     problems: list | None = [] if skip_invalid else None
-    inputs = [read_eval_input(f, problems) for f in files]
+    inputs = [_read_input(f, benchmark, problems) for f in files]
     to_score = [i for i in inputs if i.kind == "records"]
     if output and len(to_score) != 1:
         raise InputError(f"--output saves the results of one data file; {len(to_score)} of the files given are data to score")
@@ -96,6 +100,8 @@ def eval_(
     if filter_split is not None and not 0.0 < filter_split < 1.0:
         raise InputError(f"--filter-split {filter_split}: expected a fraction between 0 and 1 (the share of each query's records used to filter)")
     if principles is not None:
+        if any(i.benchmark for i in inputs):
+            raise InputError("--principles compares modes on generic labelled records, not on a benchmark's files")
         if len(inputs) != 1 or not to_score:
             raise InputError("--principles compares modes on one data file of labelled records (not stored results)")
         records = to_score[0].records[:limit] if limit else to_score[0].records
@@ -117,7 +123,7 @@ def eval_(
         if inp.kind == "results":
             stored = inp.results
         else:
-            records = inp.records[:limit] if limit else inp.records
+            records = _first_rows(inp.records, limit) if limit else inp.records
             if problems is None:
                 for rec in records:
                     tmpl.check_count(rec)
@@ -128,17 +134,102 @@ def eval_(
             records = prepare_records(records, engine, tmpl, settings, on_long=on_long, errors=problems)
             _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
             _report_truncated(records)
-            scored, saved = _score_loop(records, engine, tmpl, settings, None, output, force, print_json=False, print_tables=False, chunk=eng.chunk(k), meta_rm=scorer, probe=probe)
+            # JudgeBench judges each order as given: its two records are the two orders, so no shuffling
+            run_settings = replace(settings, shuffle=False) if inp.benchmark == "judgebench" else settings
+            scored, saved = _score_loop(records, engine, tmpl, run_settings, None, output, force, print_json=False, print_tables=False, chunk=eng.chunk(k), meta_rm=scorer, probe=probe)
             lines = [saved[r.id] for r in records] if output else [r.to_json() for r in scored]
             stored = [result_from_json(line, str(output or inp.source)) for line in lines]
-        summaries.append(evaluate(stored, seed=seed, draws=draws, name=Path(inp.source).stem))
+        summary = evaluate(stored, seed=seed, draws=draws, name=Path(inp.source.rstrip("/")).stem, allow_unlabelled=inp.benchmark is not None)
+        if inp.benchmark is not None:
+            from grm_cli.evaluation import benchmarks
+
+            summary.benchmark = benchmarks.evaluate(inp.benchmark, stored, seed, inp.notes)
+        summaries.append(summary)
     if as_json:
         payload = [s.to_json() for s in summaries]
         sys.stdout.write(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2) + "\n")
     else:
         out = Console()
-        for t in eval_tables(summaries):
+        for t in eval_tables(summaries) + _benchmark_tables(summaries):
             out.print(t)
             out.print()
     if plot:
         say(f"curve written to {plot_curves(summaries, plot)}", "dim")
+
+
+def _read_input(path: str, benchmark: str | None, problems: list | None):
+    """What one FILE argument is: a benchmark's published files (named or detected), stored results
+    (whose benchmark is the one named, or the one their stored input says), or generic records/summaries."""
+    from grm_cli.evaluation import benchmarks as bm
+    from grm_cli.evaluation.benchmarks.files import first_row
+    from grm_cli.evaluation.metrics import EvalInput, is_results_line, read_eval_input
+
+    if benchmark is not None:
+        bm.module(benchmark)  # an unknown name fails before anything is read
+    if path.startswith("hf://") or (path != "-" and Path(path).is_dir()):
+        data = bm.load(bm.local_path(path), benchmark)
+        return EvalInput("records", path, records=data.records, benchmark=data.name, notes=data.notes)
+    head = first_row(path) if path != "-" else None
+    detected = None if path == "-" or is_results_line(head) else bm.detect(path)
+    if benchmark is not None and detected is not None and detected != benchmark:
+        raise InputError(f"is in {bm.module(detected).TITLE}'s layout, not {bm.module(benchmark).TITLE}'s: drop --benchmark or give --benchmark {detected}", path)
+    name = benchmark or detected
+    if name is not None and not is_results_line(head):
+        data = bm.load(path, name)
+        return EvalInput("records", path, records=data.records, benchmark=data.name, notes=data.notes)
+    inp = read_eval_input(path, problems)
+    if inp.kind == "results":
+        return replace(inp, benchmark=name or bm.results_benchmark(inp.results))
+    if name is not None:
+        raise InputError(f"--benchmark {name}: expected {bm.module(name).TITLE}'s files or results scored from them, got {inp.kind}", path)
+    return inp
+
+
+def _first_rows(records: list, limit: int) -> list:
+    """--limit on a benchmark counts its rows: the parts of one item and JudgeBench's two orders stay together."""
+    keep, seen = [], []
+    for rec in records:
+        key = (rec.source, rec.line)
+        if key not in seen:
+            if len(seen) == limit:
+                break
+            seen.append(key)
+        keep.append(rec)
+    return keep
+
+
+def _flat(metrics: dict, prefix: str = "") -> list[tuple[str, float | None]]:
+    out = []
+    for k, v in metrics.items():
+        if isinstance(v, dict):
+            out += _flat(v, f"{prefix}{k} ")
+        else:
+            out.append((f"{prefix}{k}", v))
+    return out
+
+
+def _benchmark_tables(summaries: list) -> list:
+    """Per benchmark: its own metrics by its own names, one column per run, and the paper's numbers."""
+    from rich.table import Table
+
+    from grm_cli.evaluation.metrics import fmt
+
+    out = []
+    for name in dict.fromkeys(s.benchmark["name"] for s in summaries if s.benchmark):
+        runs = [s for s in summaries if s.benchmark and s.benchmark["name"] == name]
+        b = runs[0].benchmark
+        paper = (b.get("paper") or {}).get("metrics") or {}
+        runs_paper = list(next(iter(paper.values()))) if paper else []
+        t = Table(title=f"{b['title']} (%, its own metric: {b['rule']})", title_justify="left", title_style="bold", show_edge=False)
+        t.add_column("")
+        for s in runs:
+            t.add_column(s.name or s.model, justify="right")
+        for run in runs_paper:
+            t.add_column(f"paper: DeepSeek-GRM-27B {run}", justify="right", style="dim")
+        keys = list(dict.fromkeys(k for s in runs for k, _ in _flat(s.benchmark["metrics"])))
+        for key in keys:
+            cells = [fmt(dict(_flat(s.benchmark["metrics"])).get(key)) for s in runs]
+            cells += [f"{paper[key][run]:.1f}" if key in paper else "" for run in runs_paper]
+            t.add_row(key, *cells, style="bold" if key in paper else None)
+        out.append(t)
+    return out

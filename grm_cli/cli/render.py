@@ -147,6 +147,8 @@ def eval_tables(summaries: Sequence) -> list:
         main.add_row("pairwise", *[fmt(s.pairwise.accuracy) if s.pairwise else "-" for s in summaries])
     if any(s.best_of_n for s in summaries):
         main.add_row("best-of-n (n > 2)", *[fmt(s.best_of_n.accuracy) if s.best_of_n else "-" for s in summaries])
+    if any(getattr(s, "single", None) for s in summaries):
+        main.add_row("single response, 0/1 label (count)", *[f"{fmt(s.single.accuracy)} ({s.single.count})" if s.single else "-" for s in summaries])
     out: list = [main]
 
     names = sorted({k for s in summaries for k in s.subsets})

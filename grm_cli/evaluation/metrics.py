@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from grm_cli.core.rules import argmax_unique, break_tie, is_correct, tie_priority
+from grm_cli.core.rules import argmax_unique, break_tie, is_correct, single_response_correct, tie_priority
 from grm_cli.core.voting import vote
 from grm_cli.errors import InputError
 
@@ -58,6 +58,8 @@ class StoredResult:
     template: str = ""
     principles_mode: str = "self"
     oracle: bool = False
+    label: int | None = None  # a single response's 0/1 label (the paper's verifiable-data variant)
+    benchmark: dict | None = None  # the benchmark fields of the stored input (grm eval --benchmark), if any
 
 
 def result_from_json(obj: dict, source: str = "<results>", line: int = 0) -> StoredResult:
@@ -79,9 +81,11 @@ def result_from_json(obj: dict, source: str = "<results>", line: int = 0) -> Sto
             for s in obj["samples"]
         )
         run = obj.get("run") or {}
+        bench = (obj.get("input") or {}).get("benchmark") if isinstance(obj.get("input"), dict) else None
         res = StoredResult(
             str(obj["id"]), n, obj.get("preferred"), obj.get("subset"), samples, str(run.get("model", "")), str(run.get("template", "")),
             str(obj.get("principles_mode") or ("given" if obj.get("given_principles") else "self")), bool(obj.get("oracle")),
+            obj.get("label") if n == 1 and obj.get("label") in (0, 1) else None, bench if isinstance(bench, dict) else None,
         )
     except (KeyError, TypeError, ValueError) as e:
         what = f'field {e.args[0]!r} is missing' if isinstance(e, KeyError) else str(e)
@@ -128,6 +132,17 @@ def accuracy(results: Sequence[StoredResult], seed: int = 0) -> Accuracy:
         ties.append(float(v.is_tie))
         none.append(0.0)
     return Accuracy(len(results), _mean(right), _mean(strict), _mean(ties), _mean(none))
+
+
+def single_accuracy(results: Sequence[StoredResult]) -> Accuracy:
+    """Single responses with a 0/1 label: right when most parsed samples give the label (rules.single_response_correct;
+    an even split is wrong). No ties here: "strict" equals "accuracy"."""
+    right, none = [], []
+    for r in results:
+        parsed = [s.scores for s in r.samples if s.scores is not None]
+        none.append(float(not parsed))
+        right.append(float(single_response_correct([s.scores for s in r.samples], r.label)))
+    return Accuracy(len(results), _mean(right), _mean(right), 0.0 if results else None, _mean(none))
 
 
 def rewardbench_sections(per_subset: dict[str, Accuracy]) -> dict[str, float]:
@@ -284,6 +299,8 @@ class EvalSummary:
     name: str = ""
     meta_curve: list[CurvePoint] = field(default_factory=list)  # meta-RM-guided voting@k (k_meta = k/2)
     meta_sweep: list[tuple[int, float]] = field(default_factory=list)  # (k_meta, accuracy) at the full k
+    single: Accuracy | None = None  # single-response records with a 0/1 label
+    benchmark: dict | None = None  # the benchmark's own metrics (evaluation.benchmarks.evaluate), when run as one
 
     def to_json(self) -> dict:
         """Shaped like RewardBench's results file: model, per-subset accuracies at the top level."""
@@ -303,7 +320,10 @@ class EvalSummary:
             "curve": [p.to_json() for p in self.curve],
             "meta_curve": [p.to_json() for p in self.meta_curve],
             "meta_sweep": [{"k_meta": m, "accuracy": a} for m, a in self.meta_sweep],
+            "single_response": self.single.to_json() if self.single else None,
         }
+        if self.benchmark is not None:
+            out["benchmark"] = self.benchmark
         return out
 
     @classmethod
@@ -321,6 +341,7 @@ class EvalSummary:
                 diagnostics=g.get("diagnostics", {}), curve=[CurvePoint(**p) for p in g.get("curve", [])], name=Path(source).stem,
                 meta_curve=[CurvePoint(**p) for p in g.get("meta_curve", [])],
                 meta_sweep=[(int(x["k_meta"]), float(x["accuracy"])) for x in g.get("meta_sweep", [])],
+                single=acc(g.get("single_response")), benchmark=obj.get("benchmark"),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"not a `grm eval --json` summary ({type(e).__name__}: {e})", source) from None
@@ -351,23 +372,27 @@ def diagnostics(results: Sequence[StoredResult]) -> dict:
     }
 
 
-def evaluate(results: Sequence[StoredResult], *, seed: int = 0, draws: int = 200, name: str = "") -> EvalSummary:
-    """All metrics of one run. Records without a label (or with one response) are left out, and counted."""
+def evaluate(results: Sequence[StoredResult], *, seed: int = 0, draws: int = 200, name: str = "", allow_unlabelled: bool = False) -> EvalSummary:
+    """All metrics of one run. Records without a label are left out, and counted; single responses with a 0/1
+    label are reported apart. allow_unlabelled: a benchmark run, whose own metric needs no "preferred"
+    (RM-Bench's grid, RewardBench 2's Ties, PPE correctness), so none labelled is not an error."""
     labelled = _labelled(results)
-    if not labelled:
-        raise InputError("no labelled records with 2 or more responses: eval needs \"preferred\" or \"chosen\"/\"rejected\"", name or None)
+    singles = [r for r in results if r.n == 1 and r.label is not None]
+    if not results or (not labelled and not singles and not allow_unlabelled):
+        raise InputError("no labelled records: eval needs \"preferred\" or \"chosen\"/\"rejected\" (2 or more responses), or a 0/1 \"label\" (one response)", name or None)
     by_subset: dict[str, list[StoredResult]] = {}
     for r in labelled:
         by_subset.setdefault(r.subset or "(none)", []).append(r)
     subsets = {s: accuracy(rs, seed) for s, rs in by_subset.items()}
     pairs = [r for r in labelled if r.n == 2]
     bon = [r for r in labelled if r.n > 2]
-    diag = diagnostics(labelled)
-    diag["unlabelled_records_skipped"] = len(results) - len(labelled)
+    pool = labelled or list(results)
+    diag = diagnostics(pool)
+    diag["unlabelled_records_skipped"] = len(results) - len(labelled) - len(singles)
     return EvalSummary(
-        model=labelled[0].model,
-        template=labelled[0].template,
-        k=max(len(r.samples) for r in labelled),
+        model=pool[0].model,
+        template=pool[0].template,
+        k=max(len(r.samples) for r in pool),
         seed=seed,
         records=len(labelled),
         overall=accuracy(labelled, seed),
@@ -380,6 +405,7 @@ def evaluate(results: Sequence[StoredResult], *, seed: int = 0, draws: int = 200
         name=name,
         meta_curve=scaling_curve(labelled, seed, draws, meta=True) if has_meta(labelled) else [],
         meta_sweep=k_meta_sweep(labelled, seed) if has_meta(labelled) else [],
+        single=single_accuracy(singles) if singles else None,
     )
 
 
@@ -408,6 +434,8 @@ class EvalInput:
     records: list = field(default_factory=list)
     results: list = field(default_factory=list)
     summary: EvalSummary | None = None
+    benchmark: str | None = None  # the benchmark the file was read as (evaluation.benchmarks)
+    notes: dict = field(default_factory=dict)  # what the benchmark reader left out, and why
 
 
 def read_eval_input(path: str, errors: list | None = None) -> EvalInput:
@@ -432,10 +460,11 @@ def read_eval_input(path: str, errors: list | None = None) -> EvalInput:
     labelled = []
     for rec in parse_jsonl(text, name, errors=errors):
         problem = None
-        if rec.preferred is None:
+        if len(rec.responses) == 1:
+            if rec.label is None:
+                problem = InputError('no label: a single response needs a 0/1 "label" (true = correct); 2 or more responses need "preferred"', rec.source, rec.line)
+        elif rec.preferred is None:
             problem = InputError('no label: eval needs "preferred" (index of the best response) or "chosen"/"rejected"', rec.source, rec.line)
-        elif len(rec.responses) < 2:
-            problem = InputError("eval needs 2 or more responses per record to pick the best", rec.source, rec.line)
         if problem is None:
             labelled.append(rec)
         elif errors is None:
