@@ -291,3 +291,25 @@ def test_cli_bad_benchmark_file_is_one_line_exit_2(tmp_path):
     assert p.returncode == 2 and f"{f}:1:" in p.stderr and 'field "label"' in p.stderr and "Traceback" not in p.stderr
     p = grm("eval", str(FIX / "rm-bench.json"), "--benchmark", "judgebench", "--model", str(tmp_path / "absent.gguf"))
     assert p.returncode == 2 and "RM-Bench's layout" in p.stderr
+
+
+@pytest.mark.parametrize("bench, path", [("judgebench", "judgebench.jsonl"), pytest.param("rm-bench", "rm-bench.json", marks=pytest.mark.slow)])
+def test_eval_benchmark_end_to_end_on_the_tiny_model(tiny_model, tmp_path, bench, path):
+    out = tmp_path / "run.jsonl"
+    limit = ["--limit", "2"] if bench == "judgebench" else []  # two pairs, both orders of each
+    p = grm("eval", str(FIX / path), "--benchmark", bench, "--model", str(tiny_model), "--ctx", "4096", "--max-tokens", "4",
+            "-o", str(out), "--json", *limit)
+    assert p.returncode == 0, p.stderr
+    first = json.loads(p.stdout)["benchmark"]
+    assert first["name"] == bench
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    if bench == "judgebench":
+        assert [x["id"] for x in lines] == ["p1:AB", "p1:BA", "p2:AB", "p2:BA"]
+        assert all(s["order"] == [0, 1] for x in lines for s in x["samples"])  # each order as given, not shuffled
+        assert first["details"]["pairs"] == 2
+    else:
+        assert {x["n"] for x in lines} == {6} and set(first["metrics"]) >= {"hard_acc", "normal_acc", "easy_acc", "total_avg_acc"}
+    # the same numbers again from the stored samples alone (no model: a missing one would fail)
+    p = grm("eval", str(out), "--model", str(tmp_path / "absent.gguf"), "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["benchmark"]["metrics"] == first["metrics"]
