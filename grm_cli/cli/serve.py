@@ -31,16 +31,21 @@ def serve(
     k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM (default k/2)."),
     request_timeout: float = typer.Option(600.0, "--request-timeout", help="Seconds a request may wait for its scores (then 504; its records are not scored)."),
     unparsed_reward: Optional[float] = typer.Option(None, "--unparsed-reward", help="/get_reward: the reward for a completion no sample could score (default null; OpenRLHF needs a number, e.g. 1). Such completions are listed in \"unparsed\" either way."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="GRM_API_KEY", show_default=False, help="Require `Authorization: Bearer KEY` on /score, /get_reward, /rewards and /metrics (401 otherwise). Prefer the GRM_API_KEY environment variable: a flag shows in `ps`."),
+    shutdown_timeout: float = typer.Option(30.0, "--shutdown-timeout", help="On SIGTERM or Ctrl-C: seconds to finish the requests in flight (new ones get 503) before exiting."),
     seed: int = SeedOpt,
     eng: EngineOptions = EngineOptions(),
 ) -> None:
     """An HTTP reward server over the loaded GRM: POST /score (records in, the same results as `grm score
-    --output` out), POST /get_reward (OpenRLHF's remote RM), GET /health. Concurrent requests are scored
-    together in the engine's batches.
+    --output` out), POST /get_reward (OpenRLHF's remote RM), POST /rewards (the TRL and verl hooks),
+    GET /health, GET /metrics (Prometheus), GET /docs (OpenAPI). Concurrent requests are scored together
+    in the engine's batches. Needs the server extra: pip install 'grm-cli[server]'.
 
     Examples:
 
       grm serve --model grm.gguf -k 4 --port 8000
+
+      GRM_API_KEY=$(openssl rand -hex 16) grm serve --model grm.gguf --host 0.0.0.0
 
       curl -s localhost:8000/score -d '{"prompt": "2+2?", "responses": ["4", "5"]}' | jq '.results[0].scores'
 
@@ -48,30 +53,54 @@ def serve(
     """
     from grm_cli.core.prompt import load_template
     from grm_cli.scoring.pipeline import ScoreSettings
-    from grm_cli.serve.server import RewardServer, Scorer
+
+    try:
+        from grm_cli.serve.app import ServeOptions, ServeState, build_app
+        from grm_cli.serve.runner import backlog_for, bind, is_loopback, run
+        from grm_cli.serve.scorer import Scorer
+    except ImportError as e:
+        raise InputError(f"grm serve needs the server extra ({e.name} is missing): pip install 'grm-cli[server]'") from None
 
     _check_sampling(k, temperature, max_tokens)
     if not 0 <= port <= 65535:
         raise InputError(f"--port {port}: expected 0 to 65535")
-    if queue_size < 1 or max_body_mb <= 0 or request_timeout <= 0:
-        raise InputError("--queue-size, --max-body-mb and --request-timeout must be positive")
+    if queue_size < 1 or max_body_mb <= 0 or request_timeout <= 0 or shutdown_timeout <= 0:
+        raise InputError("--queue-size, --max-body-mb, --request-timeout and --shutdown-timeout must be positive")
+    if api_key is not None and not api_key.strip():
+        raise InputError("--api-key / GRM_API_KEY is empty: give a key, or leave both unset for no authentication")
     tmpl = load_template(template)
     saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl)
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, force_scores=force_scores, k_meta=k_meta,
                              meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None)
-    engine = load_engine(eng, quiet=False)
-    scorer_meta = _meta_rm(saved_meta, engine, tmpl, eng) if saved_meta else None
-    scorer = Scorer(engine, tmpl, settings, queue_size=queue_size, chunk=eng.chunk(k), meta_rm=scorer_meta)
+    backlog = backlog_for(queue_size)
     try:
-        server = RewardServer(scorer, host, port, max_body=int(max_body_mb * 1024 * 1024), request_timeout=request_timeout, unparsed_reward=unparsed_reward, verbose=eng.verbose)
+        sock = bind(host, port, backlog)  # before the model loads: a port in use fails fast
     except OSError as e:
-        scorer.stop()
-        raise InputError(f"cannot listen on {host}:{port}: {e.strerror}") from None
-    bound_host, bound_port = server.server_address[:2]
-    say(f"serving {engine.name} on http://{bound_host}:{bound_port} (POST /score, POST /get_reward, GET /health); Ctrl-C stops")
+        raise InputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    if api_key is None and not is_loopback(host):
+        say(f"warning: --host {host} without --api-key: anyone who can reach this port can use the model "
+            "(and its GPU); set GRM_API_KEY to require `Authorization: Bearer KEY`", "yellow")
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        say("stopping")
+        engine = load_engine(eng, quiet=False)
+        scorer_meta = _meta_rm(saved_meta, engine, tmpl, eng) if saved_meta else None
+    except BaseException:
+        sock.close()
+        raise
+    scorer = Scorer(engine, tmpl, settings, queue_size=queue_size, chunk=eng.chunk(k), meta_rm=scorer_meta)
+    state = ServeState()
+    app = build_app(scorer, ServeOptions(api_key=api_key, max_body=int(max_body_mb * 1024 * 1024), request_timeout=request_timeout,
+                                         unparsed_reward=unparsed_reward), state)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    say(f"serving {engine.name} on http://{shown}:{bound_port} (POST /score, POST /get_reward, POST /rewards, GET /health, GET /metrics, "
+        f"GET /docs{'; Bearer key required' if api_key else ''}); Ctrl-C or SIGTERM stops")
+
+    def draining(signame: str, in_flight: int) -> None:
+        say(f"{signame}: finishing {in_flight} request(s) in flight (at most {shutdown_timeout:g} s); new ones get 503")
+
+    try:
+        run(app, sock, state, backlog=backlog, drain_timeout=shutdown_timeout, verbose=eng.verbose, on_drain=draining)
     finally:
-        server.close_all()
+        sock.close()
+        scorer.stop()
+    say("stopped")
