@@ -84,7 +84,7 @@ def test_rewardbench2_subsets_ties_and_leaderboard_score_by_hand():
     })
     out = bm.evaluate("rewardbench2", res)
     m = out["metrics"]
-    assert m["Factuality"] == pytest.approx(0.75) and out["details"]["strict"]["Factuality"] == pytest.approx(0.5)
+    assert m["Factuality"] == pytest.approx(0.75) and out["details"]["eq10"]["Factuality"] == pytest.approx(0.5)
     assert (m["Math"], m["Precise IF"], m["Safety"], m["Focus"]) == (0.0, 1.0, 0.0, 0.25)
     # Ties: 0.3 * 1 + 0.3 * 1 + 0.2 * [1 > 2] + 0.2 * [min(3, 1) > 2] + 0.01 * tanh(min(3, 1) / 2 - 1)
     ties = 0.6 + 0.01 * math.tanh(-0.5)

@@ -220,16 +220,22 @@ def _benchmark_tables(summaries: list) -> list:
         b = runs[0].benchmark
         paper = (b.get("paper") or {}).get("metrics") or {}
         runs_paper = list(next(iter(paper.values()))) if paper else []
-        t = Table(title=f"{b['title']} (%, its own metric: {b['rule']})", title_justify="left", title_style="bold", show_edge=False)
+        title = f"{b['title']} (%, its own metric: {b['rule']})"
+        if paper:
+            title += f"; paper = {b['paper']['model']}, as published"
+        t = Table(title=title, title_justify="left", title_style="bold", show_edge=False)
         t.add_column("")
         for s in runs:
             t.add_column(s.name or s.model, justify="right")
         for run in runs_paper:
-            t.add_column(f"paper: DeepSeek-GRM-27B {run}", justify="right", style="dim")
+            t.add_column(f"paper {run}", justify="right", style="dim")
         keys = list(dict.fromkeys(k for s in runs for k, _ in _flat(s.benchmark["metrics"])))
         for key in keys:
             cells = [fmt(dict(_flat(s.benchmark["metrics"])).get(key)) for s in runs]
             cells += [f"{paper[key][run]:.1f}" if key in paper else "" for run in runs_paper]
             t.add_row(key, *cells, style="bold" if key in paper else None)
+        eq10 = list(dict.fromkeys(k for s in runs for k, _ in _flat(s.benchmark["details"].get("eq10") or {})))
+        for key in eq10:  # where the benchmark's rule differs from the paper's, the paper's (Eq. 10: a tie is wrong) too
+            t.add_row(f"{key} (Eq. 10)", *[fmt(dict(_flat(s.benchmark["details"].get("eq10") or {})).get(key)) for s in runs], *[""] * len(runs_paper), style="dim")
         out.append(t)
     return out

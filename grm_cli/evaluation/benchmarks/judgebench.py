@@ -110,5 +110,7 @@ def metrics(results: list[StoredResult], seed: int = 0) -> tuple[dict, dict]:
     details = {"both_orders_right": details["both"], "both_orders_wrong": details["neither"], "inconsistent": details["inconsistent"],
                "no_decision_in_an_order": details["nulls"], "first_order_accuracy": details["first_order"],
                "pairs": len(every), "pairs_judged_in_one_order_only": int(sum(x["one_order"] for x in every)),
-               "counts": {k: len(v) for k, v in sorted(rows.items())}}
+               "counts": {k: len(v) for k, v in sorted(rows.items())},
+               # the paper's rule beside JudgeBench's: each order's judgment strictly right
+               "eq10": {"both orders right": details["both"], "first order right": details["first_order"]}}
     return out, details

@@ -22,7 +22,7 @@ LAYOUT = 'rows {"prompt", "chosen": str, "rejected": str, "subset", "id"}'
 
 
 def matches(row: dict) -> bool:
-    return isinstance(row.get("chosen"), str) and isinstance(row.get("rejected"), str) and row.get("subset") in REWARDBENCH_COUNTS
+    return isinstance(row.get("chosen"), str) and isinstance(row.get("rejected"), str) and row.get("subset") in REWARDBENCH_COUNTS and "id" in row
 
 
 def records(rows: list[Row]) -> tuple[list, dict]:

@@ -113,7 +113,8 @@ def metrics(results: list[StoredResult], seed: int = 0) -> tuple[dict, dict]:
         single = int(it.meta["num_correct"]) == 1
         strict.setdefault(subset, []).append(float(single and it.totals is not None and is_correct(it.totals, 0)))
     out = {s: mean(v) for s, v in sorted(bench.items())}
-    details: dict = {"strict": {s: mean(v) for s, v in sorted(strict.items())}, "counts": {s: len(v) for s, v in sorted(bench.items())}}
+    # the paper's rule beside RewardBench 2's: a shared top is wrong (Ties has no such variant: its own score)
+    details: dict = {"eq10": {s: mean(v) for s, v in sorted(strict.items())}, "counts": {s: len(v) for s, v in sorted(bench.items())}}
     if ties_rows:
         out["Ties"], details["ties"] = ties_score(ties_rows)
         details["counts"]["Ties"] = len(ties_rows)
