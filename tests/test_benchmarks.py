@@ -313,3 +313,22 @@ def test_eval_benchmark_end_to_end_on_the_tiny_model(tiny_model, tmp_path, bench
     p = grm("eval", str(out), "--model", str(tmp_path / "absent.gguf"), "--json")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["benchmark"]["metrics"] == first["metrics"]
+
+
+def test_rmb_conversation_turns_are_checked_where_they_are(tmp_path):
+    f = tmp_path / "S1.json"
+    f.write_text('[\n {"pair_uid": "1", "conversation_input": [{"role": "user"}], "chosen": {"answer": "a"},\n'
+                 '  "reject": {"answer": "b"}, "category_path": "Pairwise_set/Harmlessness/S1"}\n]\n')
+    with pytest.raises(InputError, match=r'S1\.json:2: field "conversation_input\[0\]"'):
+        bm.load(str(f), "rmb")
+
+
+def test_cli_scores_and_reports_single_response_labels(tiny_model, tmp_path):
+    data = tmp_path / "v.jsonl"
+    data.write_text('{"prompt": "2+2?", "completion": "4", "label": true}\n{"prompt": "2+3?", "completion": "6", "label": false}\n')
+    p = grm("eval", str(data), "--template", "single", "--model", str(tiny_model), "--ctx", "4096", "--max-tokens", "4", "--json")
+    assert p.returncode == 0, p.stderr
+    single = json.loads(p.stdout)["grm_eval"]["single_response"]
+    assert single["count"] == 2 and single["accuracy"] in (0.0, 0.5, 1.0)
+    p = grm("eval", str(data), "--model", str(tiny_model), "--ctx", "4096", "--max-tokens", "4")  # the 1..10 template cannot judge a 0/1 label
+    assert p.returncode == 2 and "--template single" in p.stderr

@@ -11,9 +11,11 @@
   read from its path (the dataset names carry it), e.g. .../PPE-MATH-Best-of-K/...
 
 Metrics: "PPE-P" = human preference accuracy (a tie between the voted totals is wrong, Eq. 10).
-Correctness per benchmark: "accuracy" = share of (correct, incorrect) response pairs of one prompt where the
-correct one scores higher (the row's "sampled_conflict_pairs" when it has them, else every such pair; a tie
-is wrong); "best_of_k" = correctness of the top-scored response (a shared top: the mean over the tied);
+Correctness per benchmark: "accuracy" = the mean over prompts of the share of the prompt's (correct,
+incorrect) response pairs where the correct one scores higher (the row's "sampled_conflict_pairs" when it
+has them, else every such pair; a tie is wrong; prompts whose responses are all right or all wrong have no
+such pair and are left out, counted in the details). Whether PPE averages per prompt or over all pairs
+pooled was not verified against its code (with a fixed number of sampled pairs per prompt they agree); "best_of_k" = correctness of the top-scored response (a shared top: the mean over the tied);
 "PPE-C" = mean of the benchmarks' accuracies (the SPCT paper's PPE Correctness is the mean over MMLU-Pro,
 MATH, GPQA, MBPP-Plus, IFEval). PPE's other correctness metrics (loss, end score, AUC) are not computed.
 """

@@ -39,7 +39,10 @@ def records(rows: list[Row]) -> tuple[list, dict]:
     out = []
     for row in rows:
         conv = row.field("conversation_input", list, 'the conversation, a list of {"role", "content"}')
-        turns = [{"role": t.get("role"), "content": t.get("content")} if isinstance(t, dict) else t for t in conv]
+        for i, t in enumerate(conv):
+            if not isinstance(t, dict) or not isinstance(t.get("role"), str) or not isinstance(t.get("content"), str):
+                raise row.error(f'field "conversation_input[{i}]": expected an object with string "role" and "content"')
+        turns = [{"role": t["role"], "content": t["content"]} for t in conv]
         path = row.text("category_path", 'the set, goal and scenario, e.g. "Pairwise_set/Helpfulness/Chat/Discussion"')
         parts = path.split("/")
         if len(parts) < 2 or parts[0] not in ("Pairwise_set", "BoN_set") or parts[1] not in ("Helpfulness", "Harmlessness"):
