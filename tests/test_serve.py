@@ -245,11 +245,11 @@ def test_openapi_schema_describes_the_bodies(served):
         assert r.status == 200 and "swagger" in r.read().decode().lower()
 
 
-def test_api_key_and_the_exposure_warning(tiny_model):
+def test_api_key_and_the_exposure_warning(tiny_model, short_template):
     from grm_cli.integrations.client import RewardClient, ServerError
 
     log: list[str] = []
-    with server(tiny_model, "--max-tokens", "8", "--host", "0.0.0.0", env={"GRM_API_KEY": "s3cret-key"}, log=log) as url:
+    with server(tiny_model, *SHORT, "--template", str(short_template), "--host", "0.0.0.0", env={"GRM_API_KEY": "s3cret-key"}, log=log) as url:
         assert not any("--api-key" in line for line in log)  # a key: no warning
         assert call(url, "/health")[1]["auth"] is True  # probes need no key
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic czNjcmV0LWtleQ=="}, {"Authorization": "Bearer s3cret-key-and-more"}):
@@ -269,8 +269,8 @@ def test_api_key_and_the_exposure_warning(tiny_model):
     assert grm("serve", "--model", tiny_model, "--api-key", " ").returncode == 2
 
 
-def test_openrlhf_route(tiny_model):
-    with server(tiny_model, "--max-tokens", "8", cache=True) as url:  # the sample cache, used from the server's worker thread
+def test_openrlhf_route(tiny_model, short_template):
+    with server(tiny_model, "--max-tokens", "8", "--template", str(short_template), cache=True) as url:  # the sample cache, used from the server's worker thread
         prompts = ["What is 2+2?", "What is 2+2?", "Name a colour.", "Name a colour."]
         responses = [" 4", " 5", " Blue.", ""]  # an empty rollout gets the lowest score, and fails nothing else
         request = {"query": [p + r for p, r in zip(prompts, responses)], "prompts": prompts, "labels": ["4", "4", "", ""]}
@@ -290,8 +290,9 @@ def test_openrlhf_route(tiny_model):
         assert status == 400 and "nested deeper than" in body["error"]
 
 
-def test_unparsed_reward_fills_what_no_sample_scored(tiny_model):
-    with server(tiny_model, "--max-tokens", "4", "--free", "--unparsed-reward", "0") as url:  # 4 free tokens: no score line
+@pytest.mark.slow
+def test_unparsed_reward_fills_what_no_sample_scored(tiny_model, short_template):
+    with server(tiny_model, "--max-tokens", "4", "--template", str(short_template), "--free", "--unparsed-reward", "0") as url:  # 4 free tokens: no score line
         status, body, _ = call(url, "/get_reward", {"query": ["Q? yes", "Q? no"], "prompts": ["Q?", "Q?"]})
         assert status == 200 and body["unparsed"] == [0, 1] and body["rewards"] == [0.0, 0.0] and body["scores"] == [0.0, 0.0]
         assert body["extra_logs"]["grm_parsed"] == [0.0, 0.0]
