@@ -109,6 +109,7 @@ def test_a_file_and_a_folder_from_the_hub_then_offline(hub, tmp_path):
     assert p.returncode != 0 and "offline (HF_HUB_OFFLINE is set) and not in the hub cache" in p.stderr
 
 
+@pytest.mark.slow
 def test_cli_missing_dataset_file_is_exit_3(hub, tmp_path):
     endpoint, _ = hub
     env = {"HF_HUB_DISABLE_TELEMETRY": "1", "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf"), "PATH": "/usr/bin:/bin"}

@@ -296,7 +296,7 @@ def test_cli_bad_benchmark_file_is_one_line_exit_2(tmp_path):
 @pytest.mark.parametrize("bench, path", [("judgebench", "judgebench.jsonl"), pytest.param("rm-bench", "rm-bench.json", marks=pytest.mark.slow)])
 def test_eval_benchmark_end_to_end_on_the_tiny_model(tiny_model, tmp_path, bench, path):
     out = tmp_path / "run.jsonl"
-    limit = ["--limit", "2"] if bench == "judgebench" else []  # two pairs, both orders of each
+    limit = ["--limit", "1"] if bench == "judgebench" else []  # one pair: both its orders
     p = grm("eval", str(FIX / path), "--benchmark", bench, "--model", str(tiny_model), "--ctx", "4096", "--max-tokens", "4",
             "-o", str(out), "--json", *limit)
     assert p.returncode == 0, p.stderr
@@ -304,9 +304,9 @@ def test_eval_benchmark_end_to_end_on_the_tiny_model(tiny_model, tmp_path, bench
     assert first["name"] == bench
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     if bench == "judgebench":
-        assert [x["id"] for x in lines] == ["p1:AB", "p1:BA", "p2:AB", "p2:BA"]
+        assert [x["id"] for x in lines] == ["p1:AB", "p1:BA"]
         assert all(s["order"] == [0, 1] for x in lines for s in x["samples"])  # each order as given, not shuffled
-        assert first["details"]["pairs"] == 2
+        assert first["details"]["pairs"] == 1
     else:
         assert {x["n"] for x in lines} == {6} and set(first["metrics"]) >= {"hard_acc", "normal_acc", "easy_acc", "total_avg_acc"}
     # the same numbers again from the stored samples alone (no model: a missing one would fail)
@@ -323,6 +323,7 @@ def test_rmb_conversation_turns_are_checked_where_they_are(tmp_path):
         bm.load(str(f), "rmb")
 
 
+@pytest.mark.slow
 def test_cli_scores_and_reports_single_response_labels(tiny_model, tmp_path):
     data = tmp_path / "v.jsonl"
     data.write_text('{"prompt": "2+2?", "completion": "4", "label": true}\n{"prompt": "2+3?", "completion": "6", "label": false}\n')
