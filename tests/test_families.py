@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -301,15 +302,14 @@ def test_failed_convert_keeps_the_old_file(hf_folders, tmp_path):
 COMMIT = "feed" + "0" * 36
 
 
-@pytest.fixture
-def hub_repo(hf_folders):
-    """A local hub serving hf_folders["llama3"] as the safetensors repo owner/grm; records every GET."""
+@contextmanager
+def local_hub(folder: Path, repo: str = "owner/grm"):
+    """A local hub serving `folder` as the safetensors repo `repo`; yields (endpoint, GETs, file count)."""
     import hashlib
     import http.server
     import threading
     from urllib.parse import urlparse
 
-    folder = hf_folders["llama3"]
     files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     gets: list[str] = []
 
@@ -325,13 +325,13 @@ def hub_repo(hf_folders):
 
         def _route(self, head: bool):
             path = urlparse(self.path).path
-            if path.startswith("/api/models/owner/grm/revision/"):
-                return self._send(200, json.dumps({"id": "owner/grm", "sha": COMMIT, "siblings": [{"rfilename": f} for f in files]}).encode(),
+            if path.startswith(f"/api/models/{repo}/revision/"):
+                return self._send(200, json.dumps({"id": repo, "sha": COMMIT, "siblings": [{"rfilename": f} for f in files]}).encode(),
                                   {"Content-Type": "application/json"}, head)
-            if path.startswith("/api/models/owner/grm/tree/"):
+            if path.startswith(f"/api/models/{repo}/tree/"):
                 tree = [{"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()} for f, b in files.items()]
                 return self._send(200, json.dumps(tree).encode(), {"Content-Type": "application/json"}, head)
-            prefix = "/owner/grm/resolve/"
+            prefix = f"/{repo}/resolve/"
             if path.startswith(prefix):
                 name = path[len(prefix):].split("/", 1)[1]
                 if name in files:
@@ -352,8 +352,17 @@ def hub_repo(hf_folders):
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", gets, len(files)
-    server.shutdown()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", gets, len(files)
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def hub_repo(hf_folders):
+    """The local hub serving hf_folders["llama3"] as owner/grm."""
+    with local_hub(hf_folders["llama3"]) as hub:
+        yield hub
 
 
 def test_alias_downloads_and_converts_once(hub_repo, tmp_path, short_template):
@@ -413,36 +422,112 @@ def test_shipped_aliases_parse():
 
 # -- LoRA adapters back into llama.cpp, per family ------------------------------------------------------
 
-LORA_TARGETS = {  # PEFT target_modules (a full-match regex): attention and dense MLP projections
-    "phi3": r".*\.(qkv_proj|o_proj|gate_up_proj|down_proj)$",  # Phi-3 fuses qkv and gate/up
-    # MLA's q and compressed-kv projections and the output (llama.cpp applies no adapter to the first two:
-    # grm export refuses them, --merge folds them in). Not here: kv_b_proj (split into k_b/v_b by
-    # the converter), the routed experts (one stacked tensor per layer in llama.cpp), and the dense and
-    # shared-expert MLPs: with transformers 5 PEFT saves those as fused gate_up_proj with a rank_pattern,
-    # which grm export refuses in one line
-    "deepseek_v2": r".*\.self_attn\.(q_proj|kv_a_proj_with_mqa|o_proj)$",
-}
-DEFAULT_LORA_TARGETS = r".*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)$"
+# What `grm train` adapts per architecture by default is models/lora_targets.py's (narrowed for phi3's fused
+# projections and deepseek2, where llama.cpp runs an adapter only on o_proj of the attention).
+
+
+@pytest.fixture(scope="module")
+def train_data(tmp_path_factory, short_template) -> tuple[Path, Path]:
+    """Labelled records and accepted RFT trajectories (the layout `grm train rft-data` writes), with right
+    scores that differ per record: learnable by a tiny model, so that RFT moves it."""
+    import random
+
+    from grm_cli.core.prompt import load_template, render
+    from grm_cli.core.sampling import response_order, sample_seed
+    from grm_cli.io.jsonl import read_records
+
+    root = tmp_path_factory.mktemp("train-data")
+    data = root / "arith.jsonl"
+    data.write_text("".join(json.dumps({"id": f"a{i}", "prompt": f"What is {2 + i}+{3 + i}?", "chosen": str(5 + 2 * i), "rejected": str(6 + 2 * i)}) + "\n" for i in range(8)))
+    tmpl = load_template(str(short_template))
+    rng = random.Random(0)
+    lines = []
+    for r in read_records(str(data)):
+        examples = []
+        for s in range(2):
+            order = response_order(2, sample_seed(1, r.id, s), True)
+            p = render(tmpl, r, order)
+            shown = [rng.randint(6, 9) if order[j] == r.preferred else rng.randint(1, 5) for j in range(2)]
+            text = p.assistant_prefix + " x\nAnalysis: y\nScores: \\boxed{%d, %d}" % tuple(shown)
+            examples.append({"prompt": list(p.messages), "completion": [{"role": "assistant", "content": text}], "hinted": False})
+        lines.append({"id": r.id, "status": "kept", "right": 2, "wrong": 1, "hinted_kept": None, "examples": examples})
+    accepted = root / "accepted.jsonl"
+    accepted.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return data, accepted
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_lora_export_moves_logits_as_transformers(name, converted, hf_folders, tmp_path):
-    """A random LoRA on the family's HF model, exported by grm for llama.cpp and merged by grm into the
-    GGUF: llama.cpp's logits with the adapter, and those of the merged file, equal transformers' with it
+def test_trained_adapter_moves_llama_cpp_as_transformers(name, converted, hf_folders, train_data, short_template, tmp_path):
+    """`grm train rft` (on accepted trajectories, in the family's own chat template) and `grm train rl`
+    on top of it, a few steps each on the family's HF folder, then `grm export`: llama.cpp's logits with
+    the exported adapter, and those of the `--merge`d file, equal transformers' with the trained LoRAs
     (the q/k row permutation where the converter permutes, the family's tensor names elsewhere)."""
+    import torch
+    import transformers as tf
+    from conftest import grm as grm_here
+    from peft import PeftModel
+
+    from grm_cli.train.base_model import read_info
+
+    fam = FAMILIES[name]
+    folder = hf_folders[name]
+    data, accepted = train_data
+
+    def run(*args):
+        p = grm_here(*args)
+        assert p.returncode == 0, f"grm {' '.join(map(str, args))}: {p.stderr[-3000:]}"
+        return p
+
+    common = ("-m", folder, "-t", short_template, "--lora-rank", 4, "--batch", 4, "--max-length", 512)
+    run("train", "rft", data, "-o", tmp_path / "rft", "--accepted", accepted, "--steps", 4, "--lr", "3e-2", *common)
+    rl = run("train", "rl", data, "-o", tmp_path / "rl", "--adapter", tmp_path / "rft" / "adapter", "--steps", 1, "--lr", "1e-2",
+             "--group", 2, "--max-completion", 12, *common)
+    assert "adapter" in rl.stderr
+    info = read_info(tmp_path / "rl" / "adapter")
+    assert info["base"]["arch"] == fam.arch and info["stacked_on"]
+    run("export", tmp_path / "rl" / "adapter", "--to", tmp_path / "lora.gguf")
+    run("export", tmp_path / "rl" / "adapter", "--merge", "--base", converted[name], "--quant", "F32", "--to", tmp_path / "merged.gguf")
+
+    base = _llama(converted[name], logits_all=True, type_k=0, type_v=0)
+    ids = base.tokenize(b"User: What is 12 + 30? Response 1 is better.\n\nScores: \\boxed{7, 3}", add_bos=bool(fam.bos), special=True)
+    model = tf.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager")
+    with torch.no_grad():
+        theirs_base = model(torch.tensor([ids])).logits[0].numpy()
+        merged_rft = PeftModel.from_pretrained(model, str(tmp_path / "rft" / "adapter")).merge_and_unload()
+        tuned = PeftModel.from_pretrained(merged_rft, str(tmp_path / "rl" / "adapter")).eval()
+        theirs = tuned(torch.tensor([ids])).logits[0].numpy()
+
+    def ours(path, **kw):
+        llm = _llama(path, logits_all=True, type_k=0, type_v=0, **kw)
+        llm.eval(ids)
+        return np.array(llm.scores[: len(ids)])
+
+    moved = float(np.abs(theirs - theirs_base).max())
+    assert moved > 0.05, f"training barely moved the logits ({moved:.3f})"
+    tol = 10 * LOGIT_TOL.get(name, DEFAULT_LOGIT_TOL) + 1e-3 * moved  # float32 both sides; trained weights are larger than random ones
+    with_adapter = float(np.abs(ours(converted[name], lora_path=str(tmp_path / "lora.gguf")) - theirs).max())
+    assert with_adapter < tol, f"{name}: adapter in llama.cpp differs from transformers by {with_adapter:.2e} (training moved logits by {moved:.2f})"
+    merged_diff = float(np.abs(ours(tmp_path / "merged.gguf") - theirs).max())
+    assert merged_diff < tol, f"{name}: --merge differs from transformers by {merged_diff:.2e}"
+
+
+def test_deepseek2_attention_adapter_is_refused_but_merges(converted, hf_folders, tmp_path):
+    """On deepseek2 llama.cpp loads an adapter on q_proj / kv_a_proj_with_mqa and applies nothing: `grm
+    export` refuses those targets in one line, while `--merge` folds them in as transformers applies them."""
     import torch
     import transformers as tf
     from peft import LoraConfig, get_peft_model
 
+    from grm_cli.errors import InputError
     from grm_cli.train.base_model import BaseInfo, save_info
     from grm_cli.train.export import read_peft_adapter, write_adapter_gguf
     from grm_cli.train.merge import merge_into_gguf
 
-    fam = FAMILIES[name]
-    folder = hf_folders[name]
+    fam = FAMILIES["deepseek_v2"]
+    folder = hf_folders["deepseek_v2"]
     model = tf.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager")
     cfg = model.config
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=LORA_TARGETS.get(name, DEFAULT_LORA_TARGETS), lora_dropout=0.0))
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=r".*\.self_attn\.(q_proj|kv_a_proj_with_mqa)$", lora_dropout=0.0))
     torch.manual_seed(1)
     with torch.no_grad():
         for n, p in peft_model.named_parameters():
@@ -453,44 +538,20 @@ def test_lora_export_moves_logits_as_transformers(name, converted, hf_folders, t
     save_info(adapter, BaseInfo(ref=str(folder), kind="hf", arch=fam.arch, n_head=cfg.num_attention_heads,
                                 n_head_kv=cfg.num_key_value_heads, n_layer=cfg.num_hidden_layers, gguf_fingerprint=None))
     weights = read_peft_adapter(adapter)
-    merged = merge_into_gguf(weights, converted[name], tmp_path / "merged.gguf", quant="F32")
-
-    base = _llama(converted[name], logits_all=True, type_k=0, type_v=0)
-    ids = base.tokenize(b"User: What is 12 + 30? Response 1 is better.\n\nScores: \\boxed{7, 3}", add_bos=bool(fam.bos), special=True)
+    with pytest.raises(InputError, match="does not apply a LoRA adapter to blk.0.attn_"):
+        write_adapter_gguf(weights, tmp_path / "refused.gguf")
+    assert not (tmp_path / "refused.gguf").exists()
+    merged = merge_into_gguf(weights, converted["deepseek_v2"], tmp_path / "merged.gguf", quant="F32")
+    base = _llama(converted["deepseek_v2"], logits_all=True, type_k=0, type_v=0)
+    ids = base.tokenize(b"User: What is 12 + 30? Response 1 is better.", add_bos=True, special=True)
     peft_model.eval()
     with torch.no_grad():
         theirs = peft_model(torch.tensor([ids])).logits[0].numpy()
         with peft_model.disable_adapter():
-            theirs_base = peft_model(torch.tensor([ids])).logits[0].numpy()
-
-    def ours(path, **kw):
-        llm = _llama(path, logits_all=True, type_k=0, type_v=0, **kw)
-        llm.eval(ids)
-        return np.array(llm.scores[: len(ids)])
-
-    moved = float(np.abs(theirs - theirs_base).max())
-    assert moved > 0.05, f"the random adapter barely moves the logits ({moved:.3f})"
-    tol = 10 * LOGIT_TOL.get(name, DEFAULT_LOGIT_TOL)
-    merged_diff = float(np.abs(ours(merged) - theirs).max())
-    assert merged_diff < tol, f"{name}: --merge differs from transformers by {merged_diff:.2e}"
-
-    if name == "deepseek_v2":
-        from grm_cli.errors import InputError
-        from grm_cli.train.export import LoraWeights
-
-        with pytest.raises(InputError, match="does not apply a LoRA adapter to blk.0.attn_"):
-            write_adapter_gguf(weights, tmp_path / "refused.gguf")
-        assert not (tmp_path / "refused.gguf").exists()
-        # the targets llama.cpp does adapt: o_proj alone, on both sides
-        with torch.no_grad():
-            for n, p in peft_model.named_parameters():
-                if "lora_B" in n and "o_proj" not in n:
-                    p.zero_()
-            theirs = peft_model(torch.tensor([ids])).logits[0].numpy()
-        weights = LoraWeights({k: v for k, v in weights.pairs.items() if "o_proj" in k}, weights.base)
-    lora = write_adapter_gguf(weights, tmp_path / "lora.gguf")
-    with_adapter = float(np.abs(ours(converted[name], lora_path=str(lora)) - theirs).max())
-    assert with_adapter < tol, f"{name}: adapter in llama.cpp differs from transformers by {with_adapter:.2e} (the adapter moves logits by {moved:.2f})"
+            moved = float(np.abs(theirs - peft_model(torch.tensor([ids])).logits[0].numpy()).max())
+    llm = _llama(merged, logits_all=True, type_k=0, type_v=0)
+    llm.eval(ids)
+    assert moved > 0.05 and float(np.abs(np.array(llm.scores[: len(ids)]) - theirs).max()) < 10 * DEFAULT_LOGIT_TOL
 
 
 def test_lora_targets_per_architecture():
@@ -507,3 +568,122 @@ def test_lora_targets_per_architecture():
     with pytest.raises(InputError, match="gate_proj"):
         check_lora_targets("deepseek2", ["gate_proj"], merge=True)
     assert check_lora_targets("somethingelse", ["x"]) == ("x",)
+
+
+# -- the released kind of meta RM: a scalar reward model (value head) over a gemma2 backbone ---------------
+def _scalar_meta_rm(hf_folders, dest: Path, *, labels: int = 1, seed: int = 3) -> Path:
+    """A random Gemma2ForSequenceClassification with one label (the class a DeepSeek-GRM-27B-MetaRM-like
+    value-head RM has in transformers), with the gemma2 tokenizer and chat template."""
+    import shutil
+
+    import torch
+    import transformers as tf
+
+    src = hf_folders["gemma2"]
+    cfg = tf.AutoConfig.from_pretrained(src)
+    cfg.num_labels = labels
+    cfg.architectures = ["Gemma2ForSequenceClassification"]
+    torch.manual_seed(seed)
+    model = tf.Gemma2ForSequenceClassification(cfg)
+    with torch.no_grad():
+        model.score.weight.normal_(0.0, 1.0)  # a head that tells trajectories apart, not one near zero
+    model.save_pretrained(dest, safe_serialization=True)
+    for name in ("tokenizer.model", "tokenizer_config.json"):
+        shutil.copy(src / name, dest / name)
+    return dest
+
+
+def _their_ratings(folder: Path, texts: list[str]) -> list[float]:
+    import torch
+    import transformers as tf
+
+    tok = tf.AutoTokenizer.from_pretrained(folder)
+    model = tf.AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float32).eval()
+    out = []
+    for t in texts:
+        ids = tok(t, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        assert int((ids[0] == tok.bos_token_id).sum()) == 1, "the meta layout holds exactly one BOS"
+        with torch.no_grad():
+            out.append(float(torch.sigmoid(model(input_ids=ids).logits[0, 0])))
+    return out
+
+
+def test_scalar_meta_rm_guides_the_vote(hf_folders, converted, tmp_path, short_template):
+    """`--meta-rm FOLDER` with a scalar RM: every parsed sample is rated by transformers over the meta
+    layout in the RM's own chat template, and only the k_meta best-rated samples are summed."""
+    from grm_cli.core.prompt import load_template, render_meta
+    from grm_cli.core.records import record_from_dict
+
+    meta = _scalar_meta_rm(hf_folders, tmp_path / "metarm")
+    rows = [{"id": "a", "prompt": "Divide 45 by 9", "responses": ["22.5", "5"], "preferred": 1},
+            {"id": "b", "prompt": "Capital of France?", "responses": ["Paris", "Rome", "Lyon"], "preferred": 0}]
+    data = tmp_path / "recs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    p = grm("score", str(data), "--model", str(converted["gemma2"]), "-k", "4", "--k-meta", "2", "--meta-rm", str(meta),
+            "--max-tokens", "8", "--ctx", "2048", "--template", str(short_template), "--json", "--no-cache")
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "Gemma2ForSequenceClassification" in p.stderr and "meta RM on cpu" in p.stderr
+    tmpl = load_template(str(short_template))
+    results = [json.loads(line) for line in p.stdout.splitlines()]
+    for row, res in zip(rows, results):
+        rec = record_from_dict(row, "recs.jsonl", 1)
+        samples = [s for s in res["samples"] if s["scores"] is not None]
+        assert len(samples) == 4
+        tok_texts = []
+        import transformers as tf
+
+        tok = tf.AutoTokenizer.from_pretrained(meta)
+        for s in samples:
+            m = render_meta(tmpl, rec, s["order"], s["text"])
+            tok_texts.append(tok.apply_chat_template([*m.messages, {"role": "assistant", "content": m.assistant_prefix}], tokenize=False))
+        assert all(t.count("<start_of_turn>model\n") == 1 and "<start_of_turn>system" not in t for t in tok_texts)
+        theirs = _their_ratings(meta, tok_texts)
+        ours = [s["meta_score"] for s in samples]
+        assert max(abs(a - b) for a, b in zip(ours, theirs)) < 1e-4, (ours, theirs)
+        assert len(set(round(x, 6) for x in ours)) > 1, "the random head rates every trajectory alike: the test would not see a wrong choice"
+        kept = sorted(range(4), key=lambda i: (-theirs[i], i))[:2]
+        assert [s["meta_kept"] for s in samples] == [i in kept for i in range(4)]
+        totals = [sum(samples[i]["scores"][j] for i in kept) for j in range(len(row["responses"]))]
+        assert res["scores"] == totals and res["votes"] == 2
+        assert res["run"]["meta_rm"].endswith(":metarm")
+
+
+def test_scalar_meta_rm_from_the_hub_and_its_refusals(hf_folders, tmp_path):
+    """hf://owner/repo through huggingface-hub (local hub server); wrong kinds of model refused in one line."""
+    from grm_cli.errors import InputError
+    from grm_cli.metarm.scalar import check_source, open_source
+
+    meta = _scalar_meta_rm(hf_folders, tmp_path / "metarm")
+    with local_hub(meta, "owner/metarm") as (endpoint, gets, n_files):
+        env = {"HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+        code = ("import sys; from grm_cli.metarm.scalar import open_source, ScalarMetaRM; from grm_cli.core.prompt import load_template; "
+                "from grm_cli.core.records import record_from_dict; s = open_source(sys.argv[1], progress=False); "
+                "r = ScalarMetaRM(s, load_template('pointwise')); rec = record_from_dict({'prompt': 'q', 'responses': ['a', 'b']}, 'x', 1); "
+                "print(s.architecture, s.model_fingerprint, r.rate(rec, [((0, 1), 'Scores: 1, 2')])[0])")
+        q = subprocess.run([sys.executable, "-c", code, "hf://owner/metarm"], capture_output=True, text=True, env={**__import__("os").environ, **env}, timeout=300)
+        assert q.returncode == 0, q.stderr[-2000:]
+        arch, fingerprint, rating = q.stdout.split()
+        assert arch == "Gemma2ForSequenceClassification" and fingerprint == check_source(meta, str(meta)).model_fingerprint
+        assert 0.0 < float(rating) < 1.0 and len(gets) == n_files
+    # the wrong kinds, each one line naming what was expected
+    with pytest.raises(InputError, match="ForSequenceClassification model with one label"):
+        open_source(str(hf_folders["gemma2"]))  # a causal LM, not a value-head RM
+    two = _scalar_meta_rm(hf_folders, tmp_path / "two", labels=2)
+    with pytest.raises(InputError, match="2 labels"):
+        open_source(str(two))
+    pickled = copy_without(meta, tmp_path / "pickled", "model.safetensors")
+    (pickled / "pytorch_model.bin").write_bytes(b"not read")
+    with pytest.raises(InputError, match="is a pickle, and grm never unpickles"):
+        open_source(str(pickled))
+    remote = copy_without(meta, tmp_path / "remote", "config.json")
+    cfg = json.loads((meta / "config.json").read_text())
+    (remote / "config.json").write_text(json.dumps({**cfg, "architectures": ["MyRewardForSequenceClassification"], "auto_map": {"AutoModel": "x.MyReward"}}))
+    with pytest.raises(InputError, match="never runs a model's own code"):
+        open_source(str(remote))
+    no_template = copy_without(meta, tmp_path / "plain", "tokenizer_config.json")
+    with pytest.raises(InputError, match="no chat template"):
+        open_source(str(no_template))
+    p = grm("score", str(ROOT / "examples" / "llmbar.jsonl"), "-k", "1", "--meta-rm", str(two))
+    assert p.returncode == 2 and "-k 2 or more" in p.stderr and "Traceback" not in p.stderr
+    p = grm("score", str(ROOT / "examples" / "llmbar.jsonl"), "-k", "2", "--meta-rm", str(two))
+    assert p.returncode == 2 and "2 labels" in p.stderr and "Traceback" not in p.stderr

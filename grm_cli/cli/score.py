@@ -47,28 +47,39 @@ def _report_principles(results) -> None:
 
 
 def _meta_file(path: Optional[Path], k_meta: Optional[int], k: int, tmpl, backend: str = "llama"):
-    """--meta-rm/--k-meta checked before any model loads -> (saved meta RM or None, k_meta or None)."""
+    """--meta-rm/--k-meta checked before any model loads -> (meta RM source or None, k_meta or None).
+    The source is a head file of `grm train metarm` (over the GRM's own hidden states) or a released
+    scalar meta RM: a model folder or hf://owner/repo (grm_cli.metarm.scalar)."""
     if path is None:
         if k_meta is not None:
-            raise InputError("--k-meta needs --meta-rm (a meta RM file from `grm train metarm`)")
+            raise InputError("--k-meta needs --meta-rm (a meta RM file from `grm train metarm`, or a scalar meta RM's folder)")
         return None, None
     from grm_cli.metarm.model import MetaRMFile
+    from grm_cli.metarm.scalar import is_scalar_spec, open_source
 
-    if backend != "llama":
-        raise InputError("--meta-rm reads the model's hidden states in this process: it works with --backend llama, not with a remote server")
+    scalar = is_scalar_spec(str(path))
+    if backend != "llama" and not scalar:
+        raise InputError("--meta-rm with a head file reads the model's hidden states in this process: it works with --backend llama, not with a remote server (a scalar meta RM folder works with any backend)")
     if k < 2:
         raise InputError(f"--meta-rm chooses among samples: give -k 2 or more (now -k {k})")
-
-    saved = MetaRMFile.load(path)
     k_meta = k_meta if k_meta is not None else max(1, k // 2)
     if not 1 <= k_meta <= k:
         raise InputError(f"--k-meta {k_meta}: expected 1 to k ({k})")
+    saved = open_source(str(path)) if scalar else MetaRMFile.load(path)
     saved.check_template(tmpl)
     return saved, k_meta
 
 
 def _meta_rm(saved, engine, tmpl, eng: EngineOptions):
-    """The meta RM over the loaded model's hidden states; a head trained on another model is refused."""
+    """The rater guided voting uses: a scalar meta RM as it is, or the head over the loaded model's
+    hidden states (a head trained on another model is refused)."""
+    from grm_cli.metarm.scalar import ScalarMetaRM, ScalarMetaRMSource
+
+    if isinstance(saved, ScalarMetaRMSource):
+        say(f"meta RM: {saved.spec} ({saved.architecture}) through transformers")
+        rater = ScalarMetaRM(saved, tmpl)
+        say(f"meta RM on {rater.device}")
+        return rater
     from grm_cli.engine.hidden import HiddenStates
     from grm_cli.engine.side import base_engine
     from grm_cli.metarm.model import MetaRM
@@ -133,7 +144,7 @@ def score(
     shuffle: bool = typer.Option(True, "--shuffle/--no-shuffle", help="Shuffle the response order before each sample (seeded)."),
     force_scores: bool = typer.Option(True, "--force-scores/--free", help="When a sample ends without a valid score line, force the line's opening (the template's scores label and the box) and let a grammar admit only valid scores. --free records such samples as parse errors."),
     score_mode: str = ScoreModeOpt,
-    meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Meta-RM-guided voting: a meta RM file from `grm train metarm` rates every sample; only the --k-meta best-rated are summed."),
+    meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Meta-RM-guided voting: a meta RM rates every sample and only the --k-meta best-rated are summed. A head file from `grm train metarm`, or a released scalar meta RM (a *ForSequenceClassification folder or hf://owner/repo, run through transformers)."),
     k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM (default k/2, the paper's)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSONL line per record (input, every sample, totals, best). An existing file is resumed: records already in it are skipped."),
     force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
@@ -159,6 +170,8 @@ def score(
       grm score data.jsonl --principles none
 
       grm score data.jsonl -k 8 --meta-rm metarm.json --k-meta 4
+
+      grm score data.jsonl -k 8 --meta-rm hf://BBQGOD/DeepSeek-GRM-27B-MetaRM --k-meta 4
     """
     from grm_cli.cli.render import summary_line
     from grm_cli.core.prompt import load_template

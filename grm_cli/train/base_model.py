@@ -37,7 +37,7 @@ class BaseInfo:
 
 
 # transformers' model_type -> llama.cpp's architecture name, where they differ
-_ARCH_OF_MODEL_TYPE = {"mistral": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "gemma3_text": "gemma3"}
+_ARCH_OF_MODEL_TYPE = {"mistral": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "gemma3_text": "gemma3", "deepseek_v2": "deepseek2", "deepseek_v3": "deepseek2"}
 
 
 def _from_config(ref: str, kind: str, config, fingerprint: str | None) -> BaseInfo:
