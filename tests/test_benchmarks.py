@@ -333,3 +333,11 @@ def test_cli_scores_and_reports_single_response_labels(tiny_model, tmp_path):
     assert single["count"] == 2 and single["accuracy"] in (0.0, 0.5, 1.0)
     p = grm("eval", str(data), "--model", str(tiny_model), "--ctx", "4096", "--max-tokens", "4")  # the 1..10 template cannot judge a 0/1 label
     assert p.returncode == 2 and "--template single" in p.stderr
+
+
+def test_ppe_rows_with_an_empty_sampled_answer_are_left_out_and_counted(tmp_path):
+    f = tmp_path / "PPE-GPQA-Best-of-K.jsonl"
+    f.write_text(json.dumps({"question_id": "g1", "prompt": "q", "response_1": "A", "response_2": "", "scores": [True, False]}) + "\n"
+                 + json.dumps({"question_id": "g2", "prompt": "q", "response_1": "A", "response_2": "B", "scores": [True, False]}) + "\n")
+    data = bm.load(str(f))
+    assert [r.id for r in data.records] == ["GPQA:g2"] and data.notes == {"correctness_rows_with_an_empty_response_left_out": 1}

@@ -82,7 +82,7 @@ def meta_of(r: StoredResult, name: str) -> dict:
     if not isinstance(m, dict) or m.get("name") != name:
         got = f'"{m.get("name")}"' if isinstance(m, dict) else "no benchmark fields"
         raise InputError(f"result {r.id!r} was not scored from {name} files ({got} in its stored input): "
-                         f"score the benchmark's files with `grm eval FILE --benchmark {name}` (or `grm score` them read by it)")
+                         f"score the benchmark's files with `grm eval FILE --benchmark {name} -o RESULTS` first")
     return m
 
 

@@ -3,7 +3,7 @@
 - Human preference (lmarena-ai/PPE-Human-Preference-V1): rows {"question_id", "model_a", "model_b",
   "winner", "prompt", "response_1", "response_2", ...}; winner "model_a" -> response_1 preferred,
   "model_b" -> response_2; ties ("tie", "tie (bothbad)") have no preferred response and are left out
-  (counted in the notes).
+  (counted in the notes), as are correctness rows with an empty sampled response (grm judges none).
 - Correctness (lmarena-ai/PPE-{MMLU-Pro,MATH,GPQA,MBPP-Plus,IFEval}-Best-of-K): rows {"question_id",
   "prompt", "response_1".."response_K", "scores": [K booleans: is response i correct], "model_name", ...}.
   K = 32 is more than one prompt takes (16): such a row is scored in two parts of 16 whose voted totals are
@@ -46,7 +46,7 @@ def _benchmark_of(path: str) -> str:
 
 
 def records(rows: list[Row]) -> tuple[list, dict]:
-    out, ties = [], 0
+    out, ties, empty = [], 0, 0
     for row in rows:
         qid = row.field("question_id", (str, int), "the question's id")
         prompt = row.text("prompt", "the prompt (a string)")
@@ -64,14 +64,20 @@ def records(rows: list[Row]) -> tuple[list, dict]:
         scores = row.field("scores", list, "a list of booleans, one per response (is response i correct)")
         if not scores or not all(isinstance(x, bool) for x in scores):
             raise row.error('field "scores": expected a non-empty list of booleans (is response i correct)')
-        responses = [row.text(f"response_{i}", f"response {i} of {len(scores)} (one per entry of \"scores\")") for i in range(1, len(scores) + 1)]
+        for i in range(1, len(scores) + 1):
+            row.field(f"response_{i}", str, f"response {i} of {len(scores)} (one per entry of \"scores\")")
+        responses = [row.data[f"response_{i}"] for i in range(1, len(scores) + 1)]
+        if not all(r.strip() for r in responses):  # a sampled answer can be empty; grm judges no empty response
+            empty += 1
+            continue
         bench = _benchmark_of(row.source)
         pairs = row.data.get("sampled_conflict_pairs")
         meta = {"id": qid, "kind": "correctness", "benchmark": bench, "correct": [bool(x) for x in scores]}
         if isinstance(pairs, list) and pairs and all(isinstance(p, list) and len(p) == 2 and all(isinstance(i, int) and 0 <= i < len(scores) for i in p) for p in pairs):
             meta["conflict_pairs"] = pairs
         out += make_records(row, NAME, f"{bench}:{qid}", prompt, responses, subset=bench, meta=meta)
-    return out, {"preference_ties_left_out": ties} if ties else {}
+    notes = {"preference_ties_left_out": ties, "correctness_rows_with_an_empty_response_left_out": empty}
+    return out, {k: v for k, v in notes.items() if v}
 
 
 def _conflict_pairs(correct: list[bool], given) -> list[tuple[int, int]]:
