@@ -293,7 +293,9 @@ def test_cli_bad_benchmark_file_is_one_line_exit_2(tmp_path):
     assert p.returncode == 2 and "RM-Bench's layout" in p.stderr
 
 
-@pytest.mark.parametrize("bench, path", [("judgebench", "judgebench.jsonl"), pytest.param("rm-bench", "rm-bench.json", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("bench, path", [("judgebench", "judgebench.jsonl")] + [
+    pytest.param(b, p, marks=pytest.mark.slow) for b, p in (("rm-bench", "rm-bench.json"), ("rewardbench", "rewardbench.jsonl"),
+                                                          ("rewardbench2", "rewardbench2.jsonl"), ("rmb", "rmb"), ("ppe", "ppe"))])
 def test_eval_benchmark_end_to_end_on_the_tiny_model(tiny_model, tmp_path, bench, path):
     out = tmp_path / "run.jsonl"
     limit = ["--limit", "1"] if bench == "judgebench" else []  # one pair: both its orders
@@ -307,8 +309,11 @@ def test_eval_benchmark_end_to_end_on_the_tiny_model(tiny_model, tmp_path, bench
         assert [x["id"] for x in lines] == ["p1:AB", "p1:BA"]
         assert all(s["order"] == [0, 1] for x in lines for s in x["samples"])  # each order as given, not shuffled
         assert first["details"]["pairs"] == 1
-    else:
+    elif bench == "rm-bench":
         assert {x["n"] for x in lines} == {6} and set(first["metrics"]) >= {"hard_acc", "normal_acc", "easy_acc", "total_avg_acc"}
+    else:  # every record of the benchmark's files scored, and its headline metric there
+        assert len(lines) == len(bm.load(str(FIX / path)).records)
+        assert {"rewardbench": "Score", "rewardbench2": "Score", "rmb": "RMB", "ppe": "PPE-C"}[bench] in first["metrics"]
     # the same numbers again from the stored samples alone (no model: a missing one would fail)
     p = grm("eval", str(out), "--model", str(tmp_path / "absent.gguf"), "--json")
     assert p.returncode == 0, p.stderr
@@ -341,3 +346,11 @@ def test_ppe_rows_with_an_empty_sampled_answer_are_left_out_and_counted(tmp_path
                  + json.dumps({"question_id": "g2", "prompt": "q", "response_1": "A", "response_2": "B", "scores": [True, False]}) + "\n")
     data = bm.load(str(f))
     assert [r.id for r in data.records] == ["GPQA:g2"] and data.notes == {"correctness_rows_with_an_empty_response_left_out": 1}
+
+
+def test_a_repeated_benchmark_id_is_located_at_both_rows(tmp_path):
+    f = tmp_path / "jb.jsonl"
+    row = '{"pair_id": "x", "question": "q", "response_A": "a", "response_B": "b", "label": "A>B"}\n'
+    f.write_text(row + row)
+    with pytest.raises(InputError, match=rf"^{f}:2: duplicate item id 'x:AB' \(first at {f}:1\)"):
+        bm.load(str(f))

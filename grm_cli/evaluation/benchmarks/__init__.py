@@ -82,7 +82,7 @@ def load(path: str, name: str | None = None) -> BenchmarkData:
     records, notes = mod.records(rows)
     if not records:
         raise InputError(f"no {mod.TITLE} items to score ({notes or 'every row was left out'})", path)
-    check_unique(records, {})
+    check_unique(records)
     return BenchmarkData(name, path, records, notes)
 
 

@@ -53,7 +53,8 @@ def make_records(row: Row, name: str, item: str, prompt: Any, responses: Sequenc
     return out
 
 
-def check_unique(records: list[Record], rows_of: dict[str, Row]) -> None:
+def check_unique(records: list[Record]) -> None:
+    """Item ids are the benchmark's own: a repeated one is a located error naming both rows."""
     seen: dict[str, Record] = {}
     for rec in records:
         if rec.id in seen:

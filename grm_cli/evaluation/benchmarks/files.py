@@ -109,8 +109,10 @@ def _json_array(text: str, source: str) -> list[tuple[int, Any]]:
     i = ws.match(text, i).end()
     if i < len(text) and text[i] == "]":
         return items
+    line, seen = 1, 0  # lines counted up to `seen`: each element's line costs only the text since the last
     while True:
-        line = text.count("\n", 0, i) + 1
+        line += text.count("\n", seen, i)
+        seen = i
         try:
             value, end = dec.raw_decode(text, i)
             loads_bounded(text[i:end])  # the same depth bound as every JSON input
