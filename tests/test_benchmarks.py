@@ -354,3 +354,13 @@ def test_a_repeated_benchmark_id_is_located_at_both_rows(tmp_path):
     f.write_text(row + row)
     with pytest.raises(InputError, match=rf"^{f}:2: duplicate item id 'x:AB' \(first at {f}:1\)"):
         bm.load(str(f))
+
+
+def test_skip_invalid_keeps_the_good_rows_and_collects_the_bad(tmp_path):
+    f = tmp_path / "jb.jsonl"
+    good = '{"pair_id": "x", "question": "q", "response_A": "a", "response_B": "b", "label": "A>B"}\n'
+    f.write_text(good + '{"pair_id": "y", "question": "q", "response_A": "a", "response_B": "b", "label": "A=B"}\n{not json\n[1]\n')
+    errors: list = []
+    data = bm.load(str(f), "judgebench", errors)
+    assert [r.id for r in data.records] == ["x:AB", "x:BA"]
+    assert [str(e).split(": ", 1)[0] for e in errors] == [f"{f}:3", f"{f}:4", f"{f}:2"]

@@ -167,7 +167,7 @@ def _read_input(path: str, benchmark: str | None, problems: list | None):
     if benchmark is not None:
         bm.module(benchmark)  # an unknown name fails before anything is read
     if path.startswith("hf://") or (path != "-" and Path(path).is_dir()):
-        data = bm.load(bm.local_path(path), benchmark)
+        data = bm.load(bm.local_path(path), benchmark, problems)
         return EvalInput("records", path, records=data.records, benchmark=data.name, notes=data.notes)
     head = first_row(path) if path != "-" else None
     detected = None if path == "-" or is_results_line(head) else bm.detect(path)
@@ -175,7 +175,7 @@ def _read_input(path: str, benchmark: str | None, problems: list | None):
         raise InputError(f"is in {bm.module(detected).TITLE}'s layout, not {bm.module(benchmark).TITLE}'s: drop --benchmark or give --benchmark {detected}", path)
     name = benchmark or detected
     if name is not None and not is_results_line(head):
-        data = bm.load(path, name)
+        data = bm.load(path, name, problems)
         return EvalInput("records", path, records=data.records, benchmark=data.name, notes=data.notes)
     inp = read_eval_input(path, problems)
     if inp.kind == "results":

@@ -68,18 +68,31 @@ def detect(path: str) -> str | None:
     return None
 
 
-def load(path: str, name: str | None = None) -> BenchmarkData:
-    """A benchmark's file or folder (local, or an hf:// dataset path already made local) as grm records."""
+def load(path: str, name: str | None = None, errors: list | None = None) -> BenchmarkData:
+    """A benchmark's file or folder (local, or an hf:// dataset path already made local) as grm records.
+    With an `errors` list (--skip-invalid), a malformed row is collected there and the others are kept."""
     files = data_files(path)
     if name is None:
         name = detect(path)
         if name is None:
             raise InputError(f"not in a benchmark layout grm knows: give --benchmark ({', '.join(NAMES)})", path)
     mod = module(name)
-    rows = [row for f in files for row in read_rows(f)]
-    if not rows:
+    rows = [row for f in files for row in read_rows(f, errors)]
+    if not rows and not errors:
         raise InputError(f"no rows: the {mod.TITLE} file is empty", path)
-    records, notes = mod.records(rows)
+    if errors is None:
+        records, notes = mod.records(rows)
+    else:
+        records, notes = [], {}
+        for row in rows:
+            try:
+                got, more = mod.records([row])
+            except InputError as e:
+                errors.append(e)
+                continue
+            records += got
+            for k, v in more.items():
+                notes[k] = notes.get(k, 0) + v
     if not records:
         raise InputError(f"no {mod.TITLE} items to score ({notes or 'every row was left out'})", path)
     check_unique(records)

@@ -144,20 +144,26 @@ def _parquet_rows(path: str) -> list[Row]:
     return [Row(path, i, row, parquet=True) for i, row in enumerate(table.to_pylist(), start=1)]
 
 
-def read_rows(path: str) -> list[Row]:
-    """Every row of one file: a parquet table, a JSON array, or JSONL (one object per line)."""
+def read_rows(path: str, errors: list | None = None) -> list[Row]:
+    """Every row of one file: a parquet table, a JSON array, or JSONL (one object per line). With an
+    `errors` list (--skip-invalid), a bad JSONL line or a row that is not an object is collected there;
+    a broken JSON array cannot be read past its error and always raises."""
     if path.endswith(".parquet"):
         return _parquet_rows(path)
-    name, text = read_text_input(path)
+    name, text = read_text_input(path, lenient=errors is not None)
     stripped = text.lstrip()
     if stripped.startswith("["):
         pairs = _json_array(text, name)
     else:
-        pairs = list(json_lines(text, name, objects_only=False))
+        pairs = list(json_lines(text, name, objects_only=False, errors=errors))
     rows = []
     for line, obj in pairs:
         if not isinstance(obj, dict):
-            raise InputError(f"expected a JSON object per row, got {json_type(obj)}", name, line)
+            e = InputError(f"expected a JSON object per row, got {json_type(obj)}", name, line)
+            if errors is None:
+                raise e
+            errors.append(e)
+            continue
         rows.append(Row(name, line, obj))
     return rows
 
