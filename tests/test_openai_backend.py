@@ -217,3 +217,29 @@ def test_a_strict_server_is_asked_again_without_the_extensions():
         assert len(_Strict.calls) == 3  # refused once, then plain requests only
     finally:
         httpd.shutdown()
+
+
+@pytest.mark.slow
+def test_scalar_meta_rm_guides_the_vote_of_a_served_grm(llama_server, tmp_path):
+    """A scalar meta RM reads text, not the GRM's hidden states: guided voting works on a remote GRM too."""
+    pytest.importorskip("transformers")
+    from families import build
+    from test_families import _scalar_meta_rm
+
+    meta = _scalar_meta_rm({"gemma2": build("gemma2", tmp_path / "gemma2")}, tmp_path / "metarm")
+    two = tmp_path / "two.jsonl"
+    two.write_text("".join((EXAMPLES / "llmbar.jsonl").read_text().splitlines(keepends=True)[:2]))
+    p = grm("score", str(two), "--backend", "openai", "--base-url", llama_server, "-k", "3", "--k-meta", "1",
+            "--meta-rm", str(meta), "--max-tokens", "8", "--ctx", "8192", "--json")
+    assert p.returncode == 0, p.stderr[-3000:]
+    for line in p.stdout.splitlines():
+        r = json.loads(line)
+        parsed = [s for s in r["samples"] if s["scores"] is not None]
+        assert all(0.0 < s["meta_score"] < 1.0 for s in parsed)
+        best = max(parsed, key=lambda s: s["meta_score"])
+        assert [s["meta_kept"] for s in parsed] == [s is best for s in parsed] and r["scores"] == best["scores"]
+    # a head file of `grm train metarm` needs the GRM's hidden states, which a server does not give
+    head = tmp_path / "head.json"
+    head.write_text("{}")
+    q = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--backend", "openai", "--base-url", llama_server, "-k", "2", "--meta-rm", str(head))
+    assert q.returncode == 2 and "--backend llama" in q.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from grm_cli.core.judgment import parse_judgment
@@ -353,3 +355,25 @@ def test_principles_stop_comes_from_each_template():
         assert t.critique_label in stops and t.scores_label in stops
         assert head in stops and all(stops)
     assert "[Response" in load_template("compact").principles_stop()
+
+
+def test_deepseek_v2_template_fixture_renders_as_llama_cpp_builtin():
+    """The DeepSeek-V2-Lite-Chat template fixture (transcribed; not in llama.cpp's models/templates) is
+    recognised by llama.cpp as its built-in deepseek2 template and renders the same text: llama.cpp's
+    src/llama-chat.cpp spells that layout out independently of the fixture."""
+    import ctypes
+
+    import jinja2
+    import llama_cpp
+
+    path = Path(__file__).parent / "fixtures" / "chat_templates" / "deepseek-ai-DeepSeek-V2-Lite-Chat.jinja"
+    source = path.read_text(encoding="utf-8")
+    chat = [("system", "Be strict."), ("user", "Which is right?"), ("assistant", "Response 1."), ("user", "Why?")]
+    ours = jinja2.Environment().from_string(source).render(messages=[{"role": r, "content": c} for r, c in chat], bos_token="",
+                                                             eos_token="<｜end▁of▁sentence｜>", add_generation_prompt=True)
+    keep = [(r.encode(), c.encode()) for r, c in chat]
+    msgs = (llama_cpp.llama_chat_message * len(keep))(*[llama_cpp.llama_chat_message(role=r, content=c) for r, c in keep])
+    buf = ctypes.create_string_buffer(4096)
+    n = llama_cpp.llama_chat_apply_template(source.encode(), msgs, len(keep), True, buf, len(buf))
+    assert n > 0, "llama.cpp did not recognise the template"
+    assert buf.raw[:n].decode() == ours

@@ -39,7 +39,7 @@ def eval_(
     on_long: str = OnLongOpt,
     draws: int = typer.Option(200, "--draws", help="Random k-subsets per point of the scaling curve."),
     score_mode: str = ScoreModeOpt,
-    meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Score with a meta RM (from `grm train metarm`): every sample is rated, and the report adds meta-RM-guided voting@k and the k_meta sweep."),
+    meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Score with a meta RM (a head file from `grm train metarm`, or a released scalar meta RM folder / hf://owner/repo): every sample is rated, and the report adds meta-RM-guided voting@k and the k_meta sweep."),
     k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM for the stored verdicts (default k/2)."),
     principles: Optional[str] = typer.Option(None, "--principles", help="Compare principles modes on the same records and seeds (paper Table 1): a comma-separated list of none, self, filtered (principles kept by the label filter) and principles files, e.g. none,self,filtered."),
     filter_samples: int = typer.Option(4, "--filter-samples", help="Runs per record for the filtered mode (the paper's 4)."),
