@@ -89,6 +89,45 @@ def _meta_rm(saved, engine, tmpl, eng: EngineOptions):
     return MetaRM(saved, HiddenStates(engine, n_ctx=eng.ctx + 512, n_threads=eng.threads, verbose=eng.verbose), tmpl)
 
 
+AdaptiveOpt = typer.Option(None, "--adaptive", help="Adaptive voting: draw the k samples in rounds and stop a record once its vote is settled. exact: the lead is more than the remaining samples could overturn (the verdict is the full vote's); stat: the chance the remaining samples overturn it is below --adaptive-risk.")
+AdaptiveRiskOpt = typer.Option(0.01, "--adaptive-risk", help="Error level of --adaptive stat: the verdict equals the full vote's with probability at least 1 - risk (samples independent, differences near normal).")
+BudgetOpt = typer.Option(None, "--budget", help="With --adaptive: most samples for the whole run. Every record gets a first round; later rounds go to the closest votes first.")
+
+
+def _adaptive(rule: Optional[str], risk: float, budget: Optional[int], k: int) -> tuple[Optional[str], float, Optional[int]]:
+    """--adaptive/--adaptive-risk/--budget checked before any model loads."""
+    from grm_cli.core.adaptive import RULES
+
+    if rule is None:
+        if budget is not None:
+            raise InputError("--budget needs --adaptive exact or --adaptive stat (it hands out adaptive rounds)")
+        return None, risk, None
+    if rule not in RULES:
+        raise InputError(f"--adaptive {rule!r}: expected {' or '.join(RULES)}")
+    if k < 2:
+        raise InputError(f"--adaptive stops sampling early: give -k 2 or more (now -k {k})")
+    if not 0.0 < risk < 0.5:
+        raise InputError(f"--adaptive-risk {risk}: expected a probability between 0 and 0.5 (e.g. 0.01)")
+    if budget is not None and budget < 1:
+        raise InputError(f"--budget {budget}: expected a number of samples, 1 or more")
+    return rule, risk, budget
+
+
+def _report_adaptive(results, k: int) -> None:
+    """How much adaptive voting saved, and why records stopped."""
+    adaptive = [r for r in results if r.settings.adaptive]
+    if not adaptive:
+        return
+    used = sum(len(r.samples) for r in adaptive)
+    full = k * len(adaptive)
+    why: dict = {}
+    for r in adaptive:
+        if r.stopped_by:
+            why[r.stopped_by] = why.get(r.stopped_by, 0) + 1
+    stops = ", ".join(f"{n} by {rule}" for rule, n in sorted(why.items())) or "none early"
+    say(f"adaptive voting: {used} of {full} samples ({1 - used / full:.0%} saved); records stopped: {stops}", "dim")
+
+
 def _check_score_mode(score_mode: str, tmpl, backend: str = "llama") -> None:
     if score_mode not in ("sampled", "expected"):
         raise InputError(f"--score-mode {score_mode!r}: expected sampled or expected")
@@ -146,6 +185,9 @@ def score(
     score_mode: str = ScoreModeOpt,
     meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Meta-RM-guided voting: a meta RM rates every sample and only the --k-meta best-rated are summed. A head file from `grm train metarm`, or a released scalar meta RM (a *ForSequenceClassification folder or hf://owner/repo, run through transformers)."),
     k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM (default k/2, the paper's)."),
+    adaptive: Optional[str] = AdaptiveOpt,
+    adaptive_risk: float = AdaptiveRiskOpt,
+    budget: Optional[int] = BudgetOpt,
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSONL line per record (input, every sample, totals, best). An existing file is resumed: records already in it are skipped."),
     force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
     as_json: bool = typer.Option(False, "--json", help="Print JSONL results to stdout (logs go to stderr)."),
@@ -172,6 +214,10 @@ def score(
       grm score data.jsonl -k 8 --meta-rm metarm.json --k-meta 4
 
       grm score data.jsonl -k 8 --meta-rm hf://BBQGOD/DeepSeek-GRM-27B-MetaRM --k-meta 4
+
+      grm score data.jsonl -k 16 --adaptive exact -o results.jsonl
+
+      grm score data.jsonl -k 16 --adaptive stat --adaptive-risk 0.01 --budget 4000
     """
     from grm_cli.cli.render import summary_line
     from grm_cli.core.prompt import load_template
@@ -190,9 +236,11 @@ def score(
     mode, lookup, principles_file = _principles_mode(principles, tmpl)
     saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl, eng.backend)
     _check_score_mode(score_mode, tmpl, eng.backend)
+    adaptive, adaptive_risk, budget = _adaptive(adaptive, adaptive_risk, budget, k)
     settings = ScoreSettings(
         k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, shuffle=shuffle, force_scores=force_scores, principles=mode, principles_from=principles_file,
         score_mode=score_mode, k_meta=k_meta, meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None,
+        adaptive=adaptive, adaptive_risk=adaptive_risk, budget=budget,
     )
     engine = load_engine(eng, quiet=as_json)
     scorer = _meta_rm(saved_meta, engine, tmpl, eng) if saved_meta else None
@@ -203,6 +251,7 @@ def score(
 
     results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json, chunk=eng.chunk(k), meta_rm=scorer, probe=probe)
     _report_principles(results)
+    _report_adaptive(results, k)
     say(f"{summary_line(results)}{f'; results in {output}' if output else ''}", "dim")
     if any(r.verdict.totals is None for r in results):
         raise typer.Exit(ExitCode.UNPARSED)

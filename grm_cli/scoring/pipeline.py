@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, Literal, Sequence
 
+from grm_cli.core.adaptive import DEFAULT_RISK, Policy, swing
+from grm_cli.core.adaptive import Rule as AdaptiveRule
 from grm_cli.core.judgment import Judgment, parse_judgment
 from grm_cli.core.prompt import Template, render
 from grm_cli.core.records import Record, label_key
@@ -39,10 +41,21 @@ class ScoreSettings:
     first_sample: int = 0  # sample indices (and so seeds) start here: a second round draws fresh samples
     k_meta: int | None = None  # meta-RM-guided voting: sum only the k_meta samples the meta RM rates best
     meta_rm: str | None = None  # which meta RM (its file's model fingerprint and name), for the run signature
+    adaptive: AdaptiveRule | None = None  # adaptive voting (core.adaptive): stop a record once its vote is settled
+    adaptive_risk: float = DEFAULT_RISK  # the statistical rule's error level
+    budget: int | None = None  # adaptive voting: most samples for the whole run (closest votes get the rounds)
 
     def __post_init__(self) -> None:
         if self.score_mode not in ("sampled", "expected"):
             raise ValueError(f"score_mode {self.score_mode!r}: expected sampled or expected")
+        if self.adaptive is not None:
+            self.policy  # checks the rule and the risk
+        if self.budget is not None and (self.adaptive is None or self.budget < 1):
+            raise ValueError("a sample budget needs adaptive voting and at least one sample")
+
+    @property
+    def policy(self) -> Policy | None:
+        return Policy(self.adaptive, self.adaptive_risk) if self.adaptive is not None else None
         if self.principles not in ("self", "none"):
             raise ValueError(f'principles {self.principles!r}: expected "self" or "none" (given principles come with the records or a lookup)')
 
@@ -113,6 +126,7 @@ class ScoreResult:
     template: str
     settings: ScoreSettings
     given_principles: GivenPrinciples | None = None
+    stopped_by: str | None = None  # adaptive voting: the rule (or "budget") that stopped it before k samples
 
     @property
     def principles_mode(self) -> str:
@@ -160,6 +174,7 @@ class ScoreResult:
             "oracle": self.oracle,
             "truncated_responses": list(self.record.truncated),
             "samples": [s.to_json() for s in self.samples],
+            **({"samples_used": len(self.samples), "stopped_by": self.stopped_by} if self.settings.adaptive else {}),
             "run": run_signature(self.model, self.template, self.settings),
             "input": self.record.raw or {"prompt": self.record.query, "responses": list(self.record.responses)},
         }
@@ -187,6 +202,12 @@ def run_signature(model: str, template: str, settings: ScoreSettings) -> dict:
     if settings.k_meta is not None:
         sig["meta_rm"] = settings.meta_rm
         sig["k_meta"] = settings.k_meta
+    if settings.adaptive is not None:
+        sig["adaptive"] = settings.adaptive
+        if settings.adaptive == "stat":
+            sig["adaptive_risk"] = settings.adaptive_risk
+        if settings.budget is not None:
+            sig["budget"] = settings.budget
     if settings.principles != "self" or settings.principles_from:
         sig["principles"] = settings.principles if settings.principles != "self" else f"given:{settings.principles_from}"
     return sig
@@ -349,35 +370,30 @@ def generate_all(engine: Engine, requests: Sequence[GenerationRequest]) -> list:
     return many(requests) if many else [engine.generate(r) for r in requests]
 
 
-def score_many(
-    items: Sequence[tuple[Record, GivenPrinciples | None]], engine: Engine, template: Template, settings: ScoreSettings,
-    meta_rm=None, probe=None,
-) -> list[ScoreResult]:
-    """k samples of each (record, fixed principles) pair, generated together, each sample with its own
-    seeded response order, then voted per record (Eq. 14). With a meta RM (and settings.k_meta), every
-    parsed sample is rated and only the k_meta best-rated are summed. Results in input order."""
-    if (meta_rm is None) != (settings.k_meta is None):
-        raise ValueError("meta-RM-guided voting needs both a meta RM and settings.k_meta")
-    if (probe is None) != (settings.score_mode == "sampled") or (probe is not None and template.kind == "judge"):
-        raise ValueError("expected scores need a score probe (engine.probe.ScoreProbe) and a template that scores responses")
-    plans = []  # (record, principles, [(seed, order, prompt)])
-    requests: list[GenerationRequest] = []
-    for rec, principles in items:
+def _draw(requests: Sequence[tuple[tuple[Record, GivenPrinciples | None], int, int]], engine: Engine, template: Template,
+          settings: ScoreSettings, probe=None) -> list[list[SampleResult]]:
+    """Samples first..first+count-1 of each (record, principles), generated in one engine call. A sample's
+    seed and response order come from its index, so drawing a record's k samples in rounds gives the same
+    samples as drawing them at once."""
+    plans = []
+    flat: list[GenerationRequest] = []
+    temperature = settings.effective_temperature  # of the whole run's k, not of one round's
+    for (rec, principles), first, count in requests:
         template.check_count(rec)
-        plan = sample_plan(rec, template, settings, principles)
-        plans.append((rec, principles, [(seed, order, prompt) for seed, order, prompt, _ in plan]))
-        requests.extend(request for *_, request in plan)
+        part = replace(settings, k=count, first_sample=first, temperature=temperature)
+        plan = sample_plan(rec, template, part, principles)
+        plans.append((rec, first, [(seed, order, prompt) for seed, order, prompt, _ in plan]))
+        flat.extend(request for *_, request in plan)
     try:
-        gens = generate_all(engine, requests)
+        gens = generate_all(engine, flat)
     except ContextOverflow as e:
-        rec = items[0][0] if len(items) == 1 else None
+        rec = requests[0][0][0] if len(requests) == 1 else None
         raise InputError(f"{e}: raise --ctx or lower --max-tokens", rec.source if rec else None, rec.line if rec else None) from None
-    results = []
+    out = []
     at = 0
-    for rec, principles, shown in plans:
-        n = len(rec.responses)
+    for rec, first, shown in plans:
         samples = []
-        for s, (seed, order, prompt) in enumerate(shown, start=settings.first_sample):
+        for s, (seed, order, prompt) in enumerate(shown, start=first):
             gen = gens[at]
             at += 1
             text = prompt.assistant_prefix + gen.text
@@ -388,12 +404,58 @@ def score_many(
                 if len(spans) == len(scores):
                     expected = to_record_order(probe.expected(prompt.messages, text, spans), order)
             samples.append(SampleResult(s, seed, order, j, scores, gen.forced_tail, gen.prompt_tokens, gen.completion_tokens, gen.seconds, expected))
+        out.append(samples)
+    return out
+
+
+def score_many(
+    items: Sequence[tuple[Record, GivenPrinciples | None]], engine: Engine, template: Template, settings: ScoreSettings,
+    meta_rm=None, probe=None, *, allowance: int | None = None,
+) -> list[ScoreResult]:
+    """k samples of each (record, fixed principles) pair, generated together, each sample with its own
+    seeded response order, then voted per record (Eq. 14). With a meta RM (and settings.k_meta), every
+    parsed sample is rated and only the k_meta best-rated are summed. With settings.adaptive, samples are
+    drawn in rounds and a record stops once its vote is settled (`allowance`: most samples for these items,
+    under a budget). Results in input order."""
+    if (meta_rm is None) != (settings.k_meta is None):
+        raise ValueError("meta-RM-guided voting needs both a meta RM and settings.k_meta")
+    if (probe is None) != (settings.score_mode == "sampled") or (probe is not None and template.kind == "judge"):
+        raise ValueError("expected scores need a score probe (engine.probe.ScoreProbe) and a template that scores responses")
+    if settings.adaptive is None:
+        drawn = _draw([(item, settings.first_sample, settings.k) for item in items], engine, template, settings, probe)
+        stopped: list[str | None] = [None] * len(items)
+        ratings: list[dict | None] = [None] * len(items)
+    else:
+        drawn, stopped, ratings = _draw_adaptive(items, engine, template, settings, meta_rm, probe, allowance)
+    results = []
+    for (rec, principles), samples, why, rated in zip(items, drawn, stopped, ratings):
+        n = len(rec.responses)
         if meta_rm is not None:
-            samples, verdict = _meta_guided(rec, samples, meta_rm, settings.k_meta, n, settings.score_mode)
+            samples, verdict = _meta_guided(rec, samples, meta_rm, settings.k_meta, n, settings.score_mode, rated)
         else:
             verdict = vote([vote_input(x, settings.score_mode) for x in samples], n)
-        results.append(ScoreResult(rec, tuple(samples), verdict, engine.name, template.name, settings, principles))
+        results.append(ScoreResult(rec, tuple(samples), verdict, engine.name, template.name, settings, principles, why))
     return results
+
+
+def _draw_adaptive(items, engine, template, settings: ScoreSettings, meta_rm, probe, allowance):
+    from grm_cli.scoring.rounds import RecordRounds, run_rounds
+
+    states = [RecordRounds(item, len(item[0].responses), swing(template, len(item[0].responses))) for item in items]
+    by_item = {id(s.item): s for s in states}
+
+    def draw(requests):
+        return _draw(requests, engine, template, settings, probe)
+
+    def rate(state, new):
+        parsed = [x for x in new if x.scores is not None]
+        got = dict(zip((x.index for x in parsed), meta_rm.rate(state.item[0], [(x.order, x.judgment.text) for x in parsed]))) if parsed else {}
+        return [got.get(x.index) for x in new]
+
+    run_rounds(states, draw, settings.policy, settings.k, settings.first_sample, lambda x: vote_input(x, settings.score_mode),
+               rate=rate if meta_rm is not None else None, k_meta=settings.k_meta, allowance=allowance)
+    states = [by_item[id(item)] for item in items]
+    return [s.samples for s in states], [s.stopped_by for s in states], [s.ratings if meta_rm is not None else None for s in states]
 
 
 def vote_input(sample: SampleResult, score_mode: str):
@@ -401,10 +463,12 @@ def vote_input(sample: SampleResult, score_mode: str):
     return sample.expected if score_mode == "expected" else sample.scores
 
 
-def _meta_guided(rec: Record, samples: list[SampleResult], meta_rm, k_meta: int, n: int, score_mode: str = "sampled") -> tuple[list[SampleResult], Verdict]:
-    """Rate the parsed samples with the meta RM and vote over the k_meta best-rated."""
-    parsed = [x for x in samples if x.scores is not None]
-    ratings = dict(zip((x.index for x in parsed), meta_rm.rate(rec, [(x.order, x.judgment.text) for x in parsed])))
+def _meta_guided(rec: Record, samples: list[SampleResult], meta_rm, k_meta: int, n: int, score_mode: str = "sampled",
+                 ratings: dict | None = None) -> tuple[list[SampleResult], Verdict]:
+    """Rate the parsed samples with the meta RM (unless rated already, by index) and vote over the k_meta best-rated."""
+    if ratings is None:
+        parsed = [x for x in samples if x.scores is not None]
+        ratings = dict(zip((x.index for x in parsed), meta_rm.rate(rec, [(x.order, x.judgment.text) for x in parsed])))
     meta = [ratings.get(x.index) for x in samples]
     verdict = guided_vote([vote_input(x, score_mode) for x in samples], meta, k_meta, n)
     keep = meta_keep([vote_input(x, score_mode) for x in samples], meta, k_meta)
@@ -432,6 +496,9 @@ def score_records(
     """Stream one result per record, in input order; `chunk` records are generated together (a batching
     engine keeps its sequences busy across them; results do not depend on the chunk size's grouping
     except through llama.cpp's arithmetic, see README)."""
+    if settings.budget is not None:
+        yield from _score_with_budget(list(records), engine, template, settings, principles, chunk, meta_rm, probe)
+        return
     batch: list[tuple[Record, GivenPrinciples | None]] = []
     for rec in records:
         batch.append((rec, _principles_for(rec, principles, settings)))
@@ -440,6 +507,19 @@ def score_records(
             batch = []
     if batch:
         yield from score_many(batch, engine, template, settings, meta_rm, probe)
+
+
+def _score_with_budget(records: list[Record], engine, template, settings: ScoreSettings, principles, chunk: int, meta_rm, probe) -> Iterator[ScoreResult]:
+    """A run's sample budget shared by its chunks in proportion to their records; what a chunk leaves
+    unspent goes to the chunks after it. Results still stream chunk by chunk (and resume as usual)."""
+    left = settings.budget
+    for start in range(0, len(records), chunk):
+        batch = [(rec, _principles_for(rec, principles, settings)) for rec in records[start:start + chunk]]
+        share = left * len(batch) // (len(records) - start)
+        results = score_many(batch, engine, template, settings, meta_rm, probe, allowance=share)
+        left -= sum(len(r.samples) for r in results)
+        left = max(0, left)
+        yield from results
 
 
 # -- principles ----------------------------------------------------------------------------------
