@@ -186,3 +186,42 @@ def test_cli_adaptive_reports_the_saving_and_refuses_bad_flags(tiny_model, tmp_p
                       (("--adaptive", "stat", "--adaptive-risk", "0.7"), "between 0 and 0.5"), (("-k", "1", "--adaptive", "exact"), "-k 2 or more")]:
         q = grm("score", data, "-m", tiny_model, "-t", short_template, "-k", 4, *args)
         assert q.returncode == 2 and msg in q.stderr and "Traceback" not in q.stderr, (args, q.stderr)
+
+
+# -- the curve's "samples used" axis: adaptive voting replayed on stored samples ------------------------
+def _stored(rid: str, preferred: int, samples, tokens: int = 10):
+    from grm_cli.evaluation.metrics import StoredResult, StoredSample
+
+    return StoredResult(rid, len(samples[0]), preferred, None, tuple(StoredSample(s, tuple(range(len(samples[0]))), completion_tokens=tokens) for s in samples))
+
+
+def test_adaptive_curve_on_stored_samples():
+    from grm_cli.evaluation.adaptive import adaptive_curve
+
+    tmpl = load_template("pointwise")
+    rng = random.Random(0)
+    clear = [_stored(f"c{i}", 0, [(10, 1)] * 16) for i in range(5)]  # settled at once: the exact rule stops after 8 of 16 (lead 72 > 8 * 9)
+    noisy = [_stored(f"n{i}", 1, [(rng.randint(1, 10), rng.randint(1, 10)) for _ in range(16)]) for i in range(5)]
+    curve = adaptive_curve(clear + noisy, Policy("exact"), tmpl)
+    assert [p.k for p in curve] == [2, 4, 8, 16]
+    assert all(p.agreement == 1.0 for p in curve)  # exact: by construction
+    last = curve[-1]
+    assert last.samples_used < 16 and 0 < last.saved < 1 and abs(last.tokens_saved - last.saved) < 1e-9
+    assert last.full_accuracy is not None and last.accuracy == last.full_accuracy  # same verdicts, same tie-breaks
+    stat = adaptive_curve(clear + noisy, Policy("stat", 0.01), tmpl)
+    assert stat[-1].samples_used <= last.samples_used
+
+
+def test_eval_replays_adaptive_voting_on_a_stored_run(tiny_engine, tmp_path, short_template, records):
+    tmpl = load_template(str(short_template))
+    labelled = [record_from_dict({"id": r.id, "prompt": r.query, "responses": list(r.responses), "preferred": 0}, "t.jsonl", i + 1) for i, r in enumerate(records[:4])]
+    run = tmp_path / "run.jsonl"
+    run.write_text("".join(json.dumps(r.to_json()) + "\n" for r in score_records(labelled, tiny_engine, tmpl, ScoreSettings(k=4, temperature=1.0, max_tokens=6), chunk=4)))
+    p = grm("eval", run, "--adaptive", "exact", "-t", short_template, "--json")
+    assert p.returncode == 0, p.stderr
+    curve = json.loads(p.stdout)["grm_eval"]["adaptive"]["curve"]
+    assert [c["k"] for c in curve] == [2, 4] and all(c["agreement"] == 1.0 for c in curve)
+    t = grm("eval", run, "--adaptive", "stat", "-t", short_template)
+    assert t.returncode == 0 and "Adaptive voting (stat (risk 0.01))" in t.stdout and "samples used" in t.stdout
+    q = grm("eval", run, "--adaptive", "stat", "--budget", "9")
+    assert q.returncode == 2 and "--budget limits the samples drawn while scoring" in q.stderr

@@ -14,7 +14,7 @@ from rich.console import Console
 from grm_cli.cli.app import app
 from grm_cli.cli.console import _report_problems, _report_truncated, progress_bar, say
 from grm_cli.cli.options import ErrorsOpt, OnLongOpt, ScoreModeOpt, SeedOpt, SkipOpt, TemplateOpt, _check_sampling, engine_flags, load_engine
-from grm_cli.cli.score import _check_score_mode, _meta_file, _meta_rm, _probe, _report_principles, _score_loop
+from grm_cli.cli.score import AdaptiveRiskOpt, BudgetOpt, _adaptive, _check_score_mode, _meta_file, _meta_rm, _probe, _report_adaptive, _report_principles, _score_loop
 from grm_cli.engine.factory import EngineOptions
 from grm_cli.errors import InputError
 from grm_cli.principles.compare import compare_modes, parse_modes
@@ -41,6 +41,9 @@ def eval_(
     score_mode: str = ScoreModeOpt,
     meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Score with a meta RM (a head file from `grm train metarm`, or a released scalar meta RM folder / hf://owner/repo): every sample is rated, and the report adds meta-RM-guided voting@k and the k_meta sweep."),
     k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM for the stored verdicts (default k/2)."),
+    adaptive: Optional[str] = typer.Option(None, "--adaptive", help="Adaptive voting (exact or stat): when scoring, draw the k samples in rounds and stop each record once its vote is settled; on stored results, replay the rule on the stored samples and report, for each k of the curve, accuracy, agreement with the full vote and samples used (nothing is generated)."),
+    adaptive_risk: float = AdaptiveRiskOpt,
+    budget: Optional[int] = BudgetOpt,
     principles: Optional[str] = typer.Option(None, "--principles", help="Compare principles modes on the same records and seeds (paper Table 1): a comma-separated list of none, self, filtered (principles kept by the label filter) and principles files, e.g. none,self,filtered."),
     filter_samples: int = typer.Option(4, "--filter-samples", help="Runs per record for the filtered mode (the paper's 4)."),
     filter_split: Optional[float] = typer.Option(None, "--filter-split", help="Held-out filtered mode: filter on this share of each query's labelled records and evaluate every mode on the rest (queries seen once are left out). Without it, filtered principles are judged on the records they were filtered on: the paper's oracle setting, flagged as such."),
@@ -61,6 +64,8 @@ def eval_(
       grm eval examples/hhh_alignment.jsonl --principles none,self,filtered --filter-split 0.5 -k 4
 
       grm eval total_dataset.json --benchmark rm-bench -k 4 -o runs/rmbench.jsonl
+
+      grm eval runs/k16.jsonl --adaptive stat --adaptive-risk 0.01
     """
     from grm_cli.cli.plot import check_plot_path, plot_curves
     from grm_cli.cli.render import eval_tables
@@ -91,8 +96,12 @@ def eval_(
         raise InputError("--meta-rm rates samples while scoring: give labelled records to score (stored results keep the ratings they were scored with)")
     if to_score:
         _check_score_mode(score_mode, tmpl, eng.backend)
+    adaptive, adaptive_risk, budget = _adaptive(adaptive, adaptive_risk, budget, k if to_score else 2)
+    if budget is not None and not to_score:
+        raise InputError("--budget limits the samples drawn while scoring: give labelled records to score")
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, k_meta=k_meta, score_mode=score_mode if to_score else "sampled",
-                             meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None)
+                             meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None,
+                             adaptive=adaptive if to_score else None, adaptive_risk=adaptive_risk, budget=budget)
     if saved_meta and principles is not None:
         raise InputError("--meta-rm and --principles: compare principles modes first, then train and use a meta RM per mode")
     scorer = probe = None
@@ -137,9 +146,12 @@ def eval_(
             # JudgeBench judges each order as given: its two records are the two orders, so no shuffling
             run_settings = replace(settings, shuffle=False) if inp.benchmark == "judgebench" else settings
             scored, saved = _score_loop(records, engine, tmpl, run_settings, None, output, force, print_json=False, print_tables=False, chunk=eng.chunk(k), meta_rm=scorer, probe=probe)
+            _report_adaptive(scored, k)
             lines = [saved[r.id] for r in records] if output else [r.to_json() for r in scored]
             stored = [result_from_json(line, str(output or inp.source)) for line in lines]
         summary = evaluate(stored, seed=seed, draws=draws, name=Path(inp.source.rstrip("/")).stem, allow_unlabelled=inp.benchmark is not None)
+        if adaptive is not None:
+            summary.adaptive = _adaptive_replay(stored, adaptive, adaptive_risk, tmpl or load_template(template), seed)
         if inp.benchmark is not None:
             from grm_cli.evaluation import benchmarks
 
@@ -155,6 +167,23 @@ def eval_(
             out.print()
     if plot:
         say(f"curve written to {plot_curves(summaries, plot)}", "dim")
+
+
+def _adaptive_replay(stored, rule: str, risk: float, tmpl, seed: int) -> dict:
+    """The adaptive rule replayed on stored samples, with the score range of the template they were scored
+    with (the stored run's, when it names one grm can load; else --template's)."""
+    from grm_cli.core.adaptive import Policy
+    from grm_cli.core.prompt import load_template
+    from grm_cli.evaluation.adaptive import adaptive_curve
+
+    names = {r.template for r in stored if r.template}
+    if len(names) == 1 and next(iter(names)) != tmpl.name:
+        try:
+            tmpl = load_template(next(iter(names)))
+        except InputError:
+            say(f'the results were scored with template "{next(iter(names))}", which is not here: using {tmpl.name}\'s score range', "yellow")
+    curve = adaptive_curve(stored, Policy(rule, risk), tmpl, seed=seed)
+    return {"rule": rule, "risk": risk, "curve": [p.to_json() for p in curve]}
 
 
 def _read_input(path: str, benchmark: str | None, problems: list | None):

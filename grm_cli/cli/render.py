@@ -174,6 +174,8 @@ def eval_tables(summaries: Sequence) -> list:
         ("generated tokens / record", "completion_tokens_per_record", False),
         ("sample seconds / record (overlapping when batched)", "seconds_per_record", False),
     ]
+    if any(s.diagnostics.get("stopped_early_rate") for s in summaries):
+        rows += [("samples / record (adaptive voting)", "samples_per_record", False), ("stopped early (% of records)", "stopped_early_rate", True)]
     for label, key, pct in rows:
         diag.add_row(label, *[fmt(s.diagnostics.get(key), pct) for s in summaries])
     out.append(diag)
@@ -202,7 +204,28 @@ def eval_tables(summaries: Sequence) -> list:
         for m in sorted({m for s in summaries for m, _ in s.meta_sweep}):
             sweep.add_row(f"k_meta = {m}", *[fmt(dict(s.meta_sweep).get(m)) for s in summaries])
         out.append(sweep)
+    if any(s.adaptive for s in summaries):
+        out.append(_adaptive_table(summaries, table))
     return out
+
+
+def _adaptive_table(summaries: Sequence, table) -> Table:
+    """Adaptive voting replayed on the stored samples: accuracy against the samples spent."""
+    from grm_cli.evaluation.metrics import fmt
+
+    rules = sorted({f"{s.adaptive['rule']}" + (f" (risk {s.adaptive['risk']})" if s.adaptive["rule"] == "stat" else "") for s in summaries if s.adaptive})
+    t = table(f"Adaptive voting ({', '.join(rules)}), replayed on the stored samples: accuracy % (full vote) | agreement with the full vote | samples used | saved")
+    for k in sorted({p["k"] for s in summaries if s.adaptive for p in s.adaptive["curve"]}):
+        cells = []
+        for s in summaries:
+            p = next((p for p in (s.adaptive or {}).get("curve", []) if p["k"] == k), None)
+            if p is None:
+                cells.append("-")
+                continue
+            acc = f"{fmt(p['accuracy'])} ({fmt(p['full_accuracy'])})" if p["accuracy"] is not None else "-"
+            cells.append(f"{acc} | {fmt(p['agreement'])} | {p['samples_used']:.1f} of {k} | {fmt(p['saved'])}")
+        t.add_row(f"K = {k}", *cells)
+    return t
 
 
 def doctor_panel(report) -> Panel:

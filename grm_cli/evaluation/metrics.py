@@ -60,6 +60,7 @@ class StoredResult:
     oracle: bool = False
     label: int | None = None  # a single response's 0/1 label (the paper's verifiable-data variant)
     benchmark: dict | None = None  # the benchmark fields of the stored input (grm eval --benchmark), if any
+    stopped_by: str | None = None  # an adaptive run's record that stopped before k: the rule (or "budget")
 
 
 def result_from_json(obj: dict, source: str = "<results>", line: int = 0) -> StoredResult:
@@ -86,6 +87,7 @@ def result_from_json(obj: dict, source: str = "<results>", line: int = 0) -> Sto
             str(obj["id"]), n, obj.get("preferred"), obj.get("subset"), samples, str(run.get("model", "")), str(run.get("template", "")),
             str(obj.get("principles_mode") or ("given" if obj.get("given_principles") else "self")), bool(obj.get("oracle")),
             obj.get("label") if n == 1 and obj.get("label") in (0, 1) else None, bench if isinstance(bench, dict) else None,
+            str(obj["stopped_by"]) if obj.get("stopped_by") else None,
         )
     except (KeyError, TypeError, ValueError) as e:
         what = f'field {e.args[0]!r} is missing' if isinstance(e, KeyError) else str(e)
@@ -301,6 +303,7 @@ class EvalSummary:
     meta_sweep: list[tuple[int, float]] = field(default_factory=list)  # (k_meta, accuracy) at the full k
     single: Accuracy | None = None  # single-response records with a 0/1 label
     benchmark: dict | None = None  # the benchmark's own metrics (evaluation.benchmarks.evaluate), when run as one
+    adaptive: dict | None = None  # adaptive voting replayed on the stored samples (evaluation.adaptive): rule, risk, curve
 
     def to_json(self) -> dict:
         """Shaped like RewardBench's results file: model, per-subset accuracies at the top level."""
@@ -324,6 +327,8 @@ class EvalSummary:
         }
         if self.benchmark is not None:
             out["benchmark"] = self.benchmark
+        if self.adaptive is not None:
+            out["grm_eval"]["adaptive"] = self.adaptive
         return out
 
     @classmethod
@@ -341,7 +346,7 @@ class EvalSummary:
                 diagnostics=g.get("diagnostics", {}), curve=[CurvePoint(**p) for p in g.get("curve", [])], name=Path(source).stem,
                 meta_curve=[CurvePoint(**p) for p in g.get("meta_curve", [])],
                 meta_sweep=[(int(x["k_meta"]), float(x["accuracy"])) for x in g.get("meta_sweep", [])],
-                single=acc(g.get("single_response")), benchmark=obj.get("benchmark"),
+                single=acc(g.get("single_response")), benchmark=obj.get("benchmark"), adaptive=g.get("adaptive"),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"not a `grm eval --json` summary ({type(e).__name__}: {e})", source) from None
@@ -369,6 +374,8 @@ def diagnostics(results: Sequence[StoredResult]) -> dict:
         "prompt_tokens_per_record": sum(s.prompt_tokens for s in samples) / n_rec,
         "completion_tokens_per_record": sum(s.completion_tokens for s in samples) / n_rec,
         "seconds_per_record": sum(s.seconds for s in samples) / n_rec,
+        "samples_per_record": len(samples) / n_rec,
+        "stopped_early_rate": _mean([float(r.stopped_by is not None) for r in results]),
     }
 
 
