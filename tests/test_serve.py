@@ -322,6 +322,14 @@ def test_a_full_queue_answers_503(tiny_model):
 
 
 @pytest.mark.slow
+def test_a_request_past_the_timeout_answers_504(tiny_model):
+    with server(tiny_model, "--max-tokens", "300", "--free", "--engine", "simple", "--request-timeout", "0.5") as url:
+        status, body, _ = call(url, "/score", RECORDS[0])
+        assert status == 504 and "--request-timeout" in body["error"]
+        assert call(url, "/health")[0] == 200
+
+
+@pytest.mark.slow
 def test_128_concurrent_clients_all_get_an_http_answer(tiny_model, short_template):
     """The issue's failure: clients past the listen backlog saw ConnectionResetError. Now every one of 128
     clients, released at once, gets 200 or 503 with Retry-After, and none a network error."""
