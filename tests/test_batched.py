@@ -9,7 +9,7 @@ import pytest
 
 from grm_cli.core.prompt import load_template, render
 from grm_cli.core.records import record_from_dict
-from grm_cli.engine.base import GenerationRequest
+from grm_cli.engine.base import ContextOverflow, GenerationRequest
 from grm_cli.engine.batched import ROOT_SEQ, BatchedLlamaEngine
 from grm_cli.errors import ModelError
 from grm_cli.scoring.pipeline import ScoreSettings, forced_tail, score_many
@@ -128,3 +128,91 @@ def test_stop_strings_and_the_root_prefix(batched):
     assert len(root) >= 16 and batched.base._tokens(batched.render(req.messages))[:len(root)] == root
     c, mem = batched._c, batched._mem
     assert (c.llama_memory_seq_pos_min(mem, ROOT_SEQ), c.llama_memory_seq_pos_max(mem, ROOT_SEQ)) == (0, len(root) - 1)
+
+
+def _first_wave_cells(engine, requests):
+    """The rule, spelled out from the requests: the call's shared root once, each distinct prompt's tokens
+    past what it shares (the root, or the same record's previous order), each sample's own budget."""
+    from grm_cli.engine.base import budget
+    from grm_cli.engine.kvplan import WaveGroup, round_cells, wave_cells
+
+    prompts = [engine.base._tokens(engine.render(r.messages, r.assistant_prefix)) for r in requests]
+    groups: dict[tuple, list[int]] = {}
+    for r, p in zip(requests, prompts):
+        groups.setdefault(tuple(p), []).append(budget(r))
+    root = prompts[0]
+    for p in prompts[1:]:
+        root = root[: next((i for i, (a, b) in enumerate(zip(root, p)) if a != b), min(len(root), len(p)))]
+    return round_cells(wave_cells([WaveGroup(list(t), b) for t, b in groups.items()], root if len(root) >= 16 else []))
+
+
+def _requests(n_records: int, k: int, max_tokens: int, temperature: float = 0.7):
+    from grm_cli.core.sampling import response_order, sample_seed
+
+    out = []
+    for rec, _ in records(n_records, 2):
+        for s in range(k):
+            seed = sample_seed(0, rec.id, s)
+            p = render(POINTWISE, rec, response_order(2, seed))
+            out.append(GenerationRequest(p.messages, p.assistant_prefix, max_tokens, temperature, seed, tail=forced_tail(POINTWISE, 2)))
+    return out
+
+
+def test_the_cache_is_sized_to_the_work_and_grows_with_it(tiny_model):
+    """No fixed multiple of --ctx: the first call allocates what its first wave holds (k samples sharing
+    each record's prompts), counted by the same rule `grm doctor` and `--n-gpu-layers auto` use; a call
+    with more work grows the cache, and a request that cannot fit --ctx is refused before any allocation."""
+    from grm_cli.engine.kvplan import planned_cells
+
+    asked = []
+    engine = BatchedLlamaEngine(tiny_model, n_ctx=8192, n_seq_max=9, fit_layers=lambda cells: asked.append(cells) or 0)
+    assert engine.kv_cells == 0 and engine.ctx is None
+    huge = GenerationRequest([{"role": "user", "content": "x"}], max_tokens=9000)
+    with pytest.raises(ContextOverflow):
+        engine.generate_many([huge])
+    assert engine.ctx is None and asked == []
+    small = _requests(1, 4, 8)
+    gens = engine.generate_many(small)
+    assert all(g.completion_tokens > 0 for g in gens)
+    assert engine.kv_cells == _first_wave_cells(engine, small) < 4 * engine.n_ctx
+    assert asked == [engine.kv_cells]  # --n-gpu-layers auto fitted exactly what was allocated
+    from grm_cli.engine.base import budget
+
+    assert engine.kv_cells <= planned_cells(engine.n_ctx, 8, samples=4, new_tokens=budget(small[0]))  # doctor's count bounds it
+    first = engine.kv_cells
+    bigger = _requests(2, 4, 8)  # two records in flight
+    assert len(engine.generate_many(bigger)) == 8
+    assert engine.kv_cells == _first_wave_cells(engine, bigger) > first
+    assert len(engine.generate_many(small)) == 4 and engine.kv_cells == _first_wave_cells(engine, bigger)  # no shrinking back and forth
+    engine.close()
+
+
+def test_a_records_orders_share_its_query_and_sample_as_if_alone(tiny_model):
+    """Two-level prefix: the second response order of a record copies the first order's prompt up to
+    where they differ (the query is evaluated once per record, not once per order); the copied cells give
+    the same first token as evaluating each prompt on its own."""
+    engine = BatchedLlamaEngine(tiny_model, n_ctx=8192, n_seq_max=9)
+    reqs = [r for r in _requests(2, 4, 1, temperature=1.0)]
+    reqs = [GenerationRequest(r.messages, r.assistant_prefix, 1, 1.0, r.seed) for r in reqs]
+    prompts = [engine.base._tokens(engine.render(r.messages, r.assistant_prefix)) for r in reqs]
+    distinct = list(dict.fromkeys(map(tuple, prompts)))
+    assert len(distinct) == 4  # 2 records x 2 orders
+    together = [g.text for g in engine.generate_many(reqs)]
+    root = len(engine._root)
+    evaluated = engine.stats.prompt_evaluated
+    per_order = sum(len(p) - root for p in distinct)
+    assert evaluated < root + per_order  # the second order of each record reused more than the root
+    alone = [engine.generate_many([r])[0].text for r in reqs]
+    assert together == alone
+    engine.close()
+
+
+def test_parallel_is_chosen_from_the_backend_when_not_given():
+    from grm_cli.engine.factory import EngineOptions
+    from grm_cli.engine.kvplan import CPU_PARALLEL, GPU_PARALLEL
+    from grm_cli.engine.llama import gpu_offload_supported
+
+    default = GPU_PARALLEL if gpu_offload_supported() else CPU_PARALLEL
+    assert EngineOptions().sequences() == default and EngineOptions().chunk(8) == -(-default // 8)
+    assert EngineOptions(n_gpu_layers="0").sequences() == CPU_PARALLEL
+    assert EngineOptions(parallel=5).sequences() == 5 and EngineOptions(parallel=5).chunk(2) == 3

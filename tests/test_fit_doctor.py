@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import grm
 
-from grm_cli.models.doctor import Gpu, nvidia_gpus, parse_system_info, reinstall_hint
+from grm_cli.models.doctor import SCORE_LINE_TOKENS, Gpu, model_needs, nvidia_gpus, parse_system_info, reinstall_hint, work_cells
 from grm_cli.models.fit import SAFETY_BYTES, GiB, MiB, ModelShape, compute_buffer_bytes, fit_layers, kv_bytes_per_layer, read_shape
 
 
@@ -101,7 +101,8 @@ def test_doctor_on_this_machine(smollm2_path):
     assert r["default_model"] == str(smollm2_path)
     m = r["model"]
     assert m["n_layer"] == 30 and m["ctx"] == 8192
-    assert m["kv_cache_gib"] == pytest.approx(30 * 4 * 8192 * 384 * 2 / GiB)  # the batched engine holds 4 x --ctx cells
+    assert m["kv_cells"] == work_cells(8192, m["parallel"], 1, 512)  # sized to the work, not a multiple of --ctx
+    assert m["kv_cache_gib"] == pytest.approx(30 * m["kv_cells"] * 384 * 2 / GiB)
     p = grm("doctor")
     assert p.returncode == 0 and "llama-cpp-python" in p.stdout and "KV cache" in p.stdout
 
@@ -122,3 +123,22 @@ def test_engine_knobs_and_llama_cpp_reasons(tiny_model, smollm2_path):
     assert p.returncode == 2 and "--flash-attn" in p.stderr
     p = grm("score", "-", "--model", tiny_model, "--n-gpu-layers", "lots", stdin='{"prompt": "q", "responses": ["a", "b"]}\n')
     assert p.returncode == 2 and "--n-gpu-layers" in p.stderr
+
+
+def test_doctor_and_auto_offload_count_the_work_s_cells(tiny_model):
+    """`grm doctor` and `--n-gpu-layers auto` count one number: k x (prompt + max tokens + score line) per
+    record, a record's samples sharing its prompts, across the records filling --parallel; the offload
+    doctor reports is the fitting rule applied to exactly those cells."""
+    from grm_cli.engine.kvplan import planned_cells, round_cells
+
+    new = 256 + SCORE_LINE_TOKENS
+    # k = 8 on 16 sequences: 2 records, 2 response orders each, prompts up to ctx - new; 16 samples' budgets
+    assert work_cells(4096, 16, 8, 256) == round_cells(4 * (4096 - new) + 16 * new) == planned_cells(4096, 16, samples=8, new_tokens=new)
+    assert work_cells(4096, 16, 1, 512) == 16 * 4096  # k = 1: every sequence its own prompt
+    assert work_cells(2048, 16, 8, 256) < work_cells(4096, 16, 8, 256) < work_cells(4096, 32, 8, 256)
+    gpus = [Gpu("test card", 8 * GiB, 6 * GiB, "nvidia")]
+    m = model_needs(tiny_model, gpus, True, 4096, "f16", parallel=16, samples=8, max_tokens=256)
+    shape_ = read_shape(tiny_model)
+    assert m.kv_cells == work_cells(4096, 16, 8, 256)
+    assert m.kv_cache_gib == pytest.approx(kv_bytes_per_layer(shape_, m.kv_cells) * shape_.n_layer / GiB)
+    assert m.n_gpu_layers_auto == fit_layers(shape_, 6 * GiB, m.kv_cells).n_gpu_layers

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from grm_cli.cli.app import app
-from grm_cli.cli.options import CtxOpt, KvTypeOpt
+from grm_cli.cli.options import CtxOpt, KvTypeOpt, ParallelOpt
 from grm_cli.errors import InputError
 
 
@@ -20,6 +20,9 @@ def doctor(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Also check what this GGUF needs (default: the default model, when installed)."),
     ctx: int = CtxOpt,
     kv_type: str = KvTypeOpt,
+    parallel: Optional[int] = ParallelOpt,
+    samples: int = typer.Option(1, "--samples", "-k", help="Samples per record the run will draw (its KV cache holds a record's prompts once for them)."),
+    max_tokens: int = typer.Option(512, "--max-tokens", help="The run's --max-tokens (each sample's own KV cells, with its score line)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """What this install can do: llama.cpp backends, GPUs and free memory, the default model, the training
@@ -39,7 +42,7 @@ def doctor(
 
     if kv_type not in KV_TYPES:
         raise InputError(f"--kv-type {kv_type!r}: expected one of {', '.join(KV_TYPES)}")
-    report = diagnose(model, ctx, kv_type)
+    report = diagnose(model, ctx, kv_type, parallel=parallel, samples=samples, max_tokens=max_tokens)
     if as_json:
         sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:

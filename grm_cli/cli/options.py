@@ -50,13 +50,16 @@ OnLongOpt = typer.Option("error", "--on-long", help="A prompt longer than the co
 EngineOpt = typer.Option("batched", "--engine", help="batched: many samples per llama.cpp step with shared prompt caches (fast); simple: one sample at a time through llama-cpp-python's Llama.")
 
 
-ParallelOpt = typer.Option(16, "--parallel", help="Sequences decoded together by the batched engine (samples of several records).")
+ParallelOpt = typer.Option(None, "--parallel", help="Sequences decoded together by the batched engine (samples of several records). Default: 16 on a CPU, 64 with a GPU backend.")
 
 
 CacheOpt = typer.Option(True, "--cache/--no-cache", help="Reuse samples generated before with the same model, prompt, settings and seed (raising k reuses the first samples). Stored in $GRM_CACHE_DIR or ~/.cache/grm.")
 
 
-ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for llama.cpp. Default: llama.cpp's choice.")
+ThreadsOpt = typer.Option(None, "--threads", help="CPU threads for llama.cpp (decoding; prompt evaluation too unless --threads-batch). Default: llama.cpp's choice.")
+
+
+ThreadsBatchOpt = typer.Option(None, "--threads-batch", help="CPU threads for prompt evaluation in the batched engine. Default: --threads.")
 
 
 SeedOpt = typer.Option(0, "--seed", help="Base seed: each sample's order and sampling derive from (seed, record, sample).")
@@ -111,11 +114,12 @@ def _check_sampling(k: int | None = None, temperature: float | None = None, max_
 # flag parameter -> (EngineOptions field, annotation, typer option), by group
 _FLAG_GROUPS = {
     "load": [("model", "model", Optional[str], ModelOpt), ("ctx", "ctx", int, CtxOpt), ("n_gpu_layers", "n_gpu_layers", str, GpuOpt),
-             ("threads", "threads", Optional[int], ThreadsOpt), ("verbose", "verbose", bool, VerboseOpt)],
+             ("threads", "threads", Optional[int], ThreadsOpt), ("threads_batch", "threads_batch", Optional[int], ThreadsBatchOpt),
+             ("verbose", "verbose", bool, VerboseOpt)],
     "lora": [("lora", "lora", Optional[Path], LoraOpt), ("lora_scale", "lora_scale", float, LoraScaleOpt)],
     "memory": [("kv_type", "kv_type", str, KvTypeOpt), ("flash_attn", "flash_attn", bool, FlashOpt), ("mmap", "mmap", bool, MmapOpt),
                ("mlock", "mlock", bool, MlockOpt)],
-    "batching": [("cache", "cache", bool, CacheOpt), ("engine_kind", "engine", str, EngineOpt), ("parallel", "parallel", int, ParallelOpt)],
+    "batching": [("cache", "cache", bool, CacheOpt), ("engine_kind", "engine", str, EngineOpt), ("parallel", "parallel", Optional[int], ParallelOpt)],
     "remote": [("backend", "backend", str, BackendOpt), ("base_url", "base_url", Optional[str], BaseUrlOpt),
                ("api_key_env", "api_key_env", Optional[str], ApiKeyEnvOpt), ("concurrency", "concurrency", int, ConcurrencyOpt),
                ("remote_model", "remote_model", Optional[str], RemoteModelOpt), ("server_n", "server_n", bool, ServerNOpt)],

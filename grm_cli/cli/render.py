@@ -249,7 +249,9 @@ def doctor_panel(report) -> Panel:
     m = report.model
     if m:
         t.add_row("model", Text(f"{m.name} ({m.architecture}, {m.n_layer} layers): {m.path}"))
-        t.add_row("needs", f"weights {m.weights_gib:.2f} GiB + KV cache {m.kv_cache_gib:.2f} GiB ({m.kv_type}; 4 x --ctx {m.ctx} cells shared by the batched engine's sequences; trained for {m.ctx_train})")
+        t.add_row("needs", f"weights {m.weights_gib:.2f} GiB + KV cache at most {m.kv_cache_gib:.2f} GiB ({m.kv_type}; {m.kv_cells:,} cells: k={m.samples} x (prompt up to --ctx {m.ctx} "
+                  f"+ --max-tokens {m.max_tokens} + score line) for the records filling --parallel {m.parallel}, a record's samples sharing its prompts; "
+                  f"a run allocates what its prompts need; trained for {m.ctx_train})")
         t.add_row("offload (auto)", m.fit or ("no GPU backend: CPU" if not report.gpu_offload else "GPU memory unknown: all layers"))
     body: list = [t]
     for p in report.problems:

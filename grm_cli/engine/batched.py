@@ -5,8 +5,11 @@ CPU that leaves most of the matrix units idle, and on a GPU almost all of them. 
 many sequences:
 
 - the prefix all prompts of a call share (the template's instructions) is decoded once into sequence 0;
-- each distinct prompt copies that prefix (`llama_memory_seq_cp`, no recomputation in a unified KV cache)
-  and decodes only its own tail; its k samples copy the whole prompt the same way;
+- each distinct prompt copies that prefix (`llama_memory_seq_cp`, no recomputation in a unified KV cache),
+  or a longer one from the prompt admitted just before it (the same record in another response order:
+  its query is decoded once), and decodes only its own tail; its k samples copy the whole prompt;
+- the cache is sized to the work (`kvplan`): the cells the first wave of requests occupies, grown when
+  a later call needs more, rather than a fixed multiple of --ctx;
 - every live sequence advances by one token per `llama_decode`, each with its own sampler chain seeded
   from its request, across records, up to `n_seq_max` sequences and the KV cells available;
 - the score line is forced per sequence exactly as in `LlamaEngine`: the started answer is dropped from
@@ -24,15 +27,16 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest, budget
 from grm_cli.engine.chunks import ContextOwner, DecodeError, decode_sequence
+from grm_cli.engine.kvplan import WaveGroup, common_prefix, group_shared, round_cells, wave_cells
 from grm_cli.engine.llama import LlamaEngine, captured_stderr
 from grm_cli.errors import ModelError
 
 ROOT_SEQ = 0
-KV_CELLS_PER_CTX = 4  # the shared cache holds 4 x --ctx cells: prompts once, the samples' own tokens each
+FitLayers = Callable[[int], int]  # KV cells -> GPU layers to load with (--n-gpu-layers auto)
 
 
 @dataclass
@@ -69,7 +73,9 @@ class _Group:
     tokens: list[int]
     members: list[int]  # request indexes
     reserved: int = 0
-    live: int = 0
+    live: int = 0  # own live samples + live groups that copied their prompt prefix from this one
+    seqs: list[int] = field(default_factory=list)  # sequence ids of its live samples (any holds the prompt)
+    lender: "_Group | None" = None  # the group whose prompt cells this one shares beyond the root
 
 
 class BatchedLlamaEngine(ContextOwner):
@@ -82,47 +88,78 @@ class BatchedLlamaEngine(ContextOwner):
         n_ctx: int = 4096,
         n_seq_max: int = 32,
         kv_cells: int | None = None,
+        n_threads_batch: int | None = None,
+        fit_layers: FitLayers | None = None,
         **load,
     ):
         """`load`: how the weights are loaded, exactly LlamaEngine's keywords (n_gpu_layers, n_threads,
-        kv_type, flash_attn, use_mmap, use_mlock, verbose, lora_path, lora_scale)."""
+        kv_type, flash_attn, use_mmap, use_mlock, verbose, lora_path, lora_scale).
+        kv_cells: a fixed cache size (requests wait for cells); None: sized to the work at the first call.
+        n_threads_batch: threads for prompt evaluation (default: n_threads); n_threads decodes.
+        fit_layers: `--n-gpu-layers auto` decided once the cache size is known: called with the cells
+        about to be allocated, it returns the GPU layers, and the weights are reloaded with them."""
         from grm_cli.engine._native import lib
 
         self._c = lib
+        self._model_path, self._load, self._fit_layers = model_path, dict(load), fit_layers
         # The high-level object loads the weights (shared, not copied) and knows the chat template;
         # its own context is kept tiny since generation happens in the context below.
         self.base = LlamaEngine(model_path, n_ctx=256, **load)
-        n_threads, kv_type, flash_attn, verbose = (load.get(k, d) for k, d in (("n_threads", None), ("kv_type", "f16"), ("flash_attn", False), ("verbose", False)))
         self.name, self.path, self.n_ctx_train = self.base.name, self.base.path, self.base.n_ctx_train
         self.n_ctx = n_ctx  # per sequence: prompt + generation, as for LlamaEngine
         self.n_seq_max = max(2, min(n_seq_max, lib.llama_max_parallel_sequences()))
-        self.kv_cells = kv_cells or n_ctx * KV_CELLS_PER_CTX
         self.n_batch = 2048
-        model = self.base.llm.model
-        self._vocab = lib.llama_model_get_vocab(model)
+        threads = load.get("n_threads") or max(1, os.cpu_count() or 1)
+        self.threads = (threads, n_threads_batch or threads)  # (decode, prompt evaluation)
+        self.kv_fixed = kv_cells is not None
+        self.kv_cells = 0  # until a context exists
+        self.ctx = None
+        self._batch = lib.llama_batch_init(self.n_batch, 0, 1)
+        self._root: list[int] = []
+        self._piece = ctypes.create_string_buffer(256)
+        self.stats = EngineStats(prompt_evaluated=0, prompt_seconds=0.0, decode_seconds=0.0)
+        if kv_cells:
+            self._make_context(kv_cells)
+
+    def _make_context(self, cells: int) -> None:
+        """(Re)create the generation context with `cells` KV cells; what it held is gone (the root too)."""
+        lib = self._c
+        if self._fit_layers is not None:  # --n-gpu-layers auto, now that the cache size is known
+            layers = self._fit_layers(cells)
+            self._fit_layers = None
+            if layers != self.base.n_gpu_layers:
+                self.base = LlamaEngine(self._model_path, n_ctx=256, **{**self._load, "n_gpu_layers": layers})
+        if self.ctx:
+            lib.llama_free(self.ctx)
+            self.ctx = None
+        self._root = []
+        kv_type, flash_attn, verbose = (self._load.get(k, d) for k, d in (("kv_type", "f16"), ("flash_attn", False), ("verbose", False)))
         params = lib.llama_context_default_params()
-        params.n_ctx = self.kv_cells
+        params.n_ctx = cells
         params.n_batch = self.n_batch
         params.n_ubatch = 512
         params.n_seq_max = self.n_seq_max
         params.kv_unified = True  # copied prefixes share cells instead of duplicating them (partial copies need it)
-        threads = n_threads or max(1, os.cpu_count() or 1)
-        params.n_threads = params.n_threads_batch = threads
+        params.n_threads, params.n_threads_batch = self.threads
         kv_ggml = getattr(lib, f"GGML_TYPE_{kv_type.upper()}")
         params.type_k = params.type_v = kv_ggml
         params.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else lib.LLAMA_FLASH_ATTN_TYPE_AUTO
         params.no_perf = True
         with captured_stderr(not verbose):  # llama.cpp warns that a shared cache exceeds the trained context
-            self.ctx = lib.llama_init_from_model(model, params)
+            self.ctx = lib.llama_init_from_model(self.base.llm.model, params)
         if not self.ctx:
-            raise ModelError(f"{self.path}: llama.cpp could not create a context of {self.kv_cells} KV cells for {self.n_seq_max} sequences (out of memory?): lower --ctx or --parallel")
+            raise ModelError(f"{self.path}: llama.cpp could not create a context of {cells} KV cells for {self.n_seq_max} sequences (out of memory?): lower --parallel or --ctx")
         self.base.attach_adapter(self.ctx)
+        self._vocab = lib.llama_model_get_vocab(self.base.llm.model)
         self.kv_cells = lib.llama_n_ctx(self.ctx)
         self._mem = lib.llama_get_memory(self.ctx)
-        self._batch = lib.llama_batch_init(self.n_batch, 0, 1)
-        self._root: list[int] = []
-        self._piece = ctypes.create_string_buffer(256)
-        self.stats = EngineStats(prompt_evaluated=0, prompt_seconds=0.0, decode_seconds=0.0)
+
+    def _size_for(self, waves: Sequence[WaveGroup], root: list[int]) -> None:
+        """Size the cache to the first wave of this call's work (grow only: a later smaller call fits)."""
+        need = round_cells(wave_cells(waves, root))
+        if self.ctx and (self.kv_fixed or need <= self.kv_cells):
+            return
+        self._make_context(max(need, self.kv_cells))
 
     @property
     def fingerprint(self) -> str:
@@ -159,19 +196,26 @@ class BatchedLlamaEngine(ContextOwner):
         groups: dict[tuple, _Group] = {}
         for i, toks in enumerate(prompts):
             groups.setdefault(tuple(toks), _Group(list(toks), [])).members.append(i)
-        self._set_root(prompts)
-        results: list[Generation | None] = [None] * len(requests)
         queue = list(groups.values())
+        root = _common_root(prompts)
+        self._size_for(self._first_wave(queue, requests, root), root)
+        self._set_root(root)
+        results: list[Generation | None] = [None] * len(requests)
         free_ids = list(range(self.n_seq_max - 1, 0, -1))
         active: list[_Seq] = []
         used = len(self._root)
+        live: list[_Group] = []  # groups whose prompt cells are held: longer prefixes to copy than the root
         try:
             while queue or active:
-                # Admit whole groups while sequence ids and KV cells last.
-                while queue and len(free_ids) >= min(len(queue[0].members), self.n_seq_max - 1):
+                # Admit whole groups while sequence ids and KV cells last; part of a group when its prompt
+                # is already held (its other samples are running): copying it costs nothing.
+                while queue and free_ids:
                     g = queue[0]
+                    lender, shared = self._lender(g.tokens, live)
+                    if len(free_ids) < min(len(g.members), self.n_seq_max - 1) and shared < len(g.tokens) - 1:
+                        break
                     take = g.members[: len(free_ids)]
-                    need = (len(g.tokens) - self._shared(g.tokens)) + sum(budget(requests[i]) for i in take)
+                    need = len(g.tokens) - shared + sum(budget(requests[i]) for i in take)
                     if active and used + need > self.kv_cells:
                         break
                     if need + len(self._root) > self.kv_cells:
@@ -184,18 +228,22 @@ class BatchedLlamaEngine(ContextOwner):
                         sub = g
                     sub.reserved = need
                     used += need
-                    active.extend(self._admit(sub, requests, free_ids))
+                    active.extend(self._admit(sub, requests, free_ids, shared, lender))
+                    live.append(sub)
                 if not active:
                     continue
                 self._step(active)
-                for s in [s for s in active if s.phase == "done"]:
+                done = [s for s in active if s.phase == "done"]
+                if done:  # finished samples leave the batch, and free their cells, before the next step
+                    active = [s for s in active if s.phase != "done"]
+                for s in done:
                     results[s.index] = self._finish(s)
-                    active.remove(s)
                     self._c.llama_memory_seq_rm(self._mem, s.seq_id, -1, -1)
                     free_ids.append(s.seq_id)
-                    s.group.live -= 1
-                    if s.group.live == 0:
-                        used -= s.group.reserved
+                    s.group.seqs.remove(s.seq_id)
+                    if not s.group.seqs:
+                        live.remove(s.group)
+                    used -= self._release(s.group)
         finally:
             for s in active:
                 self._free_chain(s)
@@ -203,33 +251,44 @@ class BatchedLlamaEngine(ContextOwner):
         return results  # type: ignore[return-value]
 
     # -- scheduling ------------------------------------------------------------------------------
-    def _shared(self, tokens: list[int]) -> int:
-        n = 0
-        for a, b in zip(self._root, tokens):
-            if a != b:
+    def _first_wave(self, queue: list[_Group], requests: Sequence[GenerationRequest], root: list[int]) -> list[WaveGroup]:
+        """The groups the scheduler admits at once (sequence ids permitting): what sizes the cache."""
+        free, wave = self.n_seq_max - 1, []
+        for g in queue:
+            if free < min(len(g.members), self.n_seq_max - 1):
                 break
-            n += 1
-        return min(n, len(tokens) - 1)  # the last prompt token is always decoded: its logits start sampling
+            take = g.members[:free]
+            wave.append(WaveGroup(g.tokens, [budget(requests[i]) for i in take]))
+            free -= len(take)
+        return wave
 
-    def _set_root(self, prompts: list[list[int]]) -> None:
+    def _lender(self, tokens: list[int], live: list[_Group]) -> tuple["_Group | None", int]:
+        """Where a prompt's prefix is copied from: the live group sharing the most of it, or the root."""
+        best, shared = None, group_shared(tokens, self._root, None)
+        for g in live:
+            n = group_shared(tokens, self._root, g.tokens)
+            if n > shared:
+                best, shared = g, n
+        return best, shared
+
+    @staticmethod
+    def _release(g: "_Group | None") -> int:
+        """One holder of g's cells is gone; when none is left its reservation is free (returned), and its
+        lender loses a holder in turn."""
+        freed = 0
+        while g is not None:
+            g.live -= 1
+            if g.live > 0:
+                break
+            freed += g.reserved
+            g = g.lender
+        return freed
+
+    def _set_root(self, common: list[int]) -> None:
         """Sequence 0 holds the prefix every prompt of this call shares (decoded once, kept across calls)."""
-        common = prompts[0]
-        for p in prompts[1:]:
-            n = 0
-            for a, b in zip(common, p):
-                if a != b:
-                    break
-                n += 1
-            common = common[:n]
-        if len(common) < 16:
-            common = []
         if common == self._root:
             return
-        keep = 0
-        for a, b in zip(self._root, common):
-            if a != b:
-                break
-            keep += 1
+        keep = common_prefix(self._root, common)
         self._c.llama_memory_seq_rm(self._mem, ROOT_SEQ, keep, -1)
         self._root = self._root[:keep]
         if len(common) > keep:
@@ -256,15 +315,16 @@ class BatchedLlamaEngine(ContextOwner):
         if rc != 0:
             raise ModelError(f"llama_decode failed ({rc}): the KV cache is full or the batch is invalid; lower --parallel or raise --ctx")
 
-    def _admit(self, g: _Group, requests: Sequence[GenerationRequest], free_ids: list[int]) -> list[_Seq]:
-        """Decode the group's prompt once, copy it to each sample's sequence, and sample their first tokens."""
+    def _admit(self, g: _Group, requests: Sequence[GenerationRequest], free_ids: list[int], shared: int, lender: "_Group | None") -> list[_Seq]:
+        """Copy the shared prefix (from the root, or from the lender's prompt: the same record in another
+        response order), decode the rest of the prompt once, copy it to each sample's sequence, and
+        sample their first tokens."""
         now = time.perf_counter()
         ids = [free_ids.pop() for _ in g.members]
         first = ids[0]
-        shared = self._shared(g.tokens) if self._root else 0
         self._c.llama_memory_seq_rm(self._mem, first, -1, -1)
         if shared:
-            self._c.llama_memory_seq_cp(self._mem, ROOT_SEQ, first, 0, shared)
+            self._c.llama_memory_seq_cp(self._mem, lender.seqs[0] if lender else ROOT_SEQ, first, 0, shared)
         idx = self._decode_chunks(first, g.tokens[shared:], shared, want_last=True)
         seqs = []
         for req_index, seq_id in zip(g.members, ids):
@@ -274,7 +334,10 @@ class BatchedLlamaEngine(ContextOwner):
             s = _Seq(req_index, requests[req_index], seq_id, len(g.tokens), g, now, pos=len(g.tokens))
             s.chain = self._chain(s.req.temperature, s.req.seed)
             seqs.append(s)
-        g.live = len(seqs)
+        g.live, g.seqs = len(seqs), list(ids)
+        if lender is not None:  # its prompt cells now hold ours too: its reservation stays until we finish
+            g.lender = lender
+            lender.live += 1
         for s in seqs:  # all sample from the same logits (the prompt's last token), each with its own seed
             self._accept(s, self._c.llama_sampler_sample(s.chain, self.ctx, idx))
         return seqs
@@ -424,6 +487,14 @@ class BatchedLlamaEngine(ContextOwner):
             completion_tokens=len(s.tokens) + s.tail_tokens,
             seconds=time.perf_counter() - s.started,
         )
+
+
+def _common_root(prompts: list[list[int]]) -> list[int]:
+    """The prefix every prompt of a call shares (the template's instructions), if long enough to matter."""
+    common = prompts[0]
+    for p in prompts[1:]:
+        common = common[: common_prefix(common, p)]
+    return list(common) if len(common) >= 16 else []
 
 
 def _decode_prefix(data: bytearray) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
+from grm_cli.engine.kvplan import CPU_PARALLEL, GPU_PARALLEL
 from grm_cli.errors import InputError
 
 ENGINE_KINDS = ("batched", "simple")
@@ -30,7 +31,7 @@ class EngineOptions:
     model: Optional[str] = None  # GGUF path, alias, or hf://...; None: the default model
     ctx: int = 4096  # tokens per sequence: prompt + generation
     n_gpu_layers: str = "auto"  # a number (-1 = all) or "auto" (what fits in free GPU memory)
-    threads: Optional[int] = None
+    threads: Optional[int] = None  # decode threads (and prompt evaluation's unless threads_batch)
     kv_type: str = "f16"
     flash_attn: bool = False
     mmap: bool = True
@@ -38,7 +39,7 @@ class EngineOptions:
     verbose: bool = False  # llama.cpp's own log
     cache: bool = True  # reuse samples from the sample cache
     engine: str = "batched"  # batched (many sequences per step) or simple (one sample per call)
-    parallel: int = 16  # sequences the batched engine decodes together
+    parallel: Optional[int] = None  # sequences the batched engine decodes together; None: from the backend
     lora: Optional[Path] = None
     lora_scale: float = 1.0
     backend: str = "llama"  # llama (in-process) or openai (an OpenAI-compatible server)
@@ -47,6 +48,7 @@ class EngineOptions:
     concurrency: int = 8  # requests in flight with --backend openai
     remote_model: Optional[str] = None
     server_n: bool = False
+    threads_batch: Optional[int] = None  # prompt-evaluation threads (default: threads)
 
     @property
     def remote(self) -> bool:
@@ -78,7 +80,7 @@ class EngineOptions:
             raise InputError("--base-url and --remote-model apply to --backend openai")
         if self.engine not in ENGINE_KINDS:
             raise InputError(f"--engine {self.engine!r}: expected batched or simple")
-        if self.parallel < 1:
+        if self.parallel is not None and self.parallel < 1:
             raise InputError(f"--parallel {self.parallel}: expected a positive number of sequences")
         if self.remote and self.lora is not None:
             raise InputError("--lora applies an adapter in-process (--backend llama); a server loads its adapters itself (llama-server --lora, vLLM --lora-modules)")
@@ -90,6 +92,8 @@ class EngineOptions:
             raise InputError(f"--ctx {self.ctx} is too small: expected at least {MIN_CTX} tokens")
         if self.threads is not None and self.threads < 1:
             raise InputError(f"--threads {self.threads}: expected a positive number of threads")
+        if self.threads_batch is not None and self.threads_batch < 1:
+            raise InputError(f"--threads-batch {self.threads_batch}: expected a positive number of threads")
         if self.kv_type not in KV_TYPES:
             raise InputError(f"--kv-type {self.kv_type!r}: expected one of {', '.join(KV_TYPES)}")
         if self.kv_type != "f16" and not self.flash_attn:
@@ -98,12 +102,28 @@ class EngineOptions:
             raise InputError(f"--lora-scale {self.lora_scale}: expected a finite number")
         self.gpu_layers()
 
+    def on_gpu(self) -> bool:
+        """Whether the in-process engine will run layers on a GPU (llama.cpp built with one, not -ngl 0)."""
+        if self.remote or self.gpu_layers() == 0:
+            return False
+        from grm_cli.engine.llama import gpu_offload_supported
+
+        return gpu_offload_supported()
+
+    def sequences(self) -> int:
+        """--parallel, or when not given, from the backend: on a CPU every sequence's step adds attention
+        over every live sequence's cells (a unified cache), so 16; on a GPU a decode step costs about the
+        same for 1 or 64 sequences. The work decides the records in flight (`chunk`)."""
+        if self.parallel is not None:
+            return self.parallel
+        return GPU_PARALLEL if self.on_gpu() else CPU_PARALLEL
+
     def chunk(self, k: int) -> int:
         """Records per engine call: enough samples to fill the batched engine's sequences, or a server's
         requests in flight twice over (so the slowest request does not idle the rest)."""
         if self.remote:
             return max(1, -(-2 * self.concurrency // k))
-        return max(1, -(-self.parallel // k))
+        return max(1, -(-self.sequences() // k))
 
 
 def build_engine(options: EngineOptions, *, notify: Notify = _quiet, progress: bool = False):
@@ -121,23 +141,29 @@ def build_engine(options: EngineOptions, *, notify: Notify = _quiet, progress: b
 
     path = resolve_model(options.model, progress=progress)
     layers = options.gpu_layers()
+    fit = None
     if layers is None:
-        from grm_cli.engine.batched import KV_CELLS_PER_CTX
         from grm_cli.models.doctor import auto_gpu_layers
 
-        cells = options.ctx * KV_CELLS_PER_CTX if options.engine == "batched" else options.ctx
-        layers, why = auto_gpu_layers(path, cells, options.kv_type)
-        if layers != 0:
-            notify(f"--n-gpu-layers auto: {why}", "dim")
+        def fit(cells: int) -> int:
+            n, why = auto_gpu_layers(path, cells, options.kv_type)
+            if n != 0:
+                notify(f"--n-gpu-layers auto: {why}", "dim")
+            return n
+
+        if options.engine == "batched":
+            layers = 0  # the engine decides once its KV cache is sized to the work, and reloads if layers fit
+        else:
+            layers, fit = fit(options.ctx), None
     notify(f"loading {path.name} …", "dim")
     kwargs = dict(n_gpu_layers=layers, n_threads=options.threads, kv_type=options.kv_type, flash_attn=options.flash_attn, use_mmap=options.mmap,
                   use_mlock=options.mlock, verbose=options.verbose, lora_path=options.lora, lora_scale=options.lora_scale)
     if options.engine == "batched":
         from grm_cli.engine.batched import BatchedLlamaEngine
 
-        engine = BatchedLlamaEngine(path, n_ctx=options.ctx, n_seq_max=options.parallel + 1, **kwargs)
+        engine = BatchedLlamaEngine(path, n_ctx=options.ctx, n_seq_max=options.sequences() + 1, n_threads_batch=options.threads_batch, fit_layers=fit, **kwargs)
     else:
-        engine = LlamaEngine(path, n_ctx=options.ctx, **kwargs)
+        engine = LlamaEngine(path, n_ctx=options.ctx, **kwargs)  # (llama-cpp-python picks its own prompt threads)
     if engine.n_ctx_train and options.ctx > engine.n_ctx_train:
         notify(f"warning: --ctx {options.ctx} is above the {engine.n_ctx_train} tokens {path.name} was trained for; quality may drop past that", "yellow")
     return _cached(engine, engine.fingerprint, options, notify)
