@@ -392,6 +392,23 @@ def test_sigterm_finishes_requests_in_flight_and_exits_0(tiny_model):
     assert any("SIGTERM: finishing" in line for line in log) and log[-1].startswith("stopped"), log
 
 
+@pytest.mark.slow
+def test_meta_rm_guided_voting_over_http(tiny_model, short_template, tmp_path):
+    from conftest import write_jsonl
+
+    data, run, head = write_jsonl(tmp_path / "d.jsonl", RECORDS[:3]), tmp_path / "run.jsonl", tmp_path / "metarm.json"
+    common = ["--model", tiny_model, "--template", short_template, "--ctx", "4096"]
+    assert grm("score", data, *common, "-k", "4", "--max-tokens", "4", "--no-cache", "-o", run).returncode == 0
+    trained = grm("train", "metarm", run, "-o", head, *common)
+    assert trained.returncode == 0, trained.stderr
+    with server(tiny_model, "-k", "4", "--max-tokens", "4", "--template", str(short_template), "--meta-rm", str(head), "--k-meta", "2") as url:
+        status, body, _ = call(url, "/score", RECORDS[3])
+        assert status == 200, body
+        r = body["results"][0]
+        assert r["run"]["k_meta"] == 2 and r["votes"] == 2 and all(0 <= x["meta_score"] <= 1 for x in r["samples"])
+        assert sum(bool(x["meta_kept"]) for x in r["samples"]) == 2
+
+
 def test_the_base_install_never_imports_the_web_stack():
     code = ("import sys; from grm_cli.cli import main; import grm_cli.serve.scorer, grm_cli.serve.contracts, grm_cli.integrations.trl, grm_cli.integrations.verl; "
             "print(sorted(m for m in ('fastapi', 'starlette', 'uvicorn') if m in sys.modules))")
