@@ -182,6 +182,18 @@ def test_cli_adaptive_reports_the_saving_and_refuses_bad_flags(tiny_model, tmp_p
     assert "adaptive voting:" in p.stderr and "of 18 samples" in p.stderr
     lines = [json.loads(x) for x in p.stdout.splitlines()]
     assert all(x["run"]["adaptive"] == "stat" and x["run"]["adaptive_risk"] == 0.01 and 4 <= x["samples_used"] <= 6 for x in lines)
+    # an adaptive run resumes like any other: stored records are skipped, a changed rule is refused
+    out = tmp_path / "run.jsonl"
+    first = tmp_path / "first.jsonl"
+    first.write_text(data.read_text().splitlines(keepends=True)[0])
+    flags = ("-m", tiny_model, "-t", short_template, "-k", 6, "--adaptive", "stat", "--max-tokens", 6, "-o", out)
+    assert grm("score", first, *flags).returncode in (0, 4)
+    again = grm("score", data, *flags)
+    assert again.returncode in (0, 4) and "skipping 1 records already in" in again.stderr
+    stored = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["id"] for x in stored] == ["x0", "x1", "x2"] and all("samples_used" in x for x in stored)
+    other = grm("score", data, "-m", tiny_model, "-t", short_template, "-k", 6, "--adaptive", "exact", "--max-tokens", 6, "-o", out)
+    assert other.returncode == 2 and "adaptive" in other.stderr and "Traceback" not in other.stderr, other.stderr
     for args, msg in [(("--adaptive", "maybe"), "expected exact or stat"), (("--budget", "10"), "--budget needs --adaptive"),
                       (("--adaptive", "stat", "--adaptive-risk", "0.7"), "between 0 and 0.5"), (("-k", "1", "--adaptive", "exact"), "-k 2 or more")]:
         q = grm("score", data, "-m", tiny_model, "-t", short_template, "-k", 4, *args)
