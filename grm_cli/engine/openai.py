@@ -31,6 +31,15 @@ EXTENSIONS = ("continue_final_message", "add_generation_prompt", "grammar", "gui
 CHARS_PER_TOKEN = 3.0  # a cautious estimate: the server's tokenizer is not at hand
 
 
+class ServerError(ModelError):
+    """A request that failed: `status` is the server's HTTP status, None when no answer came. Callers
+    branch on the status, never on the message's wording."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
 class OpenAIEngine:
     def __init__(
         self,
@@ -74,20 +83,22 @@ class OpenAIEngine:
             headers["Authorization"] = f"Bearer {self.api_key}"
         for attempt in range(self.max_retries + 1):
             req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data is not None else "GET")
+            code = None
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                    code = r.status
                     return json.loads(r.read().decode("utf-8"))
             except urllib.error.HTTPError as e:
                 detail = e.read().decode("utf-8", "replace")[:300]
                 if e.code not in RETRY_STATUS or attempt == self.max_retries:
-                    raise ModelError(f"{url}: the server answered {e.code}: {detail}") from None
+                    raise ServerError(f"{url}: the server answered {e.code}: {detail}", e.code) from None
                 wait = _retry_after(e.headers.get("Retry-After")) or self.backoff * 2 ** attempt
             except (urllib.error.URLError, http.client.HTTPException, OSError) as e:  # refused, reset, torn reads, TLS
                 if attempt == self.max_retries:
-                    raise ModelError(f"{url}: no answer after {self.max_retries + 1} tries ({getattr(e, 'reason', e)})") from None
+                    raise ServerError(f"{url}: no answer after {self.max_retries + 1} tries ({getattr(e, 'reason', e)})") from None
                 wait = self.backoff * 2 ** attempt
             except ValueError:
-                raise ModelError(f"{url}: the server's answer is not JSON") from None
+                raise ServerError(f"{url}: the server's answer is not JSON", code) from None
             with self._lock:
                 self.retries += 1
             time.sleep(wait * (1 + 0.1 * random.random()))
@@ -97,10 +108,10 @@ class OpenAIEngine:
         try:
             answer = self._request("/models")
             models = answer.get("data") if isinstance(answer, dict) else None
-        except ModelError as e:
-            if "no answer after" in str(e):
+        except ServerError as e:
+            if e.status is None:
                 raise ModelError(f"no server answers at {self.base_url} ({e}): is it running, and is --base-url right?") from None
-            if "answered 404" in str(e):
+            if e.status == 404:
                 raise ModelError(f"{self.base_url}/models: not found (404): --base-url must be the server's OpenAI root, usually ending in /v1") from None
             raise ModelError(f"cannot list the server's models ({e}); pass --remote-model NAME") from None
         if not isinstance(models, list) or not models or not isinstance(models[0], dict) or "id" not in models[0]:
@@ -165,9 +176,9 @@ class OpenAIEngine:
             body = {k: v for k, v in body.items() if k not in EXTENSIONS}
         try:
             answer = self._request("/chat/completions", body)
-        except ModelError as e:
-            # A strict server refuses fields it does not know: ask again without the extensions, from now on.
-            if self._plain or "answered 400" not in str(e) or not any(k in str(e) for k in EXTENSIONS if k in body):
+        except ServerError as e:
+            # A strict server refuses fields it does not know (400 naming one): ask again without the extensions, from now on.
+            if self._plain or e.status != 400 or not any(k in str(e) for k in EXTENSIONS if k in body):
                 raise
             self._plain = True
             answer = self._request("/chat/completions", {k: v for k, v in body.items() if k not in EXTENSIONS})
