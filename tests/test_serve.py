@@ -19,7 +19,7 @@ from collections import Counter
 from contextlib import contextmanager
 
 import pytest
-from conftest import EXAMPLES, grm
+from conftest import EXAMPLES, grm, write_jsonl
 
 from grm_cli.serve.rewards import completion_text, group_completions, rewards_from_results
 
@@ -81,7 +81,7 @@ def _json(data: bytes):
 RECORDS = [json.loads(x) for x in (EXAMPLES / "llmbar.jsonl").read_text().splitlines()]
 
 
-SHORT = ("--max-tokens", "8", "--engine", "simple")  # with the short template: prompts of ~100 tokens
+SHORT = ("--max-tokens", "8", "--engine", "simple", "--ctx", "2048")  # with the short template: prompts of ~100 tokens
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,8 @@ def served(tiny_model, short_template):
         yield url
 
 
-def test_routes_and_concurrent_clients(served, tiny_model, short_template):
+@pytest.mark.slow  # two engines warm up (server and CLI): seconds on a loaded 2-core machine
+def test_routes_and_concurrent_clients(served, tiny_model, short_template, tmp_path):
     url = served
     status, health, _ = call(url, "/health")
     assert status == 200 and health["status"] == "ok" and health["model"] == "grm-tiny-test" and health["auth"] is False
@@ -102,10 +103,11 @@ def test_routes_and_concurrent_clients(served, tiny_model, short_template):
     assert r["id"] == RECORDS[0]["id"] and len(r["scores"]) == 2 and r["run"]["model"] == "grm-tiny-test"
 
     # Concurrent clients get their own records back, scored as the CLI scores them.
+    short = [{"id": f"sum{i}", "prompt": f"What is {i} + {i}?", "responses": [str(2 * i), str(2 * i + 1)], "preferred": 0} for i in range(4)]
     got: dict[int, list] = {}
 
     def client(i: int) -> None:
-        got[i] = call(url, "/score", {"records": RECORDS[2 * i: 2 * i + 2]})[1]["results"]
+        got[i] = call(url, "/score", {"records": short[i: i + 1]} if i % 2 else short[i])[1]["results"]
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
     for t in threads:
@@ -113,8 +115,9 @@ def test_routes_and_concurrent_clients(served, tiny_model, short_template):
     for t in threads:
         t.join()
     served_results = [r for i in range(4) for r in got[i]]
-    assert [r["id"] for r in served_results] == [x["id"] for x in RECORDS]
-    cli = grm("score", EXAMPLES / "llmbar.jsonl", "--model", tiny_model, "--ctx", "8192", *SHORT, "--template", short_template, "--no-cache", "--json")
+    assert [r["id"] for r in served_results] == [x["id"] for x in short]
+    data = write_jsonl(tmp_path / "four.jsonl", short)
+    cli = grm("score", data, "--model", tiny_model, *SHORT, "--template", short_template, "--no-cache", "--json")
     assert cli.returncode == 0, cli.stderr
     expected = [json.loads(x) for x in cli.stdout.splitlines()]
     assert [(r["id"], r["scores"], [s["text"] for s in r["samples"]]) for r in served_results] == \
@@ -241,10 +244,12 @@ def test_openapi_schema_describes_the_bodies(served):
     refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(doc)))
     assert {"RecordIn", "GetRewardIn", "GetRewardOut", "RewardsIn"} <= refs <= set(doc["components"]["schemas"])
     assert doc["components"]["schemas"]["GetRewardOut"]["required"] == ["rewards", "scores", "extra_logs", "unparsed"]
+    assert doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer" and doc["paths"]["/score"]["post"]["security"] == [{"HTTPBearer": []}]
     with urllib.request.urlopen(served + "/docs", timeout=30) as r:
         assert r.status == 200 and "swagger" in r.read().decode().lower()
 
 
+@pytest.mark.slow  # two servers start
 def test_api_key_and_the_exposure_warning(tiny_model, short_template):
     from grm_cli.integrations.client import RewardClient, ServerError
 
@@ -394,8 +399,6 @@ def test_sigterm_finishes_requests_in_flight_and_exits_0(tiny_model):
 
 @pytest.mark.slow
 def test_meta_rm_guided_voting_over_http(tiny_model, short_template, tmp_path):
-    from conftest import write_jsonl
-
     data, run, head = write_jsonl(tmp_path / "d.jsonl", RECORDS[:3]), tmp_path / "run.jsonl", tmp_path / "metarm.json"
     common = ["--model", tiny_model, "--template", short_template, "--ctx", "4096"]
     assert grm("score", data, *common, "-k", "4", "--max-tokens", "4", "--no-cache", "-o", run).returncode == 0
