@@ -12,11 +12,12 @@ from conftest import write_jsonl
 from grm_cli.core.prompt import load_template
 from grm_cli.core.records import Record, Turn
 from grm_cli.core.rules import is_correct
+from grm_cli.core.sampling import response_order, sample_seed
 from grm_cli.errors import InputError
 from grm_cli.scoring.pipeline import ScoreSettings, score_record
 from grm_cli.train.base_model import BaseInfo
 from grm_cli.train.export import LoraPair, LoraWeights, permute_rows, stack
-from grm_cli.train.grpo import RuleReward, rl_prompts
+from grm_cli.train.grpo import RuleReward, pass_rows, passes_needed, rl_prompts, view_order
 from grm_cli.train.settings import load_settings
 from grm_cli.train.sft import ChatExample, balance_positions, mix_in, read_instruction_data, read_rft_examples, too_easy_ids
 
@@ -231,3 +232,74 @@ def test_training_targets_follow_what_llama_cpp_can_run_per_architecture():
         trainable_targets("deepseek2", ("q_proj",), LINEAR_TARGETS)
     with pytest.raises(InputError, match="gate_proj"):
         trainable_targets("phi3", ("gate_proj",), LINEAR_TARGETS)
+
+
+# -- RL: the response order changes from pass to pass ------------------------------------------------------
+def three(rid="q3", preferred=2) -> Record:
+    return Record(id=rid, context=(Turn("user", "Answer in lowercase: what is ice?"),), responses=("Frozen water.", "FROZEN WATER.", "frozen water."), preferred=preferred)
+
+
+def test_view_orders_go_round_every_position_and_are_seeded():
+    for n in (2, 3, 4):
+        orders = [view_order(n, 7, "rec", v) for v in range(3 * n)]
+        assert orders == [view_order(n, 7, "rec", v) for v in range(3 * n)]  # reproducible for a seed
+        assert orders[0] == response_order(n, sample_seed(7, "rec", 0), True)  # pass 0: scoring's sample 0
+        for c in range(3):
+            cycle = orders[c * n:(c + 1) * n]
+            assert all(a != b for a, b in zip(cycle, cycle[1:]))  # consecutive passes differ
+            for i in range(n):  # every response shown once in every position per cycle
+                assert sorted(o.index(i) for o in cycle) == list(range(n))
+    assert {tuple(view_order(4, s, "rec", 0)) for s in range(8)} != {view_order(4, 0, "rec", 0)}  # the seed matters
+    assert [view_order(3, 7, "rec", v, shuffle=False) for v in range(4)] == [(0, 1, 2)] * 4
+
+
+def test_pass_rows_show_each_record_in_its_pass_order(tiny_engine):
+    recs = [three("a", 0), three("b", 1), three("c", 2), two(1)]
+    rows = [p.to_row() for p in rl_prompts(recs, T, tiny_engine.layout, seed=5)]
+    data = pass_rows(rows, T, tiny_engine.layout, passes=3, seed=5)
+    assert data == pass_rows(rows, T, tiny_engine.layout, passes=3, seed=5) and len(data) == 3 * len(recs)
+    assert all("source" not in row for row in data)  # the dataset holds plain columns only
+    by_id = {r.id: r for r in recs}
+    for i, row in enumerate(data):
+        assert row["view"] == i // len(recs)  # pass v of the data is pass v of the run
+        rec = by_id[row["record_id"]]
+        assert tuple(row["order"]) == view_order(len(rec.responses), 5, rec.id, row["view"])
+        shown = [row["prompt"].index(f"[The Begin of Response {j + 1}]\n{rec.responses[k]}\n[The End") for j, k in enumerate(row["order"])]
+        assert shown == sorted(shown)  # the text shows the responses in exactly that order
+    for rid, rec in by_id.items():
+        orders = [tuple(r["order"]) for r in data if r["record_id"] == rid][: len(rec.responses)]
+        assert len(set(orders)) == len(orders)  # within a cycle of n passes, each shows the record in another order
+
+
+def test_the_reward_reads_the_order_each_completion_was_shown(tiny_engine):
+    """TRL hands the reward each row's columns beside its completion: the same score line is right for
+    the pass that showed the label where it scores it, and wrong for a pass that showed it elsewhere."""
+    rows = [p.to_row() for p in rl_prompts([three("a", 2)], T, tiny_engine.layout, seed=1)]
+    data = pass_rows(rows, T, tiny_engine.layout, passes=3, seed=1)
+    first = data[0]
+    at = first["order"].index(2)  # where pass 0 shows the labelled best
+    line = "Scores: \\boxed{%s}" % ", ".join("9" if j == at else "2" for j in range(3))
+    completions = [" c\nAnalysis: a\n" + line] * len(data)
+    columns = {k: [row[k] for row in data] for k in ("prefix", "order", "label", "record_id", "view")}
+    got = RuleReward(T)([row["prompt"] for row in data], completions, **columns)
+    assert got == [1.0 if row["order"].index(2) == at else -1.0 for row in data]
+    assert got[0] == 1.0 and -1.0 in got  # the passes differ, so the same text is not right in all of them
+
+
+def test_passes_needed_cover_the_steps():
+    rl = load_settings("rl", None, {"steps": 30, "batch": 8, "group": 4})
+    assert passes_needed(rl, 20) == 3  # 30 steps x 2 prompts = 60 prompts = 3 passes over 20 records
+    assert passes_needed(rl, 20, world=2) == 6
+    assert passes_needed(rl, 500) == 1
+    assert passes_needed(load_settings("rl", None, {"epochs": 2.5}), 20) == 3
+
+
+@pytest.mark.slow
+def test_trl_reads_the_passes_in_order_with_its_shuffle_off(tiny_engine):
+    """`train_grpo` turns TRL's shuffle off; its sampler then walks the rows as `pass_rows` laid them out."""
+    from trl.trainer.utils import RepeatSampler
+
+    rows = [p.to_row() for p in rl_prompts([three("a", 0), three("b", 1)], T, tiny_engine.layout, seed=0)]
+    data = pass_rows(rows, T, tiny_engine.layout, passes=3, seed=0)
+    idx = list(RepeatSampler(data, mini_repeat_count=4, batch_size=2, repeat_count=1, shuffle=False))
+    assert [data[i]["view"] for i in idx[::4]] == [0, 0, 1, 1, 2, 2]
