@@ -79,7 +79,7 @@ def test_backend_flags_are_checked():
             "--api-key-env", "GRM_TEST_UNSET_KEY")
     assert p.returncode == 2 and "GRM_TEST_UNSET_KEY" in p.stderr
     p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "-k", "2", "--meta-rm", "m.json", "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1")
-    assert p.returncode == 2 and "--meta-rm reads the model's hidden states" in p.stderr
+    assert p.returncode == 2 and "--meta-rm with a head file reads the model's hidden states" in p.stderr
     p = grm("score", str(EXAMPLES / "llmbar.jsonl"), "--meta-rm", "m.json")
     assert p.returncode == 2 and "give -k 2 or more" in p.stderr
 
