@@ -479,3 +479,16 @@ def test_rewards_are_mean_scores_and_none_when_unparsed():
 
     results = [R([(8, 2), (6, 4)], 2), R([None, None], 1)]
     assert rewards_from_results(results, [(0, 0), (1, 0), (0, 1)], 3) == [7.0, None, 3.0]
+
+
+@pytest.mark.slow
+def test_adaptive_voting_over_http(tiny_model, short_template):
+    """`grm serve -k 6 --adaptive stat`: each record's result says how many samples it used and why it stopped."""
+    with server(tiny_model, *SHORT, "--template", str(short_template), "-k", "6", "--adaptive", "stat") as url:
+        status, body, _ = call(url, "/score", [{"prompt": "2+2?", "responses": ["4", "5"]}, {"prompt": "3+3?", "responses": ["6", "7", "8"]}])
+    assert status == 200, body
+    for r in body["results"]:
+        assert 4 <= r["samples_used"] == len(r["samples"]) <= 6 and r["run"]["adaptive"] == "stat"
+        assert (r["stopped_by"] is None) == (r["samples_used"] == 6)
+    p = grm("serve", "--model", tiny_model, "--adaptive", "sometimes", "-k", "4")
+    assert p.returncode == 2 and "expected exact or stat" in p.stderr

@@ -10,7 +10,7 @@ import typer
 from grm_cli.cli.app import app
 from grm_cli.cli.console import say
 from grm_cli.cli.options import SeedOpt, TemplateOpt, _check_sampling, engine_flags, load_engine
-from grm_cli.cli.score import _meta_file, _meta_rm
+from grm_cli.cli.score import AdaptiveRiskOpt, _adaptive, _meta_file, _meta_rm
 from grm_cli.engine.factory import EngineOptions
 from grm_cli.errors import InputError
 
@@ -27,8 +27,10 @@ def serve(
     port: int = typer.Option(8000, "--port", help="Port (0 picks a free one; the line on stderr says which)."),
     queue_size: int = typer.Option(32, "--queue-size", help="Requests that may wait; more get 503 with Retry-After."),
     max_body_mb: float = typer.Option(4.0, "--max-body-mb", help="Largest request body in MB (larger: 413)."),
-    meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Meta-RM-guided voting with this meta RM (from `grm train metarm`)."),
+    meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Meta-RM-guided voting with this meta RM (a head file from `grm train metarm`, or a scalar meta RM folder / hf://owner/repo)."),
     k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM (default k/2)."),
+    adaptive: Optional[str] = typer.Option(None, "--adaptive", help="Adaptive voting (exact or stat): each request's records stop sampling once their vote is settled (see grm score --help)."),
+    adaptive_risk: float = AdaptiveRiskOpt,
     request_timeout: float = typer.Option(600.0, "--request-timeout", help="Seconds a request may wait for its scores (then 504; its records are not scored)."),
     unparsed_reward: Optional[float] = typer.Option(None, "--unparsed-reward", help="/get_reward: the reward for a completion no sample could score (default null; OpenRLHF needs a number, e.g. 1). Such completions are listed in \"unparsed\" either way."),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="GRM_API_KEY", show_default=False, help="Require `Authorization: Bearer KEY` on /score, /get_reward, /rewards and /metrics (401 otherwise). Prefer the GRM_API_KEY environment variable: a flag shows in `ps`."),
@@ -44,6 +46,8 @@ def serve(
     Examples:
 
       grm serve --model grm.gguf -k 4 --port 8000
+
+      grm serve --model grm.gguf -k 16 --adaptive stat
 
       GRM_API_KEY=$(openssl rand -hex 16) grm serve --model grm.gguf --host 0.0.0.0
 
@@ -70,8 +74,10 @@ def serve(
         raise InputError("--api-key / GRM_API_KEY is empty: give a key, or leave both unset for no authentication")
     tmpl = load_template(template)
     saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl)
+    adaptive, adaptive_risk, _ = _adaptive(adaptive, adaptive_risk, None, k)
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, force_scores=force_scores, k_meta=k_meta,
-                             meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None)
+                             meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None,
+                             adaptive=adaptive, adaptive_risk=adaptive_risk)
     backlog = backlog_for(queue_size)
     try:
         sock = bind(host, port, backlog)  # before the model loads: a port in use fails fast
