@@ -48,6 +48,8 @@ class ScoreSettings:
     def __post_init__(self) -> None:
         if self.score_mode not in ("sampled", "expected"):
             raise ValueError(f"score_mode {self.score_mode!r}: expected sampled or expected")
+        if self.principles not in ("self", "none"):
+            raise ValueError(f'principles {self.principles!r}: expected "self" or "none" (given principles come with the records or a lookup)')
         if self.adaptive is not None:
             self.policy  # checks the rule and the risk
         if self.budget is not None and (self.adaptive is None or self.budget < 1):
@@ -56,8 +58,6 @@ class ScoreSettings:
     @property
     def policy(self) -> Policy | None:
         return Policy(self.adaptive, self.adaptive_risk) if self.adaptive is not None else None
-        if self.principles not in ("self", "none"):
-            raise ValueError(f'principles {self.principles!r}: expected "self" or "none" (given principles come with the records or a lookup)')
 
     @property
     def effective_temperature(self) -> float:
