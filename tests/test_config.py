@@ -70,3 +70,11 @@ def test_settings_reach_the_train_group_and_config_show_lists_every_command(tmp_
     (tmp_path / "grm.yaml").write_text("train:\n  rft:\n    lora-rnak: 7\n")
     p = grm(tmp_path, {}, "config", "show")
     assert p.returncode == 2 and '"train.rft.lora-rnak": `grm train rft` has no flag --lora-rnak' in p.stderr
+
+
+def test_config_show_never_prints_an_api_key(tmp_path):
+    (tmp_path / "grm.yaml").write_text("serve:\n  api-key: s3cr3t-key-value\n")
+    for args in (("config", "show", "--json"), ("config", "show")):
+        p = grm(tmp_path, {}, *args)
+        assert p.returncode == 0, p.stderr
+        assert "s3cr3t-key-value" not in p.stdout and "(set, not shown)" in p.stdout

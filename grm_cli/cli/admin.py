@@ -14,6 +14,8 @@ from grm_cli.cli.app import app
 from grm_cli.cli.options import CtxOpt, KvTypeOpt, ParallelOpt
 from grm_cli.errors import InputError
 
+SECRETS = {"api_key"}  # settings whose values `grm config show` never prints
+
 
 @app.command()
 def doctor(
@@ -138,6 +140,8 @@ def config_show(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"
                 continue
             s = chosen.get((name, p.name))
             value, origin = (s.value, s.origin) if s else (p.default, "default")
+            if p.name in SECRETS and value is not None:
+                value = "(set, not shown)"  # a key in a settings file must not end up in a terminal log or a pasted report
             rows.append({"command": name, "flag": p.opts[0], "value": value, "from": origin})
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
