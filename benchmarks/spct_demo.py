@@ -1,17 +1,25 @@
 """SPCT end to end on SmolLM2-135M-Instruct: rejective fine-tuning, then rule-based RL, on a task whose
-right answers are checkable (two-number addition, one right and one wrong answer per query), with
-held-out accuracy of the base model, the RFT adapter and the RFT+RL adapter measured in the same run.
+right answers are checkable, with held-out accuracy of the base model, the RFT adapter and the RFT+RL
+adapter measured in the same run.
 
-A demonstration of the machinery, not of a good reward model: a 135M model, a few hundred examples, a few
-minutes of CPU training. Every number comes from the real commands (`grm train rft`, `grm train rl`, the
-exported llama.cpp adapters loaded with --lora) and the one correctness rule.
+Tasks (`--task`):
+- constraints: instruction-following constraints in the spirit of IFEval (examples/constraints_*.jsonl,
+  written by examples/make_constraints.py: 360 training and 240 held-out records of 2-4 responses, no
+  question or constraint wording shared). The judge must check a property of the text (case, length, a
+  word, an ending, JSON, ...), which a small model can see, unlike a sum it cannot compute.
+- add: "What is a + b?" with the right sum and a near miss; copy: "Repeat exactly" with one word swapped.
 
-    python benchmarks/spct_demo.py --out runs/spct-demo            # about an hour on 2 CPU cores
-    python benchmarks/spct_demo.py --out runs/spct-demo --train 40 --test 40 --rft-steps 10 --rl-steps 4   # a quick look
+Every number comes from the real commands: `grm train rft`, `grm train rl`, and `grm eval` with the
+exported llama.cpp adapters (--lora); the metrics are `grm eval --json` on the stored results.
 
-Held-out metrics (the rule of `rules.is_correct`: the right answer must score strictly highest):
-- sample accuracy: share of single samples (k per record) whose scores single out the right answer;
-- voting@k accuracy: share of records whose summed scores single out the right answer (a tie is wrong);
+    python benchmarks/spct_demo.py --task constraints --out runs/spct-ifc                 # the issue 17 run (not yet measured)
+    python benchmarks/spct_demo.py --task constraints --out runs/smoke --train 8 --test 8 --rft-steps 2 --rl-steps 2   # does it run
+
+Held-out metrics, per stage, from `grm eval` on OUT/STAGE.jsonl (the stored samples):
+- voting@k accuracy as grm eval reports it (a tie broken by a seeded random pick, paper §5.1), strict
+  accuracy (a tie is wrong, Eq. 10) and the tie rate; voting@1 is the same on each record's first sample
+  alone (OUT/STAGE_k1.jsonl); the voting@k curve for k = 1, 2, 4, ... K (OUT/curve.png);
+- first shown wins: share of samples whose unique top score is the response shown first (position bias);
 - unparsed: share of samples with no valid score line (the forced score line keeps this near 0).
 """
 
@@ -77,92 +85,148 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
-def evaluate(test: Path, lora: Path | None, args) -> dict:
-    """Score the held-out records through llama.cpp (with the adapter, if any) and apply the rule."""
-    from grm_cli.core.prompt import load_template
-    from grm_cli.core.rules import is_correct
-    from grm_cli.engine.factory import EngineOptions, build_engine
-    from grm_cli.io.jsonl import read_records
-    from grm_cli.scoring.pipeline import ScoreSettings, score_records
-
-    tmpl = load_template(args.template)
-    options = EngineOptions(ctx=1024, parallel=args.parallel, lora=lora, cache=False)
-    engine = build_engine(options)
-    settings = ScoreSettings(k=args.k, temperature=0.5, seed=args.seed + 1000, max_tokens=args.max_tokens)
+def evaluate(test: Path, lora: Path | None, name: str, args) -> dict:
+    """Score the held-out records with `grm eval` (llama.cpp, the exported adapter if any) into
+    OUT/NAME.jsonl, and summarise those stored results with `grm eval --json`: at voting@K (all samples)
+    and at voting@1 (each record's first sample alone, a results file `grm eval` reads like any other)."""
     t = time.perf_counter()
-    results = list(score_records(read_records(str(test)), engine, tmpl, settings, chunk=options.chunk(args.k)))
-    samples = [(s, r.record.preferred) for r in results for s in r.samples]
-    right = sum(is_correct(s.scores, label) for s, label in samples)
-    unparsed = sum(s.scores is None for s, _ in samples)
-    voted = sum(r.verdict.best == r.record.preferred for r in results)
-    ties = sum(r.verdict.best is None for r in results)
-    # position bias: samples whose top score is (uniquely) the response SHOWN first
-    firsts = [s for s, _ in samples if s.judgment.scores is not None and len(set(s.judgment.scores)) > 1 and s.judgment.scores[0] == max(s.judgment.scores)]
-    return {
-        "records": len(results), "samples": len(samples),
-        "sample_accuracy": right / len(samples), "voting_accuracy": voted / len(results),
-        "voting_ties": ties / len(results), "unparsed": unparsed / len(samples),
-        "first_shown_wins": len(firsts) / len(samples),
-        "seconds": round(time.perf_counter() - t, 1),
-    }
+    stored = args.out / f"{name}.jsonl"
+    grm("eval", str(test), "-k", str(args.k), "-t", args.template, "--max-tokens", str(args.max_tokens), "--seed", str(args.seed + 1000),
+        "--ctx", str(args.ctx), "--parallel", str(args.parallel), "--no-cache", "-o", str(stored), "--force",
+        *(["--lora", str(lora)] if lora else []), quiet=True)
+    seconds = round(time.perf_counter() - t, 1)
+    one = args.out / f"{name}_k1.jsonl"
+    one.write_text("".join(json.dumps({**obj, "samples": obj["samples"][:1]}) + "\n" for obj in map(json.loads, stored.read_text(encoding="utf-8").splitlines())),
+                   encoding="utf-8")
+    at_k, at_1 = summary(stored), summary(one)
+    return {"at_k": at_k, "at_1": at_1, "first_shown_wins": first_shown_wins(stored), "seconds": seconds, "results": str(stored)}
 
 
-def grm(*argv: str) -> None:
+def summary(results: Path) -> dict:
+    """`grm eval --json` on stored results (nothing is generated): grm's own accuracy, strict accuracy,
+    tie rate, diagnostics and voting@k curve."""
+    g = json.loads(grm("eval", str(results), "--json", capture=True))["grm_eval"]
+    o = g["overall"]
+    return {"accuracy": o["accuracy"], "strict": o["strict_accuracy"], "tie_rate": o["tie_rate"], "no_verdict": o["no_verdict_rate"],
+            "parse_failures": g["diagnostics"]["parse_failure_rate"], "position_consistency": g["diagnostics"]["position_consistency"],
+            "curve": {p["k"]: p["accuracy"] for p in g["curve"]}, "subsets": {k: v["accuracy"] for k, v in g["subsets"].items()}}
+
+
+def first_shown_wins(results: Path) -> float:
+    """Share of samples whose unique top score goes to the response SHOWN first: the position bias that
+    rejective fine-tuning inherited on the copy task. Read with grm's stored-results reader; `grm eval`
+    reports position consistency, not this share (chance is the mean of 1/n)."""
+    from grm_cli.core.rules import argmax_unique
+    from grm_cli.evaluation.metrics import read_results_text
+
+    samples = [s for r in read_results_text(results.read_text(encoding="utf-8"), str(results)) for s in r.samples]
+    return sum(s.scores is not None and argmax_unique(s.scores) == s.order[0] for s in samples) / max(1, len(samples))
+
+
+def grm(*argv: str, capture: bool = False, quiet: bool = False) -> str:
+    """Run one grm command as a user would (a child process); returns its stdout when captured."""
     cmd = [sys.executable, "-m", "grm_cli", *argv]
-    print("$", " ".join(cmd[2:]), flush=True)
-    subprocess.run(cmd, check=True)
+    if not capture:
+        print("$ grm", " ".join(argv), flush=True)
+    out = subprocess.run(cmd, check=True, text=True, stdout=subprocess.PIPE if capture or quiet else None)
+    return out.stdout or ""
+
+
+def take(src: Path, n: int | None, dst: Path) -> Path:
+    """The first n records of a committed data file (all of them without n)."""
+    lines = src.read_text(encoding="utf-8").splitlines()
+    dst.write_text("".join(line + "\n" for line in lines[:n] if line.strip()), encoding="utf-8")
+    return dst
+
+
+def task_data(args) -> tuple[Path, Path]:
+    """The training and held-out files of the task, written into OUT (the constraints task: the committed
+    examples/ files, whose questions and constraint wordings do not overlap; add and copy: generated here)."""
+    out = args.out
+    if args.task == "constraints":
+        return (take(ROOT / "examples" / "constraints_train.jsonl", args.train, out / "train.jsonl"),
+                take(ROOT / "examples" / "constraints_heldout.jsonl", args.test, out / "heldout.jsonl"))
+    seen: set = set()
+    train, test = out / "train.jsonl", out / "heldout.jsonl"
+    write_jsonl(train, make_data(args.train or 240, args.seed, seen, args.task))
+    write_jsonl(test, make_data(args.test or 100, args.seed + 1, seen, args.task))  # disjoint queries
+    return train, test
+
+
+def table(report: dict, k: int) -> str:
+    """The README table: every accuracy as `grm eval` computed it from the stored results."""
+    rows = [f"| stage | voting@1 acc | @1 strict | @1 ties | voting@{k} acc | @{k} strict | @{k} ties | curve k=1..{k} | first shown wins | unparsed |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, m in report["stages"].items():
+        a1, ak = m["at_1"], m["at_k"]
+        curve = " / ".join(f"{v:.3f}" for v in ak["curve"].values())
+        rows.append(f"| {name} | {a1['accuracy']:.3f} | {a1['strict']:.3f} | {a1['tie_rate']:.3f} | {ak['accuracy']:.3f} | {ak['strict']:.3f} | "
+                    f"{ak['tie_rate']:.3f} | {curve} | {m['first_shown_wins']:.3f} | {ak['parse_failures']:.3f} |")
+    return "\n".join(rows)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path("runs/spct-demo"))
-    ap.add_argument("--train", type=int, default=240, help="training queries")
-    ap.add_argument("--test", type=int, default=100, help="held-out queries")
-    ap.add_argument("--k", type=int, default=4, help="samples per held-out query")
-    ap.add_argument("--task", choices=("add", "copy"), default="add", help="add: a + b with a near miss; copy: 'Repeat exactly' with one word swapped")
+    ap.add_argument("--task", choices=("add", "copy", "constraints"), default="add",
+                    help="add: a + b with a near miss; copy: 'Repeat exactly' with one word swapped; constraints: examples/constraints_*.jsonl")
+    ap.add_argument("--train", type=int, default=None, help="training records (default: add/copy 240, constraints all 360)")
+    ap.add_argument("--test", type=int, default=None, help="held-out records (default: add/copy 100, constraints all 240)")
+    ap.add_argument("--k", type=int, default=4, help="samples per held-out record (voting@k; the curve covers 1, 2, 4, ... k)")
     ap.add_argument("--template", default="compact")
     ap.add_argument("--rl-max-completion", type=int, default=96, help="RL completions have no forced score line: room for critique + scores")
     ap.add_argument("--max-tokens", type=int, default=48, help="critique budget of every sample (then the forced score line)")
+    ap.add_argument("--max-length", type=int, default=None, help="training examples' token limit (default: 512; constraints 640, its longest prompt is 437)")
     ap.add_argument("--rft-steps", type=int, default=80)
     ap.add_argument("--rl-steps", type=int, default=30)
     ap.add_argument("--rl-lr", type=float, default=1e-4)
+    ap.add_argument("--balance-positions", action="store_true", help="RFT on as many trajectories with the best shown in each position")
+    ap.add_argument("--ctx", type=int, default=2048, help="llama.cpp context of the held-out scoring")
     ap.add_argument("--parallel", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    max_length = str(args.max_length or (640 if args.task == "constraints" else 512))
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    seen: set = set()
-    train, test = out / "arith_train.jsonl", out / "arith_test.jsonl"
-    write_jsonl(train, make_data(args.train, args.seed, seen, args.task))
-    write_jsonl(test, make_data(args.test, args.seed + 1, seen, args.task))  # disjoint queries
+    train, test = task_data(args)
     report = {"settings": vars(args) | {"out": str(out)}, "stages": {}}
     t0 = time.perf_counter()
 
     def stage(name: str, lora: Path | None, extra: dict) -> None:
-        m = evaluate(test, lora, args)
+        m = evaluate(test, lora, name, args)
         report["stages"][name] = {**m, **extra}
-        print(f"[{name}] held-out: sample accuracy {m['sample_accuracy']:.3f}, voting@{args.k} {m['voting_accuracy']:.3f}, "
-              f"ties {m['voting_ties']:.3f}, unparsed {m['unparsed']:.3f}, first shown wins {m['first_shown_wins']:.3f} ({m['seconds']} s)", flush=True)
+        a1, ak = m["at_1"], m["at_k"]
+        print(f"[{name}] held-out ({len(read_lines(test))} records): voting@1 {a1['accuracy']:.3f} (strict {a1['strict']:.3f}, ties {a1['tie_rate']:.3f}), "
+              f"voting@{args.k} {ak['accuracy']:.3f} (strict {ak['strict']:.3f}, ties {ak['tie_rate']:.3f}), first shown wins {m['first_shown_wins']:.3f}, "
+              f"unparsed {ak['parse_failures']:.3f} ({m['seconds']} s)", flush=True)
         (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
     stage("base", None, {})
-    common = ["-t", args.template, "--seed", str(args.seed)]
+    common = ["-t", args.template, "--seed", str(args.seed), "--max-length", max_length]
     t = time.perf_counter()
     grm("train", "rft", str(train), "-o", str(out / "rft"), "--max-tokens", str(args.max_tokens), "--steps", str(args.rft_steps),
-        "--batch", "4", "--lr", "2e-4", "--max-length", "512", *common)
+        "--batch", "4", "--lr", "2e-4", *(["--balance-positions"] if args.balance_positions else []), *common)
     stage("rft", out / "rft" / "adapter.gguf", {"train_seconds": round(time.perf_counter() - t, 1)})
     t = time.perf_counter()
     grm("train", "rl", str(train), "--adapter", str(out / "rft" / "adapter"), "--rft-data", str(out / "rft" / "accepted.jsonl"),
         "-o", str(out / "rl"), "--steps", str(args.rl_steps), "--batch", "8", "--group", "4", "--lr", str(args.rl_lr), "--beta", "0.08",
-        "--max-completion", str(args.rl_max_completion), "--max-length", "512", *common)
+        "--max-completion", str(args.rl_max_completion), *common)
     stage("rft+rl", out / "rl" / "adapter.gguf", {"train_seconds": round(time.perf_counter() - t, 1)})
     report["total_seconds"] = round(time.perf_counter() - t0, 1)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print("\n| model | sample accuracy | voting@%d | ties | unparsed | first shown wins |" % args.k)
-    print("|---|---|---|---|---|---|")
-    for name, m in report["stages"].items():
-        print(f"| {name} | {m['sample_accuracy']:.3f} | {m['voting_accuracy']:.3f} | {m['voting_ties']:.3f} | {m['unparsed']:.3f} | {m['first_shown_wins']:.3f} |")
+    # the three runs side by side, and their voting@k curves in one plot: grm eval on the stored results
+    stored = [m["results"] for m in report["stages"].values()]
+    try:
+        grm("eval", *stored, "--plot", str(out / "curve.png"))
+    except subprocess.CalledProcessError:  # no matplotlib: the same tables without the plot
+        grm("eval", *stored)
+    print("\n" + table(report, args.k))
+    print(f"\ntotal {report['total_seconds']} s; report: {out / 'report.json'}")
+
+
+def read_lines(path: Path) -> list[str]:
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 if __name__ == "__main__":
