@@ -207,7 +207,10 @@ def run_part(args, part: str) -> dict:
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"part {part} failed:\n{p.stderr[-3000:]}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    brief = {k: v for k, v in res.items() if k != "texts"}
+    print(f"  [{time.strftime('%H:%M:%S')}] part {part}: {json.dumps(brief)}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    return res
 
 
 def _row(name: str, r: dict, peak: float) -> str:
