@@ -85,7 +85,7 @@ def test_statistical_rule_keeps_its_error_level_on_simulated_streams(gap, noise)
     rng = random.Random(f"{gap}-{noise}")
     policy = Policy("stat", 0.01)
     agree = used = 0
-    records = 1500
+    records = 700
     for _ in range(records):
         n = rng.choice([2, 2, 3, 4])
         samples = _simulated(rng, n, 16, gap, noise)
