@@ -10,29 +10,37 @@ Python API (the CLI is a thin skin over it):
 
 __version__ = "0.1.0"
 
-from grm_cli.core.judgment import Judgment, parse_judgment  # noqa: E402
-from grm_cli.core.prompt import Template, load_template, render  # noqa: E402
-from grm_cli.core.records import Record, record_from_dict
-from grm_cli.core.rules import is_correct, rl_reward  # noqa: E402
-from grm_cli.core.score_line import ScoreLine, parse_scores  # noqa: E402
-from grm_cli.core.voting import Verdict, vote  # noqa: E402
-from grm_cli.errors import ExitCode, GrmError, InputError, ModelError  # noqa: E402
-from grm_cli.io.jsonl import read_prompts, read_records
-from grm_cli.models.registry import default_model_path, resolve_model  # noqa: E402
-from grm_cli.scoring.pipeline import ScoreResult, ScoreSettings, generate_principles, score_record, score_records  # noqa: E402
+# Where each public name lives. Imported on first use (PEP 562), so that `import grm_cli.errors` or
+# `grm --help` does not pay for the scoring pipeline, and the engine's native library loads only when asked for.
+_EXPORTS = {
+    "Judgment": "grm_cli.core.judgment", "parse_judgment": "grm_cli.core.judgment",
+    "Template": "grm_cli.core.prompt", "load_template": "grm_cli.core.prompt", "render": "grm_cli.core.prompt",
+    "Record": "grm_cli.core.records", "record_from_dict": "grm_cli.core.records",
+    "is_correct": "grm_cli.core.rules", "rl_reward": "grm_cli.core.rules",
+    "ScoreLine": "grm_cli.core.score_line", "parse_scores": "grm_cli.core.score_line",
+    "Verdict": "grm_cli.core.voting", "vote": "grm_cli.core.voting",
+    "ExitCode": "grm_cli.errors", "GrmError": "grm_cli.errors", "InputError": "grm_cli.errors", "ModelError": "grm_cli.errors",
+    "read_prompts": "grm_cli.io.jsonl", "read_records": "grm_cli.io.jsonl",
+    "default_model_path": "grm_cli.models.registry", "resolve_model": "grm_cli.models.registry",
+    "ScoreResult": "grm_cli.scoring.pipeline", "ScoreSettings": "grm_cli.scoring.pipeline",
+    "generate_principles": "grm_cli.scoring.pipeline", "score_record": "grm_cli.scoring.pipeline",
+    "score_records": "grm_cli.scoring.pipeline",
+    "LlamaEngine": "grm_cli.engine.llama",
+}
 
-__all__ = [
-    "ExitCode", "GrmError", "InputError", "ModelError", "default_model_path", "resolve_model", "Judgment",
-    "parse_judgment", "parse_scores", "ScoreLine", "ScoreResult", "ScoreSettings", "generate_principles", "score_record",
-    "score_records", "Template", "load_template", "render", "Record", "read_prompts", "read_records",
-    "record_from_dict", "is_correct", "rl_reward", "Verdict", "vote", "LlamaEngine",
-]
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
-    # The engine imports llama_cpp (a native library): load it only when asked for.
-    if name == "LlamaEngine":
-        from grm_cli.engine.llama import LlamaEngine
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'grm_cli' has no attribute {name!r}")
+    import importlib
 
-        return LlamaEngine
-    raise AttributeError(name)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])

@@ -63,3 +63,19 @@ def test_imports_go_downward():
 def test_the_score_box_is_spelled_in_one_module():
     holders = sorted(str(f.relative_to(PKG)) for f in PKG.rglob("*.py") if "boxed" in f.read_text(encoding="utf-8"))
     assert holders == ["core/score_line.py"], holders
+
+
+def test_help_and_the_package_import_nothing_heavy():
+    """`grm --help` and `import grm_cli` stay quick (about 0.13 s on 2 cores; README's speed section):
+    the native engine, numpy, the training stack and the web stack load only when a command needs them."""
+    import subprocess
+    import sys
+
+    heavy = ("llama_cpp", "numpy", "torch", "transformers", "fastapi", "huggingface_hub", "grm_cli.scoring.pipeline")
+    code = ("import sys, grm_cli, contextlib, io\n"
+            "from grm_cli.cli import main\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "    main(['--help'])\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", (out.stdout, out.stderr)

@@ -17,7 +17,6 @@ from grm_cli.cli.options import ErrorsOpt, OnLongOpt, ScoreModeOpt, SeedOpt, Ski
 from grm_cli.cli.score import AdaptiveRiskOpt, BudgetOpt, _adaptive, _check_score_mode, _meta_file, _meta_rm, _probe, _report_adaptive, _report_principles, _score_loop
 from grm_cli.engine.factory import EngineOptions
 from grm_cli.errors import InputError
-from grm_cli.principles.compare import compare_modes, parse_modes
 
 
 @app.command("eval")
@@ -116,6 +115,8 @@ def eval_(
         records = to_score[0].records[:limit] if limit else to_score[0].records
         engine = load_engine(eng, quiet=as_json)
         errors_path = errors_file or (Path(f"{output}.errors.jsonl") if output else None)
+        from grm_cli.principles.compare import compare_modes, parse_modes  # numpy: only when a comparison runs
+
         summaries = compare_modes(
             records, to_score[0].source, parse_modes(principles), engine, tmpl, settings, chunk=eng.chunk, probe=_probe(settings, engine, tmpl, eng),
             output=output, force=force, filter_samples=filter_samples, filter_split=filter_split, on_long=on_long, problems=problems,
