@@ -124,3 +124,48 @@ def _private_sample_cache_and_settings(tmp_path_factory):
     os.environ["GRM_CACHE_DIR"] = str(tmp_path_factory.mktemp("grm-cache"))
     # ...nor the user's settings file: every test starts from grm's defaults.
     os.environ["GRM_CONFIG"] = str(tmp_path_factory.mktemp("grm-config") / "absent.yaml")
+
+
+# -- labelled data and accepted RFT trajectories for the training tests --------------------------------
+def write_arith(path: Path, n: int) -> Path:
+    """n labelled sums (TRL's prompt/chosen/rejected): the data of the tiny-model training tests."""
+    rows = []
+    for i in range(n):
+        a, b = 2 + i, 3 + (i * 5) % 11
+        rows.append({"id": f"a{i}", "prompt": f"What is {a}+{b}?", "chosen": str(a + b), "rejected": str(a + b + 1 + i % 3)})
+    return write_jsonl(path, rows)
+
+
+def write_accepted(data: Path, template: Path, path: Path, per_record: int) -> Path:
+    """Hand-made accepted trajectories in the layout `grm train rft-data` writes, in the template's prompt,
+    with right scores that vary per record: learnable by a tiny model, so that RFT moves it and GRPO then
+    sees groups whose rewards differ."""
+    import random
+
+    from grm_cli.core.prompt import load_template, render
+    from grm_cli.core.sampling import response_order, sample_seed
+    from grm_cli.io.jsonl import read_records
+
+    tmpl = load_template(str(template))
+    rng = random.Random(0)
+    lines = []
+    for r in read_records(str(data)):
+        examples = []
+        for s in range(per_record):
+            order = response_order(2, sample_seed(1, r.id, s), True)
+            p = render(tmpl, r, order)
+            shown = [rng.randint(6, 9) if order[j] == r.preferred else rng.randint(1, 5) for j in range(2)]
+            text = p.assistant_prefix + " x\nAnalysis: y\nScores: \\boxed{%d, %d}" % tuple(shown)
+            examples.append({"prompt": list(p.messages), "completion": [{"role": "assistant", "content": text}], "hinted": False})
+        lines.append({"id": r.id, "status": "kept", "right": per_record, "wrong": 3 - per_record, "hinted_kept": None, "examples": examples})
+    return write_jsonl(path, lines)
+
+
+@pytest.fixture(scope="session")
+def arith(tmp_path_factory) -> Path:
+    return write_arith(tmp_path_factory.mktemp("data") / "arith.jsonl", 16)
+
+
+@pytest.fixture(scope="session")
+def clean_rft(tmp_path_factory, arith, short_template) -> Path:
+    return write_accepted(arith, short_template, tmp_path_factory.mktemp("acc") / "accepted.jsonl", 3)

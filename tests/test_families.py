@@ -78,14 +78,19 @@ def hf_folders(tmp_path_factory):
 @pytest.fixture(scope="session")
 def converted(hf_folders, tmp_path_factory):
     """Each family converted once with `grm convert --quant F32` (the command, as users run it)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     out = tmp_path_factory.mktemp("families-gguf")
-    paths = {}
-    for n, folder in hf_folders.items():
-        dst = out / f"{n}.gguf"
-        p = grm("convert", str(folder), "--to", str(dst), "--quant", "F32")
-        assert p.returncode == 0, p.stderr[-3000:]
-        assert p.stdout.strip() == str(dst)
-        paths[n] = dst
+    paths = {n: out / f"{n}.gguf" for n in hf_folders}
+
+    def convert(n: str) -> subprocess.CompletedProcess:
+        return grm("convert", str(hf_folders[n]), "--to", str(paths[n]), "--quant", "F32")
+
+    with ThreadPoolExecutor(2) as pool:  # child processes, mostly importing and writing: two at a time on 2 cores
+        done = dict(zip(paths, pool.map(convert, paths)))
+    for n, p in done.items():
+        assert p.returncode == 0, f"{n}: {p.stderr[-3000:]}"
+        assert p.stdout.strip() == str(paths[n])
     return paths
 
 
@@ -428,32 +433,12 @@ def test_shipped_aliases_parse():
 
 @pytest.fixture(scope="module")
 def train_data(tmp_path_factory, short_template) -> tuple[Path, Path]:
-    """Labelled records and accepted RFT trajectories (the layout `grm train rft-data` writes), with right
-    scores that differ per record: learnable by a tiny model, so that RFT moves it."""
-    import random
-
-    from grm_cli.core.prompt import load_template, render
-    from grm_cli.core.sampling import response_order, sample_seed
-    from grm_cli.io.jsonl import read_records
+    """Labelled records and accepted RFT trajectories (conftest's builders, smaller: 8 records, 2 each)."""
+    from conftest import write_accepted, write_arith
 
     root = tmp_path_factory.mktemp("train-data")
-    data = root / "arith.jsonl"
-    data.write_text("".join(json.dumps({"id": f"a{i}", "prompt": f"What is {2 + i}+{3 + i}?", "chosen": str(5 + 2 * i), "rejected": str(6 + 2 * i)}) + "\n" for i in range(8)))
-    tmpl = load_template(str(short_template))
-    rng = random.Random(0)
-    lines = []
-    for r in read_records(str(data)):
-        examples = []
-        for s in range(2):
-            order = response_order(2, sample_seed(1, r.id, s), True)
-            p = render(tmpl, r, order)
-            shown = [rng.randint(6, 9) if order[j] == r.preferred else rng.randint(1, 5) for j in range(2)]
-            text = p.assistant_prefix + " x\nAnalysis: y\nScores: \\boxed{%d, %d}" % tuple(shown)
-            examples.append({"prompt": list(p.messages), "completion": [{"role": "assistant", "content": text}], "hinted": False})
-        lines.append({"id": r.id, "status": "kept", "right": 2, "wrong": 1, "hinted_kept": None, "examples": examples})
-    accepted = root / "accepted.jsonl"
-    accepted.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    return data, accepted
+    data = write_arith(root / "arith.jsonl", 8)
+    return data, write_accepted(data, short_template, root / "accepted.jsonl", 2)
 
 
 @pytest.mark.parametrize("name", NAMES)

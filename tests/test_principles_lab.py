@@ -230,7 +230,7 @@ def test_filter_refuses_unlabelled_records(tiny_model, tmp_path):
 def test_table1_comparison_end_to_end_with_smollm2(tmp_path):
     """none / self / filtered on the same held-out records and seeds, with the real small model."""
     out = tmp_path / "cmp.jsonl"
-    args = ["eval", str(EXAMPLES / "hhh_alignment.jsonl"), "--limit", "6", "--principles", "none,self,filtered", "--filter-split", "0.5",
+    args = ["eval", str(EXAMPLES / "hhh_alignment.jsonl"), "--limit", "4", "--principles", "none,self,filtered", "--filter-split", "0.5",
             "--filter-samples", "2", "--max-tokens", "16", "--ctx", "4096", "-o", str(out)]
     p = grm(*args, "--json")
     assert p.returncode == 0, p.stderr

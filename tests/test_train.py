@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import random
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import grm_process, write_jsonl
+from conftest import grm_process
 
-from grm_cli.core.prompt import load_template, render
-from grm_cli.core.sampling import response_order, sample_seed
+from grm_cli.core.prompt import load_template
 from grm_cli.errors import InputError
 from grm_cli.io.jsonl import read_records
 from grm_cli.train.base_model import chat_layout_for, load_for_training, read_info, save_info
@@ -51,35 +49,6 @@ def hf_logits(model, ids: list[int]) -> np.ndarray:
 
     with torch.no_grad():
         return model(torch.tensor([ids])).logits[0].float().numpy()
-
-
-@pytest.fixture(scope="module")
-def arith(tmp_path_factory) -> Path:
-    rows = []
-    for i in range(16):
-        a, b = 2 + i, 3 + (i * 5) % 11
-        rows.append({"id": f"a{i}", "prompt": f"What is {a}+{b}?", "chosen": str(a + b), "rejected": str(a + b + 1 + i % 3)})
-    return write_jsonl(tmp_path_factory.mktemp("data") / "arith.jsonl", rows)
-
-
-@pytest.fixture(scope="module")
-def clean_rft(tmp_path_factory, arith, short_template) -> Path:
-    """Hand-made accepted trajectories in the template's layout, with varied right scores: learnable by a tiny
-    model, so that GRPO then sees groups whose rewards differ."""
-    tmpl = load_template(str(short_template))
-    rng = random.Random(0)
-    lines = []
-    for r in read_records(str(arith)):
-        examples = []
-        for s in range(3):
-            order = response_order(2, sample_seed(1, r.id, s), True)
-            p = render(tmpl, r, order)
-            good, bad = rng.randint(6, 9), rng.randint(1, 5)
-            shown = [good if order[j] == r.preferred else bad for j in range(2)]
-            text = p.assistant_prefix + " x\nAnalysis: y\nScores: \\boxed{%d, %d}" % tuple(shown)
-            examples.append({"prompt": list(p.messages), "completion": [{"role": "assistant", "content": text}], "hinted": False})
-        lines.append({"id": r.id, "status": "kept", "right": 1, "wrong": 2, "hinted_kept": None, "examples": examples})
-    return write_jsonl(tmp_path_factory.mktemp("acc") / "accepted.jsonl", lines)
 
 
 @pytest.mark.slow
