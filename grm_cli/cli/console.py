@@ -15,11 +15,20 @@ from rich.text import Text
 from grm_cli.errors import InputError
 
 err = Console(stderr=True, soft_wrap=True)  # whole lines: scripts grep them
+_lines_off = False
 
 
 def say(text: str, style: str | None = None) -> None:
     """A line on stderr, shown literally: paths and user data are never read as rich markup."""
-    err.print(Text(text, style=style), highlight=False)
+    if not _lines_off:
+        err.print(Text(text, style=style), highlight=False)
+
+
+def lines_off() -> None:
+    """No more `say` lines from this process (errors still print): under `accelerate launch` the other
+    ranks run the same command, and their log lines would repeat rank 0's."""
+    global _lines_off
+    _lines_off = True
 
 
 def _progress(total: int, what: str) -> Progress:

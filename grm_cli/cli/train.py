@@ -169,8 +169,12 @@ training_flags = flag_bundle(_TRAINING_FLAGS, "hp", dict)  # hp: the flags given
 
 
 def _settings(stage: str, config: Optional[Path], **flags):
+    from grm_cli.cli.console import lines_off
+    from grm_cli.train.run_dir import is_main_process
     from grm_cli.train.settings import load_settings
 
+    if not is_main_process():
+        lines_off()  # rank 0 tells the story once
     return load_settings(stage, config, flags)
 
 

@@ -83,6 +83,13 @@ def metrics_callback(run: RunDir, stage: str):
     from transformers import TrainerCallback
 
     class MetricsToJsonl(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            # How many processes joined the trainer (read from the initialised process group, not the
+            # environment): under `accelerate launch` it tells that every process trained, not only rank 0.
+            if state.is_world_process_zero:
+                run.log({"stage": stage, "event": "start", "processes": args.world_size, "per_device_batch": args.per_device_train_batch_size,
+                         "grad_accum": args.gradient_accumulation_steps, "max_steps": state.max_steps})
+
         def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and state.is_world_process_zero:
                 run.log({"stage": stage, "step": state.global_step, "epoch": state.epoch, **{k: v for k, v in logs.items() if isinstance(v, (int, float, str))}})
