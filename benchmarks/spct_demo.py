@@ -19,7 +19,8 @@ Held-out metrics, per stage, from `grm eval` on OUT/STAGE.jsonl (the stored samp
 - voting@k accuracy as grm eval reports it (a tie broken by a seeded random pick, paper §5.1), strict
   accuracy (a tie is wrong, Eq. 10) and the tie rate; voting@1 is the same on each record's first sample
   alone (OUT/STAGE_k1.jsonl); the voting@k curve for k = 1, 2, 4, ... K (OUT/curve.png);
-- first shown wins: share of samples whose unique top score is the response shown first (position bias);
+- first shown wins: share of parsed samples whose unique top score is the response shown first (position
+  bias; `grm eval`'s diagnostics, beside the unbiased judge's mean of 1/n);
 - unparsed: share of samples with no valid score line (the forced score line keeps this near 0).
 """
 
@@ -99,7 +100,7 @@ def evaluate(test: Path, lora: Path | None, name: str, args) -> dict:
     one.write_text("".join(json.dumps({**obj, "samples": obj["samples"][:1]}) + "\n" for obj in map(json.loads, stored.read_text(encoding="utf-8").splitlines())),
                    encoding="utf-8")
     at_k, at_1 = summary(stored), summary(one)
-    return {"at_k": at_k, "at_1": at_1, "first_shown_wins": first_shown_wins(stored), "seconds": seconds, "results": str(stored)}
+    return {"at_k": at_k, "at_1": at_1, "first_shown_wins": at_k["first_shown_wins"], "seconds": seconds, "results": str(stored)}
 
 
 def summary(results: Path) -> dict:
@@ -109,18 +110,8 @@ def summary(results: Path) -> dict:
     o = g["overall"]
     return {"accuracy": o["accuracy"], "strict": o["strict_accuracy"], "tie_rate": o["tie_rate"], "no_verdict": o["no_verdict_rate"],
             "parse_failures": g["diagnostics"]["parse_failure_rate"], "position_consistency": g["diagnostics"]["position_consistency"],
+            "first_shown_wins": g["diagnostics"]["first_shown_wins_rate"] or 0.0,
             "curve": {p["k"]: p["accuracy"] for p in g["curve"]}, "subsets": {k: v["accuracy"] for k, v in g["subsets"].items()}}
-
-
-def first_shown_wins(results: Path) -> float:
-    """Share of samples whose unique top score goes to the response SHOWN first: the position bias that
-    rejective fine-tuning inherited on the copy task. Read with grm's stored-results reader; `grm eval`
-    reports position consistency, not this share (chance is the mean of 1/n)."""
-    from grm_cli.core.rules import argmax_unique
-    from grm_cli.evaluation.metrics import read_results_text
-
-    samples = [s for r in read_results_text(results.read_text(encoding="utf-8"), str(results)) for s in r.samples]
-    return sum(s.scores is not None and argmax_unique(s.scores) == s.order[0] for s in samples) / max(1, len(samples))
 
 
 def grm(*argv: str, capture: bool = False, quiet: bool = False) -> str:

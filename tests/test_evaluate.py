@@ -17,6 +17,7 @@ from grm_cli.evaluation.metrics import (
     accuracy,
     curve_ks,
     evaluate,
+    first_shown_wins,
     position_consistency,
     read_eval_input,
     rewardbench_sections,
@@ -81,6 +82,17 @@ def test_summary_subsets_best_of_n_and_diagnostics_by_hand():
     assert d["mean_margin_per_sample"] == pytest.approx((4 / 2 + 0 / 1 + 4 / 2 + 8 / 1) / 4)
     assert d["prompt_tokens_per_record"] == pytest.approx(9 * 100 / 5)
     assert d["seconds_per_record"] == pytest.approx(9 / 5)
+
+
+def test_first_shown_wins_counts_the_unique_top_against_the_order_it_was_shown_in():
+    # scores are in record order; order[0] is the record index shown first
+    biased = rec("b", 2, 0, [(9, 1), (1, 9), (5, 5), None], orders=[(0, 1), (1, 0), (0, 1), (1, 0)])
+    assert first_shown_wins([biased]) == (pytest.approx(2 / 3), pytest.approx(1 / 2))  # the tie and the unparsed one do not win
+    three = rec("t", 3, 2, [(1, 2, 9)], orders=[(2, 0, 1)])
+    assert first_shown_wins([biased, three]) == (pytest.approx(3 / 4), pytest.approx((3 * 0.5 + 1 / 3) / 4))
+    assert first_shown_wins([rec("u", 2, 0, [None])]) == (None, None)
+    d = evaluate([biased, three]).diagnostics
+    assert d["first_shown_wins_rate"] == pytest.approx(3 / 4) and d["first_shown_chance"] == pytest.approx((1.5 + 1 / 3) / 4)
 
 
 def test_position_consistency_ignores_pairs_in_the_same_order_and_counts_ties_as_disagreement():

@@ -169,6 +169,8 @@ def eval_tables(summaries: Sequence) -> list:
         ("parse failures (% of samples)", "parse_failure_rate", True),
         ("forced score line (% of samples)", "forced_tail_rate", True),
         ("position consistency (%)", "position_consistency", True),
+        ("first shown wins (% of parsed samples)", "first_shown_wins_rate", True),
+        ("  unbiased judge: mean of 1/n (%)", "first_shown_chance", True),
         ("mean winning margin per sample", "mean_margin_per_sample", False),
         ("prompt tokens / record", "prompt_tokens_per_record", False),
         ("generated tokens / record", "completion_tokens_per_record", False),

@@ -175,6 +175,21 @@ def position_consistency(results: Iterable[StoredResult]) -> float | None:
     return agree / total if total else None
 
 
+def first_shown_wins(results: Iterable[StoredResult]) -> tuple[float | None, float | None]:
+    """(share, chance) over the parsed samples: how often a sample's unique top score goes to the response
+    it was shown first (position bias: what rejective fine-tuning can learn from a biased sampler), and
+    what an unbiased judge would give, the mean of 1/n. None when no sample was parsed."""
+    wins = chance = total = 0.0
+    for r in results:
+        for s in r.samples:
+            if s.scores is None or not s.order:
+                continue
+            total += 1
+            wins += argmax_unique(s.scores) == s.order[0]
+            chance += 1 / len(s.order)
+    return (wins / total, chance / total) if total else (None, None)
+
+
 @dataclass(frozen=True)
 class CurvePoint:
     k: int
@@ -362,6 +377,7 @@ def diagnostics(results: Sequence[StoredResult]) -> dict:
             margins.append(v.margin / v.votes)
     n_rec = len(results) or 1
     modes = sorted({r.principles_mode for r in results})
+    first_wins, first_chance = first_shown_wins(results)
     return {
         "principles_mode": modes[0] if len(modes) == 1 else "+".join(modes),
         "given_principles_rate": _mean([float(r.principles_mode == "given") for r in results]),
@@ -370,6 +386,8 @@ def diagnostics(results: Sequence[StoredResult]) -> dict:
         "parse_failure_rate": _mean([float(s.scores is None) for s in samples]),
         "forced_tail_rate": _mean([float(bool(s.forced_tail)) for s in forced_known]),
         "position_consistency": position_consistency(results),
+        "first_shown_wins_rate": first_wins,
+        "first_shown_chance": first_chance,
         "mean_margin_per_sample": _mean(margins),
         "prompt_tokens_per_record": sum(s.prompt_tokens for s in samples) / n_rec,
         "completion_tokens_per_record": sum(s.completion_tokens for s in samples) / n_rec,
