@@ -6,7 +6,8 @@ them (the default model, SmolLM2-135M, unless --model):
     (what an adaptive run draws is a prefix of (a)'s samples, seeded by index: agreement with the full
     voting@K verdict, samples and tokens saved, nothing generated)
 (c) live:  grm score RECORDS -k K --adaptive stat -o stat.jsonl --no-cache   (wall time, and its verdicts
-    against (a)'s)
+    against (a)'s: the same seeds and orders, but batches of another make-up, so with the batched engine
+    some sample texts differ from (a)'s, as between two --parallel settings; (b) is the rule's agreement)
 
     python benchmarks/bench_adaptive.py --records 100 --k 16 --max-tokens 64
     python benchmarks/bench_adaptive.py --data examples/llmbar_all.jsonl --model M.gguf --n-gpu-layers -1

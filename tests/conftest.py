@@ -169,3 +169,32 @@ def arith(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def clean_rft(tmp_path_factory, arith, short_template) -> Path:
     return write_accepted(arith, short_template, tmp_path_factory.mktemp("acc") / "accepted.jsonl", 3)
+
+
+class RecordingEngine:
+    """The real engine, recording what the pipeline asks of it: every request (`requests`, `calls`) and how
+    many requests each engine call held (`call_sizes`). With batched=True it offers `generate_many`, as
+    the batched engine does, so the pipeline hands it a whole round at once."""
+
+    def __init__(self, engine, *, batched: bool = False):
+        self.engine, self.requests, self.call_sizes = engine, [], []
+        self.name, self.n_ctx = engine.name, engine.n_ctx
+        if batched:
+            self.generate_many = self._generate_many
+
+    @property
+    def calls(self) -> int:
+        return len(self.requests)
+
+    def count_tokens(self, *a):
+        return self.engine.count_tokens(*a)
+
+    def generate(self, req):
+        self.requests.append(req)
+        self.call_sizes.append(1)
+        return self.engine.generate(req)
+
+    def _generate_many(self, requests):
+        self.requests.extend(requests)
+        self.call_sizes.append(len(requests))
+        return [self.engine.generate(r) for r in requests]

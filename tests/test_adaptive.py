@@ -7,10 +7,9 @@ import json
 import random
 
 import pytest
-from conftest import grm
+from conftest import RecordingEngine, grm
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_cache import Counting
 
 from grm_cli.core.adaptive import Policy, flip_risk, replay, settled
 from grm_cli.core.prompt import load_template
@@ -131,7 +130,7 @@ def test_adaptive_rounds_draw_a_prefix_of_the_full_run_and_keep_its_verdict(tiny
     tmpl_path = tmp_path / "narrow.yaml"
     tmpl_path.write_text(NARROW)
     tmpl = load_template(str(tmpl_path))
-    counting = Counting(tiny_engine)
+    counting = RecordingEngine(tiny_engine)
     engine = CachedEngine(counting, SampleCache(tmp_path / "c.sqlite"), tiny_model)
     for seed in range(8):  # the tiny model scores at random: find a run in which some record's vote settles early
         base = dict(temperature=1.0, max_tokens=6, seed=seed)
@@ -154,6 +153,22 @@ def test_adaptive_rounds_draw_a_prefix_of_the_full_run_and_keep_its_verdict(tiny
     more = list(score_records(records, engine, tmpl, ScoreSettings(k=12, adaptive="exact", **base), chunk=3))
     assert counting.calls - before == sum(max(0, len(r.samples) - 8) for r in more)
     assert any(len(r.samples) > 8 for r in more) or all(r.stopped_by for r in more)
+
+
+def test_adaptive_rounds_keep_the_batch_as_full_as_k_at_once(tiny_engine, records, short_template):
+    """Records in flight are sized by what one record adds to an engine call: k for a full run, a round (2)
+    for an adaptive one. Sized by k, an adaptive run at -k 16 on 16 sequences drew 4, then 2 at a time
+    (one record in flight), and ran slower than the full vote it was meant to shorten."""
+    from grm_cli.engine.factory import EngineOptions
+
+    assert (EngineOptions(parallel=16).chunk(ScoreSettings(k=16).samples_per_call), EngineOptions(parallel=16).chunk(ScoreSettings(k=16, adaptive="stat").samples_per_call)) == (1, 8)
+    options = EngineOptions(parallel=8)
+    adaptive = ScoreSettings(k=8, adaptive="exact", max_tokens=2)
+    engine = RecordingEngine(tiny_engine, batched=True)
+    results = list(score_records(records[:4], engine, load_template(str(short_template)), adaptive, chunk=options.chunk(adaptive.samples_per_call)))
+    assert engine.call_sizes[0] == 4 * 4  # every record's first round in one call
+    assert engine.call_sizes[1] == 2 * sum(len(r.samples) > 4 for r in results)  # then a round of each record still open
+    assert sum(engine.call_sizes) == sum(len(r.samples) for r in results)
 
 
 @pytest.mark.slow

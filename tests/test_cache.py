@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import grm, grm_process
+from conftest import RecordingEngine, grm, grm_process
 
 from grm_cli.core.prompt import load_template
 from grm_cli.core.records import record_from_dict
@@ -13,23 +13,8 @@ from grm_cli.models.fingerprint import model_fingerprint
 from grm_cli.scoring.pipeline import ScoreSettings, score_record
 
 
-class Counting:
-    """Wraps the real engine and counts the generations it is asked for."""
-
-    def __init__(self, engine):
-        self.engine, self.calls = engine, 0
-        self.name, self.n_ctx = engine.name, engine.n_ctx
-
-    def count_tokens(self, *a):
-        return self.engine.count_tokens(*a)
-
-    def generate(self, req):
-        self.calls += 1
-        return self.engine.generate(req)
-
-
 def test_raising_k_reuses_the_first_samples_and_a_rerun_generates_nothing(tiny_engine, tiny_model, tmp_path, short_template):
-    counting = Counting(tiny_engine)
+    counting = RecordingEngine(tiny_engine)
     engine = CachedEngine(counting, SampleCache(tmp_path / "c.sqlite"), tiny_model)
     rec = record_from_dict({"id": "a", "prompt": "2+2?", "responses": ["4", "5", "22"]})
     tmpl = load_template(str(short_template))

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_jsonl
+from conftest import RecordingEngine, write_jsonl
 
 from grm_cli.core.prompt import load_template
 from grm_cli.core.records import Record, Turn
@@ -114,24 +114,11 @@ def test_scores_pre_filled_in_the_prompt_never_count():
 def test_rl_prompts_render_the_scoring_layout_with_a_seeded_order(tiny_engine):
     """GRPO trains on the very text `grm score` sends llama.cpp for sample 0 with the same seed: the same
     shown order and the same chat layout (the real one, read from the tiny model's GGUF)."""
-
-    class Recording:  # the real engine, keeping the requests the scoring pipeline makes
-        def __init__(self, engine):
-            self.engine, self.requests = engine, []
-            self.name, self.n_ctx = engine.name, engine.n_ctx
-
-        def count_tokens(self, *a):
-            return self.engine.count_tokens(*a)
-
-        def generate(self, req):
-            self.requests.append(req)
-            return self.engine.generate(req)
-
     recs = [two(1), Record(id="q2", context=(Turn("user", "3+3?"),), responses=("6", "7"), preferred=0)]
     a = rl_prompts(recs, T, tiny_engine.layout, seed=3)
     assert a == rl_prompts(recs, T, tiny_engine.layout, seed=3)
     for p, rec in zip(a, recs):
-        engine = Recording(tiny_engine)
+        engine = RecordingEngine(tiny_engine)
         sample = score_record(rec, engine, T, ScoreSettings(k=1, seed=3, max_tokens=1)).samples[0]
         (req,) = engine.requests
         assert p.order == sample.order and p.prefix == req.assistant_prefix == "Specific Criteria:"

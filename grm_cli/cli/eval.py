@@ -146,7 +146,7 @@ def eval_(
             _report_truncated(records)
             # JudgeBench judges each order as given: its two records are the two orders, so no shuffling
             run_settings = replace(settings, shuffle=False) if inp.benchmark == "judgebench" else settings
-            scored, saved = _score_loop(records, engine, tmpl, run_settings, None, output, force, print_json=False, print_tables=False, chunk=eng.chunk(k), meta_rm=scorer, probe=probe)
+            scored, saved = _score_loop(records, engine, tmpl, run_settings, None, output, force, print_json=False, print_tables=False, chunk=eng.chunk(run_settings.samples_per_call), meta_rm=scorer, probe=probe)
             _report_adaptive(scored, k)
             lines = [saved[r.id] for r in records] if output else [r.to_json() for r in scored]
             stored = [result_from_json(line, str(output or inp.source)) for line in lines]

@@ -249,7 +249,7 @@ def score(
     _report_problems(problems, errors_file or (Path(f"{output}.errors.jsonl") if output else None))
     _report_truncated(records)
 
-    results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json, chunk=eng.chunk(k), meta_rm=scorer, probe=probe)
+    results, _ = _score_loop(records, engine, tmpl, settings, lookup, output, force, print_json=as_json, print_tables=not as_json, chunk=eng.chunk(settings.samples_per_call), meta_rm=scorer, probe=probe)
     _report_principles(results)
     _report_adaptive(results, k)
     say(f"{summary_line(results)}{f'; results in {output}' if output else ''}", "dim")

@@ -92,7 +92,7 @@ def serve(
     except BaseException:
         sock.close()
         raise
-    scorer = Scorer(engine, tmpl, settings, queue_size=queue_size, chunk=eng.chunk(k), meta_rm=scorer_meta)
+    scorer = Scorer(engine, tmpl, settings, queue_size=queue_size, chunk=eng.chunk(settings.samples_per_call), meta_rm=scorer_meta)
     state = ServeState()
     app = build_app(scorer, ServeOptions(api_key=api_key, max_body=int(max_body_mb * 1024 * 1024), request_timeout=request_timeout,
                                          unparsed_reward=unparsed_reward), state)

@@ -60,6 +60,13 @@ class ScoreSettings:
         return Policy(self.adaptive, self.adaptive_risk) if self.adaptive is not None else None
 
     @property
+    def samples_per_call(self) -> int:
+        """Samples one record adds to an engine call: all k, or with adaptive voting one round. Records in
+        flight are sized by it (`EngineOptions.chunk`), so that rounds of 2 fill the batched engine's
+        sequences as k at once does (sized by k, an adaptive run drew 2 sequences at a time)."""
+        return self.policy.round_size if self.policy is not None else self.k
+
+    @property
     def effective_temperature(self) -> float:
         if self.temperature is not None:
             return self.temperature
