@@ -31,8 +31,8 @@ def test_voting_at_k2_on_real_records(smollm2_engine):
             assert s.prompt_tokens > 500 and s.completion_tokens > 0
         assert list(r.verdict.totals) == [sum(s.scores[i] for s in r.samples) for i in range(2)]
         assert r.correct == (r.verdict.best == r.record.preferred)
-    again = list(score_records(records, smollm2_engine, load_template(), settings))
-    assert [[s.judgment.text for s in r.samples] for r in again] == [[s.judgment.text for s in r.samples] for r in results]
+    again = list(score_records(records[:1], smollm2_engine, load_template(), settings))  # the same seeds: the same texts
+    assert [[s.judgment.text for s in r.samples] for r in again] == [[s.judgment.text for s in r.samples] for r in results[:1]]
 
 
 @pytest.mark.slow
