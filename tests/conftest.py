@@ -198,3 +198,18 @@ class RecordingEngine:
         self.requests.extend(requests)
         self.call_sizes.append(len(requests))
         return [self.engine.generate(r) for r in requests]
+
+
+# -- llama.cpp's logits, to check what an exported adapter does ------------------------------------
+LOGITS_TEXT = "<|im_start|>user\nWhich is right, 12 or 13?<|im_end|>\n<|im_start|>assistant\nSpecific Criteria: sums"
+
+
+def llama_logits(model: Path, lora: Path | None, text: str = LOGITS_TEXT):
+    """Every position's logits of `text` in llama.cpp (with a LoRA adapter GGUF when given), and its tokens."""
+    import numpy as np
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(model), lora_path=str(lora) if lora else None, logits_all=True, verbose=False, n_ctx=512)
+    ids = llm.tokenize(text.encode(), add_bos=False, special=True)
+    llm.eval(ids)
+    return np.array(llm.scores[: len(ids)]), ids

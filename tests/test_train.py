@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import grm_process
+from conftest import grm_process, llama_logits
 
 from grm_cli.core.prompt import load_template
 from grm_cli.errors import InputError
@@ -25,23 +24,11 @@ from grm_cli.train.stages import fit_rft, fit_rl
 MISSING = [m for m in ("torch", "peft", "trl") if importlib.util.find_spec(m) is None]
 needs_training_stack = pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not installed (pip install 'grm-cli[train]')")
 
-TEXT = "<|im_start|>user\nWhich is right, 12 or 13?<|im_end|>\n<|im_start|>assistant\nSpecific Criteria: sums"
-
-
 def grm(*args, check=True):
     p = grm_process(*args, timeout=600)  # a child process: torch's threads and the trainer's state stay out of the test process
     if check and p.returncode != 0:
         raise AssertionError(f"grm {' '.join(map(str, args))} exited {p.returncode}:\n{p.stderr[-3000:]}")
     return p
-
-
-def llama_logits(model: Path, lora: Path | None, text: str = TEXT) -> tuple[np.ndarray, list[int]]:
-    from llama_cpp import Llama
-
-    llm = Llama(model_path=str(model), lora_path=str(lora) if lora else None, logits_all=True, verbose=False, n_ctx=512)
-    ids = llm.tokenize(text.encode(), add_bos=False, special=True)
-    llm.eval(ids)
-    return np.array(llm.scores[: len(ids)]), ids
 
 
 def hf_logits(model, ids: list[int]) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_train import llama_logits
+from conftest import llama_logits
 
 from grm_cli.core.prompt import load_template
 from grm_cli.train.run_dir import RunDir
