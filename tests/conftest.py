@@ -174,7 +174,8 @@ def clean_rft(tmp_path_factory, arith, short_template) -> Path:
 class RecordingEngine:
     """The real engine, recording what the pipeline asks of it: every request (`requests`, `calls`) and how
     many requests each engine call held (`call_sizes`). With batched=True it offers `generate_many`, as
-    the batched engine does, so the pipeline hands it a whole round at once."""
+    the batched engine does, so the pipeline hands it a whole round at once (passed on whole to an engine
+    that batches, one request at a time to one that does not)."""
 
     def __init__(self, engine, *, batched: bool = False):
         self.engine, self.requests, self.call_sizes = engine, [], []
@@ -197,7 +198,8 @@ class RecordingEngine:
     def _generate_many(self, requests):
         self.requests.extend(requests)
         self.call_sizes.append(len(requests))
-        return [self.engine.generate(r) for r in requests]
+        many = getattr(self.engine, "generate_many", None)  # a batched engine takes the call whole
+        return many(requests) if many else [self.engine.generate(r) for r in requests]
 
 
 # -- llama.cpp's logits, to check what an exported adapter does ------------------------------------

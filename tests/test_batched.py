@@ -51,6 +51,52 @@ def test_same_seed_same_outputs_run_after_run(batched, tiny_model):
     other.close()
     texts = lambda rs: [s.judgment.text for r in rs for s in r.samples]  # noqa: E731
     assert texts(a) == texts(b) == texts(c)
+    assert batched._kept == []  # no request asked for its prompt to be kept: every call starts alike
+
+
+def test_kept_prompts_start_their_samples_as_the_first_time(tiny_model):
+    """Requests that ask for their prompt to be kept (adaptive rounds): the next call with the same
+    prompts decodes none of them, and samples each first token from the stored logits, so that token is
+    the one a fresh engine draws; later tokens may differ in the last bits (the cache's layout differs, as
+    between --parallel settings), and every sample still parses."""
+    from dataclasses import replace
+
+    one = [replace(r, keep_prompt=True) for r in _requests(3, 4, 1, temperature=1.0)]
+    long = [replace(r, max_tokens=24) for r in one]
+    fresh, warm = (BatchedLlamaEngine(tiny_model, n_ctx=8192, n_seq_max=9) for _ in range(2))
+    first = [g.text for g in fresh.generate_many(one)]
+    warm.generate_many(long)
+    evaluated = warm.stats.prompt_evaluated
+    assert len(warm._kept) == len({tuple(warm.base._tokens(warm.render(r.messages, r.assistant_prefix))) for r in one})
+    again = [g.text for g in warm.generate_many(one)]
+    assert warm.stats.prompt_evaluated == evaluated  # every prompt was kept: nothing decoded again
+    assert again == first and len(set(first)) > 1
+    gens = warm.generate_many(long)
+    assert all(g.forced_tail or g.finish_reason == "answer" for g in gens)
+    for e in (fresh, warm):
+        e.close()
+
+
+def test_stored_logits_sample_as_llama_cpp_does(batched):
+    """A kept prompt's first tokens come from its stored logits through the same sampler chain: the
+    token llama_sampler_sample picks from the live logits, seed for seed, with and without the grammar."""
+    c = batched._c
+    tokens = batched.base._tokens(batched.render([{"role": "user", "content": "Rate these two answers."}]))
+    c.llama_memory_seq_rm(batched._mem, 1, -1, -1)
+    idx = batched._decode_chunks(1, tokens, 0, want_last=True)
+    stored = batched._logits(idx)
+    grammar = forced_tail(POINTWISE, 2).grammar
+    picked = []
+    for seed in range(12):
+        for temperature, g in ((1.0, None), (0.7, grammar), (0.0, None)):
+            live, kept = batched._chain(temperature, seed, g), batched._chain(temperature, seed, g)
+            want = c.llama_sampler_sample(live, batched.ctx, idx)
+            assert batched._sample_logits(kept, stored) == want
+            picked.append(want)
+            c.llama_sampler_free(live)
+            c.llama_sampler_free(kept)
+    c.llama_memory_seq_rm(batched._mem, 1, -1, -1)
+    assert len(set(picked)) > 3  # the seeds and chains differ, so the comparison can fail
 
 
 @pytest.mark.slow
@@ -216,3 +262,78 @@ def test_parallel_is_chosen_from_the_backend_when_not_given():
     assert EngineOptions().sequences() == default and EngineOptions().chunk(8) == -(-default // 8)
     assert EngineOptions(n_gpu_layers="0").sequences() == CPU_PARALLEL
     assert EngineOptions(parallel=5).sequences() == 5 and EngineOptions(parallel=5).chunk(2) == 3
+
+
+def _kept_reservation(engine) -> int:
+    """What the kept prompts reserve: each group their lender chains reach, once."""
+    seen, total = set(), 0
+    for g in engine._kept:
+        while g is not None and id(g) not in seen:
+            seen.add(id(g))
+            total += g.reserved
+            g = g.lender
+    return total
+
+
+def test_kept_prompts_are_reused_dropped_and_evicted_with_the_cells_counted(tiny_model):
+    """Between calls the engine keeps finished prompts that asked for it in sequences of their own: a call with the same
+    prompts decodes none of them; a call whose prompts share nothing with them drops them first; under a
+    small fixed cache they give way instead of making requests wait or fail. After every call the cells the
+    scheduler counts equal what the kept prompts reserve, each kept sequence holds exactly its prompt, and
+    no more prompts are kept than there are sequences for them."""
+    import random
+
+    engine = BatchedLlamaEngine(tiny_model, n_ctx=8192, n_seq_max=5, kv_cells=6144)
+    c, mem = engine._c, engine._mem
+    rng = random.Random(0)
+    from dataclasses import replace
+
+    pool = [replace(r, keep_prompt=True) for r in _requests(6, 3, 6)]  # 6 records x 3 samples, in their response orders
+    reused, pressed = 0, []
+    room_for = engine._room_for
+
+    def counting_room_for(need, lender, live):
+        before = len(engine._kept)
+        ok = room_for(need, lender, live)
+        pressed.append(before - len(engine._kept))
+        return ok
+
+    engine._room_for = counting_room_for
+    for call in range(15):
+        if call % 3 == 2:
+            reqs = last  # noqa: F821 - the previous call again
+        else:
+            reqs = rng.sample(pool, rng.randint(1, 8))
+        before = engine.stats.prompt_evaluated
+        gens = engine.generate_many(reqs)
+        assert len(gens) == len(reqs) and all(g.completion_tokens > 0 for g in gens)
+        if call % 3 == 2:
+            reused += engine.stats.prompt_evaluated - before == 0
+        assert engine._held == _kept_reservation(engine)
+        assert len(engine._kept) <= engine.n_keep and len(engine._root) + engine._held <= engine.kv_cells
+        for g in engine._kept:
+            assert (c.llama_memory_seq_pos_min(mem, g.kept_id), c.llama_memory_seq_pos_max(mem, g.kept_id)) == (0, len(g.tokens) - 1)
+        last = reqs
+    assert reused >= 3  # repeated calls found their prompts kept
+    assert sum(pressed) > 0  # and the small cache made some give way to new work
+    # a call of other prompts drops every kept one that it cannot copy from
+    other = GenerationRequest([{"role": "user", "content": "Something else entirely, " * 8}], max_tokens=4, temperature=0.0, keep_prompt=True)
+    engine.generate_many([other])
+    assert [g.tokens[:8] for g in engine._kept] == [engine.base._tokens(engine.render(other.messages))[:8]]
+    engine._forget_kept([])
+    assert engine._held == 0 and engine._kept == [] and len(engine._keep_ids) == engine.n_keep
+    engine.close()
+
+
+def test_the_kv_rule_counts_held_prompts_as_lenders():
+    """Pure arithmetic: a prompt the cache already holds costs a group its last token only; one that
+    shares a prefix with it, the rest; a call keeping its prompts needs them all at once plus one wave."""
+    from grm_cli.engine.kvplan import WaveGroup, kept_round_cells, wave_cells
+
+    root = list(range(20))
+    a, b = root + [100, 101, 102, 103], root + [100, 101, 200, 201, 202]
+    waves = [WaveGroup(a, [10, 10]), WaveGroup(b, [10])]
+    assert wave_cells(waves, root) == 20 + (4 + 20) + (3 + 10)  # b copies a's [100, 101] (same record, other order)
+    assert wave_cells(waves, root, held=[a]) == 20 + (1 + 20) + (3 + 10)
+    assert wave_cells(waves, root, held=[a, b]) == 20 + (1 + 20) + (1 + 10)
+    assert kept_round_cells([a, b], waves, root) == 20 + 4 + 3 + 30

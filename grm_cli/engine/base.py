@@ -42,6 +42,9 @@ class GenerationRequest:
     seed: int = 0
     stop: Sequence[str] = ()
     tail: ForcedTail | None = None
+    # A hint, not part of what is generated (the sample cache ignores it): a later call will ask for more
+    # samples of this prompt (adaptive voting's next round). An engine with a prompt cache keeps its cells.
+    keep_prompt: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,10 @@ many sequences:
   its query is decoded once), and decodes only its own tail; its k samples copy the whole prompt;
 - the cache is sized to the work (`kvplan`): the cells the first wave of requests occupies, grown when
   a later call needs more, rather than a fixed multiple of --ctx;
+- a prompt whose requests ask for it (`keep_prompt`: adaptive voting's rounds) keeps its cells, and its
+  last-token logits, in a sequence of its own once its samples are done (`_kept`, up to --parallel of
+  them), until the cells are needed or a call comes that cannot use it: the next round's samples of that
+  prompt copy it whole and decode nothing of it; the cache is then sized to hold every kept prompt;
 - every live sequence advances by one token per `llama_decode`, each with its own sampler chain seeded
   from its request, across records, up to `n_seq_max` sequences and the KV cells available;
 - the score line is forced per sequence exactly as in `LlamaEngine`: the started answer is dropped from
@@ -31,7 +35,7 @@ from typing import Callable, Sequence
 
 from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest, budget
 from grm_cli.engine.chunks import ContextOwner, DecodeError, decode_sequence
-from grm_cli.engine.kvplan import WaveGroup, common_prefix, group_shared, round_cells, wave_cells
+from grm_cli.engine.kvplan import WaveGroup, common_prefix, group_shared, kept_round_cells, round_cells, wave_cells
 from grm_cli.engine.llama import LlamaEngine, captured_stderr
 from grm_cli.errors import ModelError
 
@@ -66,7 +70,7 @@ class _Seq:
         return bytes(self.data).decode("utf-8", "replace")
 
 
-@dataclass
+@dataclass(eq=False)  # identity: two groups may hold equal fields
 class _Group:
     """Samples of one distinct prompt: they share its KV cells until they diverge."""
 
@@ -76,6 +80,10 @@ class _Group:
     live: int = 0  # own live samples + live groups that copied their prompt prefix from this one
     seqs: list[int] = field(default_factory=list)  # sequence ids of its live samples (any holds the prompt)
     lender: "_Group | None" = None  # the group whose prompt cells this one shares beyond the root
+    sample_cells: int = 0  # the part of `reserved` its samples' budgets take (the rest: its own prompt cells)
+    kept_id: int | None = None  # the sequence holding its prompt once its samples are done
+    logits: object = None  # the prompt's last-token logits (numpy), so a kept prompt is not decoded again
+    keep: bool = False  # a request asked for its prompt to be kept after this call
 
 
 class BatchedLlamaEngine(ContextOwner):
@@ -107,7 +115,9 @@ class BatchedLlamaEngine(ContextOwner):
         self.base = LlamaEngine(model_path, n_ctx=256, **load)
         self.name, self.path, self.n_ctx_train = self.base.name, self.base.path, self.base.n_ctx_train
         self.n_ctx = n_ctx  # per sequence: prompt + generation, as for LlamaEngine
-        self.n_seq_max = max(2, min(n_seq_max, lib.llama_max_parallel_sequences()))
+        most = lib.llama_max_parallel_sequences()
+        self.n_seq_max = max(2, min(n_seq_max, most))
+        self.n_keep = max(0, min(self.n_seq_max, most - self.n_seq_max))  # prompts kept after their samples
         self.n_batch = 2048
         threads = load.get("n_threads") or max(1, os.cpu_count() or 1)
         self.threads = (threads, n_threads_batch or threads)  # (decode, prompt evaluation)
@@ -116,6 +126,9 @@ class BatchedLlamaEngine(ContextOwner):
         self.ctx = None
         self._batch = lib.llama_batch_init(self.n_batch, 0, 1)
         self._root: list[int] = []
+        self._kept: list[_Group] = []  # oldest first
+        self._keep_ids: list[int] = []
+        self._held = 0  # cells reserved beyond the root: live groups and kept prompts
         self._piece = ctypes.create_string_buffer(256)
         self.stats = EngineStats(prompt_evaluated=0, prompt_seconds=0.0, decode_seconds=0.0)
         if kv_cells:
@@ -133,12 +146,14 @@ class BatchedLlamaEngine(ContextOwner):
             lib.llama_free(self.ctx)
             self.ctx = None
         self._root = []
+        self._kept, self._held = [], 0
+        self._keep_ids = list(range(self.n_seq_max + self.n_keep - 1, self.n_seq_max - 1, -1))
         kv_type, flash_attn, verbose = (self._load.get(k, d) for k, d in (("kv_type", "f16"), ("flash_attn", False), ("verbose", False)))
         params = lib.llama_context_default_params()
         params.n_ctx = cells
         params.n_batch = self.n_batch
         params.n_ubatch = 512
-        params.n_seq_max = self.n_seq_max
+        params.n_seq_max = self.n_seq_max + self.n_keep
         params.kv_unified = True  # copied prefixes share cells instead of duplicating them (partial copies need it)
         params.n_threads, params.n_threads_batch = self.threads
         kv_ggml = getattr(lib, f"GGML_TYPE_{kv_type.upper()}")
@@ -152,14 +167,22 @@ class BatchedLlamaEngine(ContextOwner):
         self.base.attach_adapter(self.ctx)
         self._vocab = lib.llama_model_get_vocab(self.base.llm.model)
         self.kv_cells = lib.llama_n_ctx(self.ctx)
+        self._decode_max = min(self.n_batch, lib.llama_n_batch(self.ctx))  # llama.cpp caps a batch at the cache size
         self._mem = lib.llama_get_memory(self.ctx)
 
-    def _size_for(self, waves: Sequence[WaveGroup], root: list[int]) -> None:
-        """Size the cache to the first wave of this call's work (grow only: a later smaller call fits)."""
-        need = round_cells(wave_cells(waves, root))
+    def _size_for(self, waves: Sequence[WaveGroup], root: list[int], kept: Sequence[Sequence[int]] = ()) -> None:
+        """Size the cache to the first wave of this call's work (copying from the prompts already kept),
+        or to the prompts it keeps and one wave's samples when that is more (grow only: a later smaller
+        call fits). A call that keeps prompts sizes with a quarter to spare: later rounds bring response
+        orders not seen yet, and growing the cache loses every kept prompt."""
+        need = wave_cells(waves, root, [g.tokens for g in self._kept]) + self._held
+        if kept:
+            need = max(need, kept_round_cells(kept, waves, root))
         if self.ctx and (self.kv_fixed or need <= self.kv_cells):
             return
-        self._make_context(max(need, self.kv_cells))
+        if kept or self._kept:
+            need += need // 4
+        self._make_context(max(round_cells(need), self.kv_cells))
 
     @property
     def fingerprint(self) -> str:
@@ -195,39 +218,48 @@ class BatchedLlamaEngine(ContextOwner):
                 raise ContextOverflow(len(toks), need, self.n_ctx)
         groups: dict[tuple, _Group] = {}
         for i, toks in enumerate(prompts):
-            groups.setdefault(tuple(toks), _Group(list(toks), [])).members.append(i)
+            g = groups.setdefault(tuple(toks), _Group(list(toks), []))
+            g.members.append(i)
+            g.keep = g.keep or requests[i].keep_prompt
         queue = list(groups.values())
         root = _common_root(prompts)
-        self._size_for(self._first_wave(queue, requests, root), root)
+        self._drop_unusable([g.tokens for g in queue], self._root)
+        self._size_for(self._first_wave(queue, requests, root), root, [g.tokens for g in queue if g.keep])
+        for g in queue:  # a fixed cache can be too small for one prompt and one of its samples
+            if len(g.tokens) + budget(requests[g.members[0]]) > self.kv_cells:
+                raise ModelError(f"one prompt and its samples need {len(g.tokens) + budget(requests[g.members[0]])} KV cells, the context has {self.kv_cells}: raise --ctx")
         self._set_root(root)
         results: list[Generation | None] = [None] * len(requests)
         free_ids = list(range(self.n_seq_max - 1, 0, -1))
         active: list[_Seq] = []
-        used = len(self._root)
-        live: list[_Group] = []  # groups whose prompt cells are held: longer prefixes to copy than the root
+        live: list[_Group] = list(self._kept)  # groups whose prompt cells are held: longer prefixes to copy than the root
         try:
             while queue or active:
                 # Admit whole groups while sequence ids and KV cells last; part of a group when its prompt
-                # is already held (its other samples are running): copying it costs nothing.
+                # is already held (its other samples are running, or it is kept): copying it costs nothing.
                 while queue and free_ids:
                     g = queue[0]
                     lender, shared = self._lender(g.tokens, live)
                     if len(free_ids) < min(len(g.members), self.n_seq_max - 1) and shared < len(g.tokens) - 1:
                         break
                     take = g.members[: len(free_ids)]
-                    need = len(g.tokens) - shared + sum(budget(requests[i]) for i in take)
-                    if active and used + need > self.kv_cells:
-                        break
+                    budgets = sum(budget(requests[i]) for i in take)
+                    if not self._room_for(len(g.tokens) - shared + budgets, lender, live):
+                        if active:
+                            break  # wait for running samples to free their cells
+                        self._forget_kept(live)  # nothing runs: every kept prompt gives way first
+                        lender, shared = self._lender(g.tokens, live)
+                    need = len(g.tokens) - shared + budgets
                     if need + len(self._root) > self.kv_cells:
                         raise ModelError(f"one prompt and its samples need {need + len(self._root)} KV cells, the context has {self.kv_cells}: raise --ctx")
                     if len(take) < len(g.members):
                         g.members = g.members[len(take):]
-                        sub = _Group(g.tokens, take)
+                        sub = _Group(g.tokens, take, keep=g.keep)
                     else:
                         queue.pop(0)
                         sub = g
-                    sub.reserved = need
-                    used += need
+                    sub.reserved, sub.sample_cells = need, budgets
+                    self._held += need
                     active.extend(self._admit(sub, requests, free_ids, shared, lender))
                     live.append(sub)
                 if not active:
@@ -238,17 +270,78 @@ class BatchedLlamaEngine(ContextOwner):
                     active = [s for s in active if s.phase != "done"]
                 for s in done:
                     results[s.index] = self._finish(s)
+                    g = s.group
+                    g.seqs.remove(s.seq_id)
+                    if not g.seqs and not self._keep(g, s.seq_id, live):
+                        live.remove(g)
                     self._c.llama_memory_seq_rm(self._mem, s.seq_id, -1, -1)
                     free_ids.append(s.seq_id)
-                    s.group.seqs.remove(s.seq_id)
-                    if not s.group.seqs:
-                        live.remove(s.group)
-                    used -= self._release(s.group)
+                    self._held -= self._release(g)
+        except BaseException:
+            # the call's reservations are abandoned with it: keep no prompt whose count may be off
+            self._forget_kept(live)
+            self._held = 0
+            raise
         finally:
             for s in active:
                 self._free_chain(s)
                 self._c.llama_memory_seq_rm(self._mem, s.seq_id, -1, -1)
         return results  # type: ignore[return-value]
+
+    # -- kept prompts ----------------------------------------------------------------------------
+    def _keep(self, g: _Group, seq_id: int, live: list[_Group]) -> bool:
+        """g's last sample is done: move its prompt cells to a sequence of their own, so that a later
+        request with the same prompt (in this call or the next) copies them. False when not kept (no request
+        asked, the same prompt is held already, or no sequence id can be had)."""
+        if not (g.keep and self.n_keep) or any(o is not g and o.tokens == g.tokens for o in live):
+            return False
+        if not self._keep_ids:
+            victim = next((k for k in self._kept if k.live == 1), None)
+            if victim is None:
+                return False
+            self._evict(victim, live)
+        kid = self._keep_ids.pop()
+        self._c.llama_memory_seq_rm(self._mem, kid, -1, -1)
+        self._c.llama_memory_seq_cp(self._mem, seq_id, kid, 0, len(g.tokens))
+        g.kept_id, g.seqs = kid, [kid]
+        g.live += 1  # the kept sequence holds it (the finished sample's release follows)
+        g.reserved -= g.sample_cells  # its samples' cells are free; its prompt's stay reserved
+        self._held -= g.sample_cells
+        g.sample_cells = 0
+        self._kept.append(g)
+        return True
+
+    def _evict(self, g: _Group, live: list[_Group]) -> None:
+        """Drop a kept prompt: its sequence goes, and its cells once nothing else borrows them."""
+        self._c.llama_memory_seq_rm(self._mem, g.kept_id, -1, -1)
+        self._keep_ids.append(g.kept_id)
+        g.kept_id, g.seqs = None, []
+        self._kept.remove(g)
+        if g in live:
+            live.remove(g)
+        self._held -= self._release(g)
+
+    def _forget_kept(self, live: list[_Group]) -> None:
+        for g in list(self._kept):
+            self._evict(g, live)
+
+    def _room_for(self, need: int, lender: "_Group | None", live: list[_Group]) -> bool:
+        """Evict kept prompts, oldest first, until `need` more cells fit; the lender (and what it borrows
+        from) stays. False when they cannot be made to fit."""
+        while len(self._root) + self._held + need > self.kv_cells:
+            victim = next((k for k in self._kept if k.live == 1 and k is not lender), None)
+            if victim is None:
+                return False
+            self._evict(victim, live)
+        return True
+
+    def _drop_unusable(self, prompts: list[list[int]], root: list[int]) -> None:
+        """At a call's start: kept prompts no prompt of this call can copy more of than the root (as it
+        stands) are
+        dropped, so that a cache of past work never crowds out the work at hand."""
+        for g in list(self._kept):
+            if not any(common_prefix(g.tokens, p) > common_prefix(root, p) for p in prompts):
+                self._evict(g, [])
 
     # -- scheduling ------------------------------------------------------------------------------
     def _first_wave(self, queue: list[_Group], requests: Sequence[GenerationRequest], root: list[int]) -> list[WaveGroup]:
@@ -285,12 +378,21 @@ class BatchedLlamaEngine(ContextOwner):
         return freed
 
     def _set_root(self, common: list[int]) -> None:
-        """Sequence 0 holds the prefix every prompt of this call shares (decoded once, kept across calls)."""
+        """Sequence 0 holds the prefix every prompt of this call shares (decoded once, kept across calls).
+        Kept prompts borrow the root's cells without counting them: those that borrow beyond a shorter
+        root go first. A root that would only repeat what a kept prompt holds is not extended."""
         if common == self._root:
             return
         keep = common_prefix(self._root, common)
-        self._c.llama_memory_seq_rm(self._mem, ROOT_SEQ, keep, -1)
+        if keep == len(self._root) and any(common_prefix(g.tokens, common) > keep for g in self._kept):
+            return  # this call's prompts copy from the kept ones instead
+        for g in list(self._kept):
+            if common_prefix(g.tokens, self._root) > keep:
+                self._evict(g, [])
         self._root = self._root[:keep]
+        if not self._room_for(len(common) - keep, None, []):
+            self._forget_kept([])
+        self._c.llama_memory_seq_rm(self._mem, ROOT_SEQ, keep, -1)
         if len(common) > keep:
             self._decode_chunks(ROOT_SEQ, common[keep:], keep, want_last=False)
         self._root = list(common)
@@ -306,7 +408,7 @@ class BatchedLlamaEngine(ContextOwner):
 
     def _decode_prompt(self, seq_id: int, tokens: list[int], start: int, *, want_last: bool) -> int:
         try:
-            return decode_sequence(self._c, self.ctx, self._batch, self.n_batch, seq_id, tokens, start, want_last=want_last)
+            return decode_sequence(self._c, self.ctx, self._batch, self._decode_max, seq_id, tokens, start, want_last=want_last)
         except DecodeError as e:
             raise ModelError(f"{e}: the KV cache is full or the batch is invalid; lower --parallel or raise --ctx") from None
 
@@ -317,15 +419,23 @@ class BatchedLlamaEngine(ContextOwner):
 
     def _admit(self, g: _Group, requests: Sequence[GenerationRequest], free_ids: list[int], shared: int, lender: "_Group | None") -> list[_Seq]:
         """Copy the shared prefix (from the root, or from the lender's prompt: the same record in another
-        response order), decode the rest of the prompt once, copy it to each sample's sequence, and
-        sample their first tokens."""
+        response order, or the same prompt kept from before), decode the rest of the prompt once, copy it to
+        each sample's sequence, and sample their first tokens. A prompt held whole, with its logits, is
+        copied and not decoded at all: its samples start exactly as they did the first time."""
         now = time.perf_counter()
         ids = [free_ids.pop() for _ in g.members]
         first = ids[0]
         self._c.llama_memory_seq_rm(self._mem, first, -1, -1)
-        if shared:
-            self._c.llama_memory_seq_cp(self._mem, lender.seqs[0] if lender else ROOT_SEQ, first, 0, shared)
-        idx = self._decode_chunks(first, g.tokens[shared:], shared, want_last=True)
+        whole = lender is not None and lender.logits is not None and lender.tokens == g.tokens
+        if whole:
+            self._c.llama_memory_seq_cp(self._mem, lender.seqs[0], first, 0, len(g.tokens))
+            g.logits = lender.logits
+        else:
+            if shared:
+                self._c.llama_memory_seq_cp(self._mem, lender.seqs[0] if lender else ROOT_SEQ, first, 0, shared)
+            idx = self._decode_chunks(first, g.tokens[shared:], shared, want_last=True)
+            if g.keep:
+                g.logits = self._logits(idx)
         seqs = []
         for req_index, seq_id in zip(g.members, ids):
             if seq_id != first:
@@ -339,8 +449,37 @@ class BatchedLlamaEngine(ContextOwner):
             g.lender = lender
             lender.live += 1
         for s in seqs:  # all sample from the same logits (the prompt's last token), each with its own seed
-            self._accept(s, self._c.llama_sampler_sample(s.chain, self.ctx, idx))
+            tok = self._sample_logits(s.chain, g.logits) if whole else self._c.llama_sampler_sample(s.chain, self.ctx, idx)
+            self._accept(s, tok)
         return seqs
+
+    def _logits(self, idx: int):
+        """A copy of the logits at batch index idx (they are overwritten by the next decode)."""
+        import numpy as np
+
+        ptr = self._c.llama_get_logits_ith(self.ctx, idx)
+        n_vocab = self._c.llama_vocab_n_tokens(self._vocab)
+        return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,)).copy()
+
+    def _sample_logits(self, chain: int, logits) -> int:
+        """llama_sampler_sample on stored logits: the same candidates (every token, in id order), the same
+        chain applied, the selected token accepted."""
+        import numpy as np
+
+        c = self._c
+        n = len(logits)
+        data = (c.llama_token_data * n)()
+        view = np.ctypeslib.as_array(data).view(np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")]))
+        view["id"] = np.arange(n, dtype=np.int32)
+        view["logit"] = logits
+        view["p"] = 0.0
+        cur = c.llama_token_data_array(data=data, size=n, selected=-1, sorted=False)
+        c.llama_sampler_apply(chain, ctypes.byref(cur))
+        if not 0 <= cur.selected < cur.size:
+            raise ModelError(f"the sampler selected no token ({cur.selected} of {cur.size})")
+        tok = int(cur.data[cur.selected].id)
+        c.llama_sampler_accept(chain, tok)
+        return tok
 
     def _step(self, active: list[_Seq]) -> None:
         """One llama_decode advancing every live sequence by its pending token(s)."""
@@ -350,7 +489,7 @@ class BatchedLlamaEngine(ContextOwner):
         for s in active:
             if s.phase == "done" or not s.pending:
                 continue
-            if n + len(s.pending) > self.n_batch:
+            if n + len(s.pending) > self._decode_max:
                 break
             for j, t in enumerate(s.pending):
                 b.token[n] = t

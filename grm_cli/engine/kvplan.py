@@ -52,14 +52,25 @@ def group_shared(tokens: Sequence[int], root: Sequence[int], previous: Sequence[
     return min(shared, len(tokens) - 1)
 
 
-def wave_cells(groups: Sequence[WaveGroup], root: Sequence[int]) -> int:
+def wave_cells(groups: Sequence[WaveGroup], root: Sequence[int], held: Sequence[Sequence[int]] = ()) -> int:
     """Cells a set of groups admitted together occupies: the root once, each group's unshared prompt
-    tokens, each sample's budget. What the engine reserves, summed."""
+    tokens, each sample's budget. What the engine reserves, summed. `held`: prompts the cache holds
+    already (kept from an earlier call): a group copies from them too, and their own cells are not counted."""
     total, prev = len(root), None
     for g in groups:
-        total += len(g.tokens) - group_shared(g.tokens, root, prev) + sum(g.budgets)
+        shared = group_shared(g.tokens, root, prev)
+        for h in held:
+            shared = max(shared, min(common_prefix(h, g.tokens), len(g.tokens) - 1))
+        total += len(g.tokens) - shared + sum(g.budgets)
         prev = g.tokens
     return total
+
+
+def kept_round_cells(kept: Sequence[Sequence[int]], waves: Sequence[WaveGroup], root: Sequence[int]) -> int:
+    """A call whose prompts are kept for a next call (adaptive rounds): every kept prompt held at once
+    (the records in flight, each query once), plus the samples of the first wave. Sized smaller, the cache
+    would evict the first records' prompts to admit the last ones, or grow at the next round and lose them."""
+    return wave_cells([WaveGroup(t, []) for t in kept], root) + sum(sum(w.budgets) for w in waves)
 
 
 def planned_cells(ctx: int, sequences: int, *, samples: int = 1, new_tokens: int, orders: int = 2) -> int:

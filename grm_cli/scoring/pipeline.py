@@ -390,7 +390,8 @@ def _draw(requests: Sequence[tuple[tuple[Record, GivenPrinciples | None], int, i
         part = replace(settings, k=count, first_sample=first, temperature=temperature)
         plan = sample_plan(rec, template, part, principles)
         plans.append((rec, first, [(seed, order, prompt) for seed, order, prompt, _ in plan]))
-        flat.extend(request for *_, request in plan)
+        more = settings.adaptive is not None and first + count < settings.first_sample + settings.k  # another round may follow
+        flat.extend(replace(request, keep_prompt=True) if more else request for *_, request in plan)
     try:
         gens = generate_all(engine, flat)
     except ContextOverflow as e:
