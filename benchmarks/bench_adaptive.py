@@ -88,6 +88,10 @@ def main() -> None:
     for name, agreement, per_record, saved, tok_saved, wall in rows:
         wall_cell = f"{wall:.1f} ({wall / full_wall:.2f}x)" if wall is not None else "-"
         print(f"{name:22} {agreement:>20.1%} {per_record:>15.2f} {saved:>14.1%} {tok_saved:>13.1%} {wall_cell:>18}")
+    for name, path in (("(a) full", full_path), ("(c) stat live", stat_path)):  # the engine's own counts, from the run log
+        run = json.loads(Path(f"{path}.runs.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+        print(f"{name}: prompt tokens evaluated {run['prompt_evaluated']} of {run['prompt_tokens']}, "
+              f"generated {run['generated_tokens_per_second']} tokens/s")
     goal = rows[1][1] >= 0.99 and rows[1][3] >= 0.5
     print(f"\ngoal (stat at risk {args.risk}: >= 99% of full-vote verdicts with <= 50% of the samples): {'met' if goal else 'not met'}")
 

@@ -89,11 +89,14 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 def evaluate(test: Path, lora: Path | None, name: str, args) -> dict:
     """Score the held-out records with `grm eval` (llama.cpp, the exported adapter if any) into
     OUT/NAME.jsonl, and summarise those stored results with `grm eval --json`: at voting@K (all samples)
-    and at voting@1 (each record's first sample alone, a results file `grm eval` reads like any other)."""
+    and at voting@1 (each record's first sample alone, a results file `grm eval` reads like any other).
+    The base model's results resume (a rerun, or a run copying OUT/base.jsonl from one with the same
+    held-out set and settings, generates only what is missing: grm refuses a file of other settings); an
+    adapter's are generated afresh (--force), since its stage has just trained it."""
     t = time.perf_counter()
     stored = args.out / f"{name}.jsonl"
     grm("eval", str(test), "-k", str(args.k), "-t", args.template, "--max-tokens", str(args.max_tokens), "--seed", str(args.seed + 1000),
-        "--ctx", str(args.ctx), "--parallel", str(args.parallel), "--no-cache", "-o", str(stored), "--force",
+        "--ctx", str(args.ctx), "--parallel", str(args.parallel), "--no-cache", "-o", str(stored), *(["--force"] if lora else []),
         *(["--lora", str(lora)] if lora else []), quiet=True)
     seconds = round(time.perf_counter() - t, 1)
     one = args.out / f"{name}_k1.jsonl"

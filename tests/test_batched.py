@@ -337,3 +337,23 @@ def test_the_kv_rule_counts_held_prompts_as_lenders():
     assert wave_cells(waves, root, held=[a]) == 20 + (1 + 20) + (3 + 10)
     assert wave_cells(waves, root, held=[a, b]) == 20 + (1 + 20) + (1 + 10)
     assert kept_round_cells([a, b], waves, root) == 20 + 4 + 3 + 30
+
+
+def test_a_call_that_fails_halfway_leaves_a_clean_cache(tiny_model):
+    """A request refused after its prompt was decoded (a bad temperature, found when its sampler is built)
+    fails the call; the next call runs, and no sequence but the root holds cells: nothing half admitted
+    stays behind uncounted, and no kept prompt survives with a count that may be off."""
+    from dataclasses import replace
+
+    engine = BatchedLlamaEngine(tiny_model, n_ctx=8192, n_seq_max=5)
+    good = [replace(r, keep_prompt=True) for r in _requests(2, 2, 4)]
+    engine.generate_many(good)
+    assert engine._kept
+    bad = replace(good[0], temperature=float("nan"))
+    with pytest.raises(ValueError, match="temperature"):
+        engine.generate_many([good[1], bad])
+    c, mem = engine._c, engine._mem
+    assert engine._kept == [] and engine._held == 0
+    assert all(c.llama_memory_seq_pos_max(mem, seq) == -1 for seq in range(1, engine.n_seq_max + engine.n_keep))
+    assert len(engine.generate_many(good)) == len(good) and engine._held == _kept_reservation(engine)
+    engine.close()

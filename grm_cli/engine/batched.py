@@ -172,15 +172,20 @@ class BatchedLlamaEngine(ContextOwner):
 
     def _size_for(self, waves: Sequence[WaveGroup], root: list[int], kept: Sequence[Sequence[int]] = ()) -> None:
         """Size the cache to the first wave of this call's work (copying from the prompts already kept),
-        or to the prompts it keeps and one wave's samples when that is more (grow only: a later smaller
-        call fits). A call that keeps prompts sizes with a quarter to spare: later rounds bring response
-        orders not seen yet, and growing the cache loses every kept prompt."""
-        need = wave_cells(waves, root, [g.tokens for g in self._kept]) + self._held
-        if kept:
-            need = max(need, kept_round_cells(kept, waves, root))
-        if self.ctx and (self.kv_fixed or need <= self.kv_cells):
+        or to the prompts it keeps (as many as there are sequences to keep them in) and one wave's samples
+        when that is more (grow only: a later smaller call fits). A call that keeps prompts sizes with a
+        quarter to spare: later rounds bring response orders not seen yet, and growing the cache loses
+        every kept prompt."""
+        kept = list(kept)[: self.n_keep]
+
+        def cells(held: Sequence[Sequence[int]], held_cells: int) -> int:
+            need = wave_cells(waves, root, held) + held_cells
+            return max(need, kept_round_cells(kept, waves, root)) if kept else need
+
+        if self.ctx and (self.kv_fixed or cells([g.tokens for g in self._kept], self._held) <= self.kv_cells):
             return
-        if kept or self._kept:
+        need = cells([], 0)  # a new context holds nothing kept
+        if kept:
             need += need // 4
         self._make_context(max(round_cells(need), self.kv_cells))
 
@@ -272,14 +277,21 @@ class BatchedLlamaEngine(ContextOwner):
                     results[s.index] = self._finish(s)
                     g = s.group
                     g.seqs.remove(s.seq_id)
-                    if not g.seqs and not self._keep(g, s.seq_id, live):
-                        live.remove(g)
+                    if not g.seqs:  # its samples' cells are free; its prompt's stay while borrowed or kept
+                        g.reserved -= g.sample_cells
+                        self._held -= g.sample_cells
+                        g.sample_cells = 0
+                        if not self._keep(g, s.seq_id, live):
+                            live.remove(g)
                     self._c.llama_memory_seq_rm(self._mem, s.seq_id, -1, -1)
                     free_ids.append(s.seq_id)
                     self._held -= self._release(g)
         except BaseException:
-            # the call's reservations are abandoned with it: keep no prompt whose count may be off
+            # the call's reservations are abandoned with it: keep no prompt whose count may be off, and
+            # clear every sequence but the root (a sample half admitted holds cells no list knows of)
             self._forget_kept(live)
+            for seq_id in range(1, self.n_seq_max + self.n_keep):
+                self._c.llama_memory_seq_rm(self._mem, seq_id, -1, -1)
             self._held = 0
             raise
         finally:
@@ -305,9 +317,6 @@ class BatchedLlamaEngine(ContextOwner):
         self._c.llama_memory_seq_cp(self._mem, seq_id, kid, 0, len(g.tokens))
         g.kept_id, g.seqs = kid, [kid]
         g.live += 1  # the kept sequence holds it (the finished sample's release follows)
-        g.reserved -= g.sample_cells  # its samples' cells are free; its prompt's stay reserved
-        self._held -= g.sample_cells
-        g.sample_cells = 0
         self._kept.append(g)
         return True
 
@@ -328,6 +337,9 @@ class BatchedLlamaEngine(ContextOwner):
     def _room_for(self, need: int, lender: "_Group | None", live: list[_Group]) -> bool:
         """Evict kept prompts, oldest first, until `need` more cells fit; the lender (and what it borrows
         from) stays. False when they cannot be made to fit."""
+        over = len(self._root) + self._held + need - self.kv_cells
+        if over > 0 and sum(k.reserved for k in self._kept if k.live == 1 and k is not lender) < over:
+            return False  # (a lower bound: evicting one may free its lender too) keep them rather than lose them for nothing
         while len(self._root) + self._held + need > self.kv_cells:
             victim = next((k for k in self._kept if k.live == 1 and k is not lender), None)
             if victim is None:
@@ -380,12 +392,10 @@ class BatchedLlamaEngine(ContextOwner):
     def _set_root(self, common: list[int]) -> None:
         """Sequence 0 holds the prefix every prompt of this call shares (decoded once, kept across calls).
         Kept prompts borrow the root's cells without counting them: those that borrow beyond a shorter
-        root go first. A root that would only repeat what a kept prompt holds is not extended."""
+        root go first. A longer root copies what a kept prompt holds of it and decodes only the rest."""
         if common == self._root:
             return
         keep = common_prefix(self._root, common)
-        if keep == len(self._root) and any(common_prefix(g.tokens, common) > keep for g in self._kept):
-            return  # this call's prompts copy from the kept ones instead
         for g in list(self._kept):
             if common_prefix(g.tokens, self._root) > keep:
                 self._evict(g, [])
@@ -393,8 +403,17 @@ class BatchedLlamaEngine(ContextOwner):
         if not self._room_for(len(common) - keep, None, []):
             self._forget_kept([])
         self._c.llama_memory_seq_rm(self._mem, ROOT_SEQ, keep, -1)
-        if len(common) > keep:
-            self._decode_chunks(ROOT_SEQ, common[keep:], keep, want_last=False)
+        try:
+            have = keep
+            donor = max(self._kept, key=lambda g: common_prefix(g.tokens, common), default=None)
+            if donor is not None and common_prefix(donor.tokens, common) > keep:  # counted twice (its and the root's): over, never under
+                have = common_prefix(donor.tokens, common)
+                self._c.llama_memory_seq_cp(self._mem, donor.kept_id, ROOT_SEQ, keep, have)
+            if len(common) > have:
+                self._decode_chunks(ROOT_SEQ, common[have:], have, want_last=False)
+        except BaseException:
+            self._c.llama_memory_seq_rm(self._mem, ROOT_SEQ, keep, -1)
+            raise
         self._root = list(common)
 
     def _decode_chunks(self, seq_id: int, tokens: list[int], start: int, *, want_last: bool) -> int:
