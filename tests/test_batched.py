@@ -299,9 +299,10 @@ def test_kept_prompts_are_reused_dropped_and_evicted_with_the_cells_counted(tiny
         return ok
 
     engine._room_for = counting_room_for
+    last: list = []
     for call in range(15):
         if call % 3 == 2:
-            reqs = last  # noqa: F821 - the previous call again
+            reqs = last  # the previous call again
         else:
             reqs = rng.sample(pool, rng.randint(1, 8))
         before = engine.stats.prompt_evaluated
