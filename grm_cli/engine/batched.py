@@ -232,7 +232,7 @@ class BatchedLlamaEngine(ContextOwner):
         self._size_for(self._first_wave(queue, requests, root), root, [g.tokens for g in queue if g.keep])
         for g in queue:  # a fixed cache can be too small for one prompt and one of its samples
             if len(g.tokens) + budget(requests[g.members[0]]) > self.kv_cells:
-                raise ModelError(f"one prompt and its samples need {len(g.tokens) + budget(requests[g.members[0]])} KV cells, the context has {self.kv_cells}: raise --ctx")
+                raise self._too_small(len(g.tokens) + budget(requests[g.members[0]]))
         self._set_root(root)
         results: list[Generation | None] = [None] * len(requests)
         free_ids = list(range(self.n_seq_max - 1, 0, -1))
@@ -256,7 +256,7 @@ class BatchedLlamaEngine(ContextOwner):
                         lender, shared = self._lender(g.tokens, live)
                     need = len(g.tokens) - shared + budgets
                     if need + len(self._root) > self.kv_cells:
-                        raise ModelError(f"one prompt and its samples need {need + len(self._root)} KV cells, the context has {self.kv_cells}: raise --ctx")
+                        raise self._too_small(need + len(self._root))
                     if len(take) < len(g.members):
                         g.members = g.members[len(take):]
                         sub = _Group(g.tokens, take, keep=g.keep)
@@ -299,6 +299,9 @@ class BatchedLlamaEngine(ContextOwner):
                 self._free_chain(s)
                 self._c.llama_memory_seq_rm(self._mem, s.seq_id, -1, -1)
         return results  # type: ignore[return-value]
+
+    def _too_small(self, cells: int) -> ModelError:
+        return ModelError(f"one prompt and its samples need {cells} KV cells, the context has {self.kv_cells}: raise --ctx")
 
     # -- kept prompts ----------------------------------------------------------------------------
     def _keep(self, g: _Group, seq_id: int, live: list[_Group]) -> bool:
@@ -349,8 +352,7 @@ class BatchedLlamaEngine(ContextOwner):
 
     def _drop_unusable(self, prompts: list[list[int]], root: list[int]) -> None:
         """At a call's start: kept prompts no prompt of this call can copy more of than the root (as it
-        stands) are
-        dropped, so that a cache of past work never crowds out the work at hand."""
+        stands) are dropped, so that a cache of past work never crowds out the work at hand."""
         for g in list(self._kept):
             if not any(common_prefix(g.tokens, p) > common_prefix(root, p) for p in prompts):
                 self._evict(g, [])
