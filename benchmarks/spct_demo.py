@@ -36,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "examples"))
 
 
 WORDS = ("red blue green small large quiet fast slow river stone cloud garden window letter music table paper "
@@ -99,11 +100,18 @@ def evaluate(test: Path, lora: Path | None, name: str, args) -> dict:
         "--ctx", str(args.ctx), "--parallel", str(args.parallel), "--no-cache", "-o", str(stored), *(["--force"] if lora else []),
         *(["--lora", str(lora)] if lora else []), quiet=True)
     seconds = round(time.perf_counter() - t, 1)
-    one = args.out / f"{name}_k1.jsonl"
-    one.write_text("".join(json.dumps({**obj, "samples": obj["samples"][:1]}) + "\n" for obj in map(json.loads, stored.read_text(encoding="utf-8").splitlines())),
+    at = {j: summary(first_samples(stored, j, args.out / f"{name}_k{j}.jsonl")) for j in sorted({1, min(4, args.k)}) if j < args.k}
+    at_k = summary(stored)
+    return {"at_k": at_k, "at_1": at.get(1, at_k), "at_4": at.get(4, at_k), "first_shown_wins": at_k["first_shown_wins"], "seconds": seconds,
+            "results": str(stored)}
+
+
+def first_samples(stored: Path, j: int, dst: Path) -> Path:
+    """Each record's first j samples alone: the results a `-k j` run of the same seeds stores (sample i's seed
+    and response order depend only on the seed, the record and i), a file `grm eval` reads like any other."""
+    dst.write_text("".join(json.dumps({**obj, "samples": obj["samples"][:j]}) + "\n" for obj in map(json.loads, stored.read_text(encoding="utf-8").splitlines())),
                    encoding="utf-8")
-    at_k, at_1 = summary(stored), summary(one)
-    return {"at_k": at_k, "at_1": at_1, "first_shown_wins": at_k["first_shown_wins"], "seconds": seconds, "results": str(stored)}
+    return dst
 
 
 def summary(results: Path) -> dict:
@@ -149,13 +157,13 @@ def task_data(args) -> tuple[Path, Path]:
 
 def table(report: dict, k: int) -> str:
     """The README table: every accuracy as `grm eval` computed it from the stored results."""
-    rows = [f"| stage | voting@1 acc | @1 strict | @1 ties | voting@{k} acc | @{k} strict | @{k} ties | curve k=1..{k} | first shown wins | unparsed |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    ks = [1, 4, k] if k > 4 else [1, k]
+    head = " | ".join(f"voting@{j} acc | @{j} strict | @{j} ties" for j in ks)
+    rows = [f"| stage | {head} | curve k=1..{k} | first shown wins | unparsed |", "|---|" + "---|" * (3 * len(ks) + 3)]
     for name, m in report["stages"].items():
-        a1, ak = m["at_1"], m["at_k"]
-        curve = " / ".join(f"{v:.3f}" for v in ak["curve"].values())
-        rows.append(f"| {name} | {a1['accuracy']:.3f} | {a1['strict']:.3f} | {a1['tie_rate']:.3f} | {ak['accuracy']:.3f} | {ak['strict']:.3f} | "
-                    f"{ak['tie_rate']:.3f} | {curve} | {m['first_shown_wins']:.3f} | {ak['parse_failures']:.3f} |")
+        cells = " | ".join(f"{a['accuracy']:.3f} | {a['strict']:.3f} | {a['tie_rate']:.3f}" for a in (m[f"at_{j}" if j < k else "at_k"] for j in ks))
+        curve = " / ".join(f"{v:.3f}" for v in m["at_k"]["curve"].values())
+        rows.append(f"| {name} | {cells} | {curve} | {m['first_shown_wins']:.3f} | {m['at_k']['parse_failures']:.3f} |")
     return "\n".join(rows)
 
 
@@ -174,6 +182,10 @@ def main() -> None:
     ap.add_argument("--rft-steps", type=int, default=80)
     ap.add_argument("--rl-steps", type=int, default=30)
     ap.add_argument("--rl-lr", type=float, default=1e-4)
+    ap.add_argument("--cold-start", choices=("rft", "teacher"), default="rft",
+                    help="rft: the paper's rejective sampling by the base model; teacher (constraints only): SFT on trajectories the "
+                         "constraint checkers write (examples/constraints_teacher.py), the control for 'can this model learn the task at all'")
+    ap.add_argument("--teacher-orders", type=int, default=2, help="--cold-start teacher: seeded response orders per training record")
     ap.add_argument("--balance-positions", action="store_true", help="RFT on as many trajectories with the best shown in each position")
     ap.add_argument("--ctx", type=int, default=2048, help="llama.cpp context of the held-out scoring")
     ap.add_argument("--parallel", type=int, default=16)
@@ -190,8 +202,9 @@ def main() -> None:
     def stage(name: str, lora: Path | None, extra: dict) -> None:
         m = evaluate(test, lora, name, args)
         report["stages"][name] = {**m, **extra}
-        a1, ak = m["at_1"], m["at_k"]
-        print(f"[{name}] held-out ({len(read_lines(test))} records): voting@1 {a1['accuracy']:.3f} (strict {a1['strict']:.3f}, ties {a1['tie_rate']:.3f}), "
+        a1, a4, ak = m["at_1"], m["at_4"], m["at_k"]
+        mid = f"voting@4 {a4['accuracy']:.3f} (strict {a4['strict']:.3f}, ties {a4['tie_rate']:.3f}), " if args.k > 4 else ""
+        print(f"[{name}] held-out ({len(read_lines(test))} records): voting@1 {a1['accuracy']:.3f} (strict {a1['strict']:.3f}, ties {a1['tie_rate']:.3f}), {mid}"
               f"voting@{args.k} {ak['accuracy']:.3f} (strict {ak['strict']:.3f}, ties {ak['tie_rate']:.3f}), first shown wins {m['first_shown_wins']:.3f}, "
               f"unparsed {ak['parse_failures']:.3f} ({m['seconds']} s)", flush=True)
         (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -199,14 +212,24 @@ def main() -> None:
     stage("base", None, {})
     common = ["-t", args.template, "--seed", str(args.seed), "--max-length", max_length]
     t = time.perf_counter()
+    first, second = ("rft", "rft+rl") if args.cold_start == "rft" else ("teacher-sft", "teacher-sft+rl")
+    if args.cold_start == "teacher":
+        if args.task != "constraints":
+            sys.exit("--cold-start teacher needs --task constraints (its checkers write the trajectories)")
+        from constraints_teacher import write_teacher
+        accepted = out / "teacher.jsonl"
+        print(f"{accepted}: {write_teacher(train, accepted, template=args.template, orders=args.teacher_orders, seed=args.seed)} checker-written trajectories", flush=True)
+        given = ["--accepted", str(accepted)]
+    else:
+        accepted, given = out / "rft" / "accepted.jsonl", []
     grm("train", "rft", str(train), "-o", str(out / "rft"), "--max-tokens", str(args.max_tokens), "--steps", str(args.rft_steps),
-        "--batch", "4", "--lr", "2e-4", *(["--balance-positions"] if args.balance_positions else []), *common)
-    stage("rft", out / "rft" / "adapter.gguf", {"train_seconds": round(time.perf_counter() - t, 1)})
+        "--batch", "4", "--lr", "2e-4", *given, *(["--balance-positions"] if args.balance_positions else []), *common)
+    stage(first, out / "rft" / "adapter.gguf", {"train_seconds": round(time.perf_counter() - t, 1)})
     t = time.perf_counter()
-    grm("train", "rl", str(train), "--adapter", str(out / "rft" / "adapter"), "--rft-data", str(out / "rft" / "accepted.jsonl"),
+    grm("train", "rl", str(train), "--adapter", str(out / "rft" / "adapter"), "--rft-data", str(accepted),
         "-o", str(out / "rl"), "--steps", str(args.rl_steps), "--batch", "8", "--group", "4", "--lr", str(args.rl_lr), "--beta", "0.08",
         "--max-completion", str(args.rl_max_completion), *common)
-    stage("rft+rl", out / "rl" / "adapter.gguf", {"train_seconds": round(time.perf_counter() - t, 1)})
+    stage(second, out / "rl" / "adapter.gguf", {"train_seconds": round(time.perf_counter() - t, 1)})
     report["total_seconds"] = round(time.perf_counter() - t0, 1)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     # the three runs side by side, and their voting@k curves in one plot: grm eval on the stored results
