@@ -12,7 +12,9 @@ Tasks (`--task`):
 Every number comes from the real commands: `grm train rft`, `grm train rl`, and `grm eval` with the
 exported llama.cpp adapters (--lora); the metrics are `grm eval --json` on the stored results.
 
-    python benchmarks/spct_demo.py --task constraints --out runs/spct-ifc                 # the issue 17 run (not yet measured)
+    python benchmarks/spct_demo.py --task constraints --out runs/spct-ifc --test 200 --max-tokens 32      # the paper's RFT, then RL
+    python benchmarks/spct_demo.py --task constraints --cold-start teacher --out runs/spct-ifc-teacher \
+        --test 200 --k 8 --max-tokens 48 --rft-steps 120 --rl-steps 6                                      # the checker-written control
     python benchmarks/spct_demo.py --task constraints --out runs/smoke --train 8 --test 8 --rft-steps 2 --rl-steps 2   # does it run
 
 Held-out metrics, per stage, from `grm eval` on OUT/STAGE.jsonl (the stored samples):

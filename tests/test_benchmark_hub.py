@@ -3,16 +3,12 @@ protocol (huggingface-hub itself downloads; only the network end is local), and 
 
 from __future__ import annotations
 
-import hashlib
-import http.server
-import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import pytest
+from local_hub import serve_repo
 
 from grm_cli.errors import InputError
 from grm_cli.evaluation.benchmarks.files import parse_hf_dataset
@@ -29,49 +25,8 @@ FILES = {
 @pytest.fixture
 def hub():
     """A local hub serving the dataset repo owner/bench; records every file GET."""
-    gets: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _send(self, code, body=b"", headers=None, head=False):
-            self.send_response(code)
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if not head:
-                self.wfile.write(body)
-
-        def _route(self, head):
-            path = unquote(urlparse(self.path).path)
-            if path.startswith("/api/datasets/owner/bench/revision/"):
-                body = json.dumps({"id": "owner/bench", "sha": COMMIT, "siblings": [{"rfilename": f} for f in FILES]}).encode()
-                return self._send(200, body, {"Content-Type": "application/json"}, head)
-            if path.startswith("/api/datasets/owner/bench/tree/"):
-                tree = [{"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()} for f, b in FILES.items()]
-                return self._send(200, json.dumps(tree).encode(), {"Content-Type": "application/json"}, head)
-            prefix = "/datasets/owner/bench/resolve/"
-            if path.startswith(prefix):
-                name = path[len(prefix):].split("/", 1)[1]
-                if name in FILES:
-                    if not head:
-                        gets.append(name)
-                    return self._send(200, FILES[name], {"X-Repo-Commit": COMMIT, "ETag": f'"{hashlib.sha256(FILES[name]).hexdigest()}"'}, head)
-                return self._send(404, b"", {"X-Error-Code": "EntryNotFound"}, head)
-            return self._send(404, b"", {"X-Error-Code": "RepoNotFound"}, head)
-
-        def do_HEAD(self):
-            self._route(True)
-
-        def do_GET(self):
-            self._route(False)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", gets
-    server.shutdown()
+    with serve_repo("owner/bench", FILES, COMMIT, kind="datasets") as served:
+        yield served
 
 
 LOAD = "import sys; from grm_cli.evaluation import benchmarks as bm; d = bm.load(bm.local_path(sys.argv[1])); print(d.name, [r.id for r in d.records])"

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from families import FAMILIES, build, copy_without, hf_logits
+from local_hub import serve_repo
 
 # every test here builds, converts and loads transformers and llama.cpp models: in the full suite, not the fast subset
 pytestmark = pytest.mark.slow
@@ -310,57 +311,9 @@ COMMIT = "feed" + "0" * 36
 @contextmanager
 def local_hub(folder: Path, repo: str = "owner/grm"):
     """A local hub serving `folder` as the safetensors repo `repo`; yields (endpoint, GETs, file count)."""
-    import hashlib
-    import http.server
-    import threading
-    from urllib.parse import urlparse
-
     files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
-    gets: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _send(self, code: int, body: bytes = b"", headers: dict | None = None, head: bool = False):
-            self.send_response(code)
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if not head:
-                self.wfile.write(body)
-
-        def _route(self, head: bool):
-            path = urlparse(self.path).path
-            if path.startswith(f"/api/models/{repo}/revision/"):
-                return self._send(200, json.dumps({"id": repo, "sha": COMMIT, "siblings": [{"rfilename": f} for f in files]}).encode(),
-                                  {"Content-Type": "application/json"}, head)
-            if path.startswith(f"/api/models/{repo}/tree/"):
-                tree = [{"type": "file", "path": f, "size": len(b), "oid": hashlib.sha1(b).hexdigest()} for f, b in files.items()]
-                return self._send(200, json.dumps(tree).encode(), {"Content-Type": "application/json"}, head)
-            prefix = f"/{repo}/resolve/"
-            if path.startswith(prefix):
-                name = path[len(prefix):].split("/", 1)[1]
-                if name in files:
-                    if not head:
-                        gets.append(name)
-                    return self._send(200, files[name], {"X-Repo-Commit": COMMIT, "ETag": f'"{hashlib.sha256(files[name]).hexdigest()}"'}, head)
-                return self._send(404, b"", {"X-Error-Code": "EntryNotFound"}, head)
-            return self._send(404, b"", {"X-Error-Code": "RepoNotFound"}, head)
-
-        def do_HEAD(self):
-            self._route(True)
-
-        def do_GET(self):
-            self._route(False)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", gets, len(files)
-    finally:
-        server.shutdown()
+    with serve_repo(repo, files, COMMIT) as (endpoint, gets):
+        yield endpoint, gets, len(files)
 
 
 @pytest.fixture

@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import http.server
 import json
-import threading
 
 import pytest
 from conftest import grm_process
+from local_hub import serve_repo
 
 from grm_cli.errors import ModelError
 from grm_cli.models.registry import HubFile, parse_hf
@@ -20,40 +18,8 @@ COMMIT = "c0ffee" + "0" * 34
 @pytest.fixture
 def hub(tiny_model):
     """A local hub serving one repo, owner/judge, with tiny.gguf; counts the downloads."""
-    data = tiny_model.read_bytes()
-    etag = hashlib.sha256(data).hexdigest()
-    gets = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _headers(self) -> bool:
-            if self.path.startswith("/owner/judge/resolve/") and self.path.endswith("/tiny.gguf"):
-                self.send_response(200)
-                self.send_header("X-Repo-Commit", COMMIT)
-                self.send_header("ETag", f'"{etag}"')
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                return True
-            self.send_response(404)
-            self.send_header("X-Error-Code", "RepoNotFound" if not self.path.startswith("/owner/judge/") else "EntryNotFound")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return False
-
-        def do_HEAD(self):
-            self._headers()
-
-        def do_GET(self):
-            if self._headers():
-                gets.append(self.path)
-                self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", gets
-    server.shutdown()
+    with serve_repo("owner/judge", {"tiny.gguf": tiny_model.read_bytes()}, COMMIT) as served:
+        yield served
 
 
 def grm(env, *args, stdin=None):
