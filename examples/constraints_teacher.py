@@ -120,14 +120,56 @@ def write_teacher(src: Path, out: Path, *, template: str = "compact", orders: in
     return count
 
 
+VERDICT = re.compile(r"Response (\d+) (follows|breaks) it")
+
+
+def audit(records: Path, results: Path) -> dict:
+    """Where a judge trained on these trajectories goes wrong, from its stored samples (`grm eval -o`):
+    does its analysis see what the checker sees (every response's follows/breaks verdict right), and do its
+    boxed scores agree with its own analysis (every response it says follows scores above every one it says
+    breaks)? The two tell "cannot check" from "checks, then does not use it"."""
+    objs = {o["id"]: o for o in map(json.loads, records.read_text(encoding="utf-8").splitlines()) if o}
+    counts = {"samples": 0, "analysed": 0, "analysis_right": 0, "scores_agree": 0, "right_and_agree": 0}
+    by_kind: dict[str, list[int]] = {}
+    for line in results.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        obj = objs[row["id"]]
+        c = obj["constraint"]
+        for s in row["samples"]:
+            counts["samples"] += 1
+            said = {int(i): v == "follows" for i, v in VERDICT.findall(s.get("critique") or "")}
+            order = s["order"]
+            if sorted(said) != list(range(1, len(order) + 1)):
+                continue  # not every response given a verdict (cut off, or another wording)
+            counts["analysed"] += 1
+            truth = {j: CHECKERS[c["kind"]](obj["responses"][k], c["arg"]) for j, k in enumerate(order, start=1)}
+            right = said == truth
+            shown = s.get("scores_shown")
+            agree = bool(shown) and all(shown[a - 1] > shown[b - 1] for a in said if said[a] for b in said if not said[b]) and any(said.values())
+            counts["analysis_right"] += right
+            counts["scores_agree"] += agree
+            counts["right_and_agree"] += right and agree
+            by_kind.setdefault(c["kind"], [0, 0])
+            by_kind[c["kind"]][0] += right
+            by_kind[c["kind"]][1] += 1
+    counts["analysis_right_by_kind"] = {k: round(r / n, 3) for k, (r, n) in sorted(by_kind.items())}
+    return counts
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("records", type=Path, help="a constraints file (examples/constraints_train.jsonl)")
-    ap.add_argument("-o", "--out", type=Path, required=True, help="the rft-data file to write (for grm train rft --accepted)")
+    ap.add_argument("-o", "--out", type=Path, help="the rft-data file to write (for grm train rft --accepted)")
     ap.add_argument("-t", "--template", default="compact")
     ap.add_argument("--orders", type=int, default=2, help="seeded response orders per record (one example each)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--audit", type=Path, metavar="RESULTS", help="instead: audit a judge's stored samples (grm eval -o RESULTS) on RECORDS")
     args = ap.parse_args()
+    if args.audit:
+        print(json.dumps(audit(args.records, args.audit), indent=2))
+        return
+    if args.out is None:
+        ap.error("give -o OUT (or --audit RESULTS)")
     try:
         count = write_teacher(args.records, args.out, template=args.template, orders=args.orders, seed=args.seed)
     except (OSError, ValueError, GrmError) as exc:

@@ -107,3 +107,28 @@ def test_same_seed_same_file_and_a_record_without_a_constraint_is_a_clear_error(
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert f"{bad}:2: expected a constraints record" in p.stderr
     assert not (tmp_path / "out.jsonl").exists()  # nothing half-written
+
+
+def test_audit_tells_a_wrong_check_from_scores_that_ignore_the_analysis(tmp_path):
+    """The audit reads a judge's stored samples: checker-written ones are all right and agree with
+    themselves; a flipped verdict is a wrong analysis, a flipped box is disagreement with the analysis."""
+    from grm_cli.scoring.pipeline import parse_sample
+
+    tmpl = load_template("compact")
+    heldout = EXAMPLES / "constraints_heldout.jsonl"
+    objs = [json.loads(line) for line in heldout.read_text(encoding="utf-8").splitlines()[:12]]
+    rows = []
+    for obj in objs:
+        order = tuple(reversed(range(len(obj["responses"]))))
+        j = parse_sample(tmpl, teacher.trajectory(tmpl, obj, order), len(order))
+        rows.append({"id": obj["id"], "samples": [{"order": list(order), "critique": j.critique, "scores_shown": list(j.scores)}]})
+    first = rows[0]["samples"][0]
+    rows.append({"id": objs[0]["id"], "samples": [{**first, "scores_shown": first["scores_shown"][::-1]},  # box against its own analysis
+                                                  {**first, "critique": first["critique"].replace("follows it", "breaks it (x)")},  # no response follows
+                                                  {**first, "critique": "Response 1 follows it."}]})  # not every response judged
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    got = teacher.audit(heldout, results)
+    assert got["samples"] == 15 and got["analysed"] == 14
+    assert got["analysis_right"] == 13 and got["scores_agree"] == 12 and got["right_and_agree"] == 12
+    assert all(0.0 <= v <= 1.0 for v in got["analysis_right_by_kind"].values())
