@@ -41,28 +41,24 @@ BULLET = re.compile(r"\s*[-*]\s")  # a bullet line as make_constraints.check_bul
 FOLLOWS, BREAKS = 9, 2  # the scores a right judge gives: any pair with FOLLOWS > BREAKS singles out the best
 
 
+BROKEN = {  # what a checker sees in a response that breaks the constraint, in a few words (a 48-token critique holds four)
+    "lowercase": lambda arg, text: "capital letters",
+    "uppercase": lambda arg, text: "lowercase letters",
+    "max_words": lambda arg, text: f"{len(text.split())} words",
+    "include_word": lambda arg, text: f'no "{arg}"',
+    "end_phrase": lambda arg, text: "another ending",
+    "json_object": lambda arg, text: "not JSON",
+    "start_word": lambda arg, text: "another first word",
+    "quoted": lambda arg, text: "no quotes",
+    "bullets": lambda arg, text: f"{sum(1 for line in text.splitlines() if BULLET.match(line))} bullets",
+}
+
+
 def why_broken(kind: str, arg, text: str) -> str:
-    """What a checker sees in a response that breaks the constraint, in a few words (a 48-token critique
-    budget holds four of them)."""
-    if kind == "lowercase":
-        return "capital letters"
-    if kind == "uppercase":
-        return "lowercase letters"
-    if kind == "max_words":
-        return f"{len(text.split())} words"
-    if kind == "include_word":
-        return f'no "{arg}"'
-    if kind == "end_phrase":
-        return "another ending"
-    if kind == "json_object":
-        return "not JSON"
-    if kind == "start_word":
-        return "another first word"
-    if kind == "quoted":
-        return "no quotes"
-    if kind == "bullets":
-        return f"{sum(1 for line in text.splitlines() if BULLET.match(line))} bullets"
-    raise ValueError(f"unknown constraint kind {kind!r}")
+    """The reason the analysis gives for a response that breaks a constraint of `kind`."""
+    if kind not in BROKEN:
+        raise ValueError(f"unknown constraint kind {kind!r}")
+    return BROKEN[kind](arg, text)
 
 
 def trajectory(template: Template, obj: dict, order: tuple[int, ...]) -> str:

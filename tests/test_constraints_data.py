@@ -5,24 +5,15 @@ or a wrong label rather than a judge that learned to check."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, load_example
 
 from grm_cli.core.prompt import load_template, render
 from grm_cli.io.jsonl import read_records
 
-
-def _generator():
-    spec = importlib.util.spec_from_file_location("make_constraints", EXAMPLES / "make_constraints.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-gen = _generator()
+gen = load_example("make_constraints")
 
 
 def _rows(split: str) -> list[dict]:

@@ -4,13 +4,12 @@ and rule, and `grm train rft --accepted` reads the file as it reads rejective sa
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 
 import pytest
-from conftest import EXAMPLES
+from conftest import EXAMPLES, load_example
 
 from grm_cli.core.prompt import load_template, render
 from grm_cli.core.records import record_from_dict
@@ -18,15 +17,7 @@ from grm_cli.core.rules import is_correct
 from grm_cli.scoring.pipeline import judged_scores
 from grm_cli.train.sft import balance_positions, read_rft_examples
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("constraints_teacher", EXAMPLES / "constraints_teacher.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-teacher = _module()
+teacher = load_example("constraints_teacher")
 TRAIN = EXAMPLES / "constraints_train.jsonl"
 ROWS = [json.loads(line) for line in TRAIN.read_text(encoding="utf-8").splitlines()]
 
