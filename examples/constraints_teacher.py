@@ -35,7 +35,7 @@ from grm_cli.core.records import record_from_dict  # noqa: E402
 from grm_cli.core.rules import is_correct  # noqa: E402
 from grm_cli.core.sampling import response_order, sample_seed  # noqa: E402
 from grm_cli.errors import GrmError  # noqa: E402
-from grm_cli.scoring.pipeline import judged_scores  # noqa: E402
+from grm_cli.scoring.plan import judged_scores  # noqa: E402
 
 BULLET = re.compile(r"\s*[-*]\s")  # a bullet line as make_constraints.check_bullets counts it
 FOLLOWS, BREAKS = 9, 2  # the scores a right judge gives: any pair with FOLLOWS > BREAKS singles out the best

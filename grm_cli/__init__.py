@@ -22,8 +22,8 @@ _EXPORTS = {
     "ExitCode": "grm_cli.errors", "GrmError": "grm_cli.errors", "InputError": "grm_cli.errors", "ModelError": "grm_cli.errors",
     "read_prompts": "grm_cli.io.jsonl", "read_records": "grm_cli.io.jsonl",
     "default_model_path": "grm_cli.models.registry", "resolve_model": "grm_cli.models.registry",
-    "ScoreResult": "grm_cli.scoring.pipeline", "ScoreSettings": "grm_cli.scoring.pipeline",
-    "generate_principles": "grm_cli.scoring.pipeline", "score_record": "grm_cli.scoring.pipeline",
+    "ScoreResult": "grm_cli.scoring.results", "ScoreSettings": "grm_cli.scoring.settings",
+    "generate_principles": "grm_cli.scoring.principles", "score_record": "grm_cli.scoring.pipeline",
     "score_records": "grm_cli.scoring.pipeline",
     "LlamaEngine": "grm_cli.engine.llama",
 }

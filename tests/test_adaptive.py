@@ -16,7 +16,8 @@ from grm_cli.core.prompt import load_template
 from grm_cli.core.records import record_from_dict
 from grm_cli.core.voting import guided_vote, vote
 from grm_cli.engine.cache import CachedEngine, SampleCache
-from grm_cli.scoring.pipeline import ScoreSettings, score_records
+from grm_cli.scoring.pipeline import score_records
+from grm_cli.scoring.settings import ScoreSettings
 
 
 def _verdict(samples, n):

@@ -12,7 +12,9 @@ from grm_cli.core.records import record_from_dict
 from grm_cli.engine.base import ContextOverflow, GenerationRequest
 from grm_cli.engine.batched import ROOT_SEQ, BatchedLlamaEngine
 from grm_cli.errors import ModelError
-from grm_cli.scoring.pipeline import ScoreSettings, forced_tail, score_many
+from grm_cli.scoring.pipeline import score_many
+from grm_cli.scoring.plan import forced_tail
+from grm_cli.scoring.settings import ScoreSettings
 
 POINTWISE = load_template("pointwise")
 

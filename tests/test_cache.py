@@ -10,7 +10,8 @@ from grm_cli.core.prompt import load_template
 from grm_cli.core.records import record_from_dict
 from grm_cli.engine.cache import CachedEngine, SampleCache
 from grm_cli.models.fingerprint import model_fingerprint
-from grm_cli.scoring.pipeline import ScoreSettings, score_record
+from grm_cli.scoring.pipeline import score_record
+from grm_cli.scoring.settings import ScoreSettings
 
 
 def test_raising_k_reuses_the_first_samples_and_a_rerun_generates_nothing(tiny_engine, tiny_model, tmp_path, short_template):

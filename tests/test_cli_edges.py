@@ -14,7 +14,8 @@ from grm_cli.core.prompt import load_template
 from grm_cli.core.records import record_from_dict
 from grm_cli.core.rules import is_correct
 from grm_cli.errors import InputError
-from grm_cli.scoring.pipeline import ScoreSettings, score_record
+from grm_cli.scoring.pipeline import score_record
+from grm_cli.scoring.settings import ScoreSettings
 
 
 def test_square_brackets_in_data_are_shown_literally(tiny_model, short_template):

@@ -14,7 +14,7 @@ from conftest import EXAMPLES, load_example
 from grm_cli.core.prompt import load_template, render
 from grm_cli.core.records import record_from_dict
 from grm_cli.core.rules import is_correct
-from grm_cli.scoring.pipeline import judged_scores
+from grm_cli.scoring.plan import judged_scores
 from grm_cli.train.sft import balance_positions, read_rft_examples
 
 teacher = load_example("constraints_teacher")
@@ -103,7 +103,7 @@ def test_same_seed_same_file_and_a_record_without_a_constraint_is_a_clear_error(
 def test_audit_tells_a_wrong_check_from_scores_that_ignore_the_analysis(tmp_path):
     """The audit reads a judge's stored samples: checker-written ones are all right and agree with
     themselves; a flipped verdict is a wrong analysis, a flipped box is disagreement with the analysis."""
-    from grm_cli.scoring.pipeline import parse_sample
+    from grm_cli.scoring.plan import parse_sample
 
     tmpl = load_template("compact")
     heldout = EXAMPLES / "constraints_heldout.jsonl"

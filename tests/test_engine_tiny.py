@@ -9,7 +9,10 @@ from grm_cli.core.records import record_from_dict
 from grm_cli.core.score_line import ScoreLine
 from grm_cli.engine.base import ContextOverflow, GenerationRequest
 from grm_cli.errors import InputError
-from grm_cli.scoring.pipeline import ScoreSettings, forced_tail, prepare_records, score_record
+from grm_cli.scoring.pipeline import score_record
+from grm_cli.scoring.plan import forced_tail
+from grm_cli.scoring.prepare import prepare_records
+from grm_cli.scoring.settings import ScoreSettings
 
 POINTWISE = load_template("pointwise")
 

@@ -14,7 +14,8 @@ from grm_cli.core.prompt import load_template
 from grm_cli.core.score_line import score_spans
 from grm_cli.evaluation.metrics import result_from_json
 from grm_cli.io.jsonl import read_records
-from grm_cli.scoring.pipeline import ScoreSettings, run_signature, score_records
+from grm_cli.scoring.pipeline import score_records
+from grm_cli.scoring.settings import ScoreSettings, run_signature
 
 MSGS = [{"role": "user", "content": "Rate the answers to 2+2 from 1 to 10. Answer 1: 4. Answer 2: 5."}]
 TEXT = "Specific Criteria: correctness.\nAnalysis: answer 1 is right.\nScores: \\boxed{9, 10}"
@@ -58,13 +59,13 @@ def test_the_distribution_follows_llama_cpps_logits(tiny_engine, probe):
     ref = Llama(model_path=str(tiny_engine.path), n_ctx=1024, logits_all=True, verbose=False)
     ref.eval(base)
     logits = np.array(ref.scores[len(base) - 1], dtype=np.float64)
-    tok = {v: probe.cand[v][0] for v in range(2, 10)}
+    tok = {v: probe.cand[str(v)][0] for v in range(2, 10)}
     for a, b in [(2, 3), (4, 9), (5, 7)]:
-        assert math.isclose(dist[a] / dist[b], math.exp(logits[tok[a]] - logits[tok[b]]), rel_tol=1e-3)
+        assert math.isclose(dist[str(a)] / dist[str(b)], math.exp(logits[tok[a]] - logits[tok[b]]), rel_tol=1e-3)
     # "1" and "10" share the first token: together they hold exactly its share
-    one = probe.cand[1][0]
-    assert probe.cand[10][0] == one
-    assert math.isclose((dist[1] + dist[10]) / dist[2], math.exp(logits[one] - logits[tok[2]]), rel_tol=1e-3)
+    one = probe.cand["1"][0]
+    assert probe.cand["10"][0] == one
+    assert math.isclose((dist["1"] + dist["10"]) / dist["2"], math.exp(logits[one] - logits[tok[2]]), rel_tol=1e-3)
 
 
 def test_voting_on_expected_scores(tiny_engine, probe):

@@ -26,7 +26,8 @@ def local(short_template):
 def test_trl_reward_in_process_equals_direct_scoring(tiny_engine, local, short_template):
     from grm_cli.core.prompt import load_template
     from grm_cli.integrations.trl import trl_reward
-    from grm_cli.scoring.pipeline import ScoreSettings, score_records
+    from grm_cli.scoring.pipeline import score_records
+    from grm_cli.scoring.settings import ScoreSettings
     from grm_cli.serve.rewards import group_completions
 
     reward = trl_reward(tiny_engine, **local)

@@ -19,7 +19,7 @@ from grm_cli.core.prompt import load_template
 from grm_cli.engine.base import GenerationRequest
 from grm_cli.engine.openai import OpenAIEngine
 from grm_cli.errors import ModelError
-from grm_cli.scoring.pipeline import forced_tail
+from grm_cli.scoring.plan import forced_tail
 
 
 def free_port() -> int:

@@ -16,7 +16,9 @@ from grm_cli.core.voting import vote
 from grm_cli.errors import InputError
 from grm_cli.io.principles_file import principles_entry
 from grm_cli.principles.filtering import FILTER_RULE, filter_result, split_for_filter
-from grm_cli.scoring.pipeline import GivenPrinciples, SampleResult, ScoreResult, ScoreSettings, principles_lookup, run_signature
+from grm_cli.scoring.principles import principles_lookup
+from grm_cli.scoring.results import GivenPrinciples, SampleResult, ScoreResult
+from grm_cli.scoring.settings import ScoreSettings, run_signature
 
 
 def rec(rid="r1", query="Which is larger, 7 or 9?", responses=("9", "7"), preferred=0, label=None) -> Record:

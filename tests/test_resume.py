@@ -85,8 +85,13 @@ def test_a_file_that_is_not_ours_is_never_appended_to(tiny_model, tmp_path):
     assert p.returncode == 0 and [r["id"] for r in lines(out)] == ["r00", "r01"]
 
 
+# Long enough by construction: SIGINT goes out after 2 lines of 600, so the run is still going however
+# loaded the machine is (with 24 rows a loaded CI machine finished the run before the signal came).
+LONG_ROWS = [{"id": f"r{i:03d}", "prompt": f"What is {i} + {i}?", "responses": [str(2 * i), str(2 * i + 1)], "preferred": 0} for i in range(600)]
+
+
 def test_ctrl_c_stops_cleanly_after_flushing(tiny_model, tmp_path):
-    data = write_jsonl(tmp_path / "d.jsonl", ROWS)
+    data = write_jsonl(tmp_path / "d.jsonl", LONG_ROWS)
     out = tmp_path / "out.jsonl"
     proc = process(tiny_model, data, out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for_lines(out, 2, proc)
@@ -95,7 +100,7 @@ def test_ctrl_c_stops_cleanly_after_flushing(tiny_model, tmp_path):
     assert proc.returncode == 130, stderr
     assert "rerun the same command to resume" in stderr and "grm: interrupted" in stderr and "Traceback" not in stderr
     saved = lines(out)  # every line whole
-    assert 2 <= len(saved) < len(ROWS) and out.read_text().endswith("\n")
+    assert 2 <= len(saved) < len(LONG_ROWS) and out.read_text().endswith("\n")
 
 
 def test_duplicate_records_without_ids_each_count(tiny_model, tmp_path):

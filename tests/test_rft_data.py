@@ -11,7 +11,9 @@ from grm_cli.core.judgment import Judgment
 from grm_cli.core.prompt import load_template
 from grm_cli.core.records import Record, Turn
 from grm_cli.core.voting import vote
-from grm_cli.scoring.pipeline import SampleResult, ScoreResult, ScoreSettings, score_records
+from grm_cli.scoring.pipeline import score_records
+from grm_cli.scoring.results import SampleResult, ScoreResult
+from grm_cli.scoring.settings import ScoreSettings
 from grm_cli.train.rft_data import decide
 
 T = load_template("pointwise")

@@ -9,7 +9,9 @@ import pytest
 from conftest import EXAMPLES, grm
 
 from grm_cli import load_template, read_prompts, read_records
-from grm_cli.scoring.pipeline import ScoreSettings, generate_principles, score_records
+from grm_cli.scoring.pipeline import score_records
+from grm_cli.scoring.principles import generate_principles
+from grm_cli.scoring.settings import ScoreSettings
 
 
 def test_default_model_is_found_without_importing_its_package(smollm2_path):

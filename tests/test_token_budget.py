@@ -13,7 +13,10 @@ from grm_cli.core.prompt import load_template
 from grm_cli.core.records import record_from_dict
 from grm_cli.engine.base import TAIL_SLACK, ContextOverflow, GenerationRequest, budget
 from grm_cli.errors import InputError
-from grm_cli.scoring.pipeline import ScoreSettings, forced_tail, prepare_records, sample_plan, score_records
+from grm_cli.scoring.pipeline import score_records
+from grm_cli.scoring.plan import forced_tail, sample_plan
+from grm_cli.scoring.prepare import prepare_records
+from grm_cli.scoring.settings import ScoreSettings
 
 N_CTX = 512
 
@@ -39,7 +42,7 @@ def _record():
 
 
 def _worst_prompt_tokens(engine, template, rec, settings):
-    return max(engine.count_tokens(r.messages, r.assistant_prefix) for *_, r in sample_plan(rec, template, settings, None))
+    return max(engine.count_tokens(r.messages, r.assistant_prefix) for s in sample_plan(rec, template, settings, None) for r in [c.request for c in s.calls])
 
 
 def test_budget_counts_the_free_text_and_the_forced_tail(template):
@@ -53,18 +56,18 @@ def test_budget_counts_the_free_text_and_the_forced_tail(template):
 def test_preflight_and_engine_agree_at_the_context_boundary(engine, template, over):
     rec = _record()
     probe = ScoreSettings(k=2, seed=3, max_tokens=8)
-    tail_budget = budget(sample_plan(rec, template, probe, None)[0][3]) - probe.max_tokens
+    tail_budget = budget(sample_plan(rec, template, probe, None)[0].calls[0].request) - probe.max_tokens
     # choose the free-text budget so that the most demanding sample needs exactly N_CTX + over tokens
     max_tokens = N_CTX + over - _worst_prompt_tokens(engine, template, rec, probe) - tail_budget
     settings = ScoreSettings(k=2, seed=3, max_tokens=max_tokens, temperature=0.8)
-    needs = [engine.count_tokens(r.messages, r.assistant_prefix) + budget(r) for *_, r in sample_plan(rec, template, settings, None)]
+    needs = [engine.count_tokens(r.messages, r.assistant_prefix) + budget(r) for s in sample_plan(rec, template, settings, None) for r in [c.request for c in s.calls]]
     assert max(needs) == N_CTX + over
     if over > 0:
         with pytest.raises(InputError) as e:
             prepare_records([rec], engine, template, settings)
         assert str(e.value).startswith("edge.jsonl:5:") and f"needs {N_CTX + over}" in str(e.value)
         with pytest.raises(ContextOverflow):  # and the engine refuses it by the same number
-            engine.generate(sample_plan(rec, template, settings, None)[0][3])
+            engine.generate(sample_plan(rec, template, settings, None)[0].calls[0].request)
         return
     ready = prepare_records([rec], engine, template, settings)
     assert len(ready) == 1

@@ -14,7 +14,8 @@ from grm_cli.core.records import Record, Turn
 from grm_cli.core.rules import is_correct
 from grm_cli.core.sampling import response_order, sample_seed
 from grm_cli.errors import InputError
-from grm_cli.scoring.pipeline import ScoreSettings, score_record
+from grm_cli.scoring.pipeline import score_record
+from grm_cli.scoring.settings import ScoreSettings
 from grm_cli.train.base_model import BaseInfo
 from grm_cli.train.export import LoraPair, LoraWeights, permute_rows, stack
 from grm_cli.train.grpo import RuleReward, pass_rows, passes_needed, rl_prompts, view_order

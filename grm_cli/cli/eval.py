@@ -70,7 +70,8 @@ def eval_(
     from grm_cli.cli.render import eval_tables
     from grm_cli.core.prompt import load_template
     from grm_cli.evaluation.metrics import evaluate, result_from_json
-    from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
+    from grm_cli.scoring.prepare import prepare_records
+    from grm_cli.scoring.settings import ScoreSettings
 
     if plot:
         check_plot_path(plot)  # fail before any scoring, not after

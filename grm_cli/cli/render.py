@@ -9,7 +9,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from grm_cli.scoring.pipeline import PrinciplesResult, ScoreResult
+from grm_cli.scoring.principles import PrinciplesResult
+from grm_cli.scoring.results import ScoreResult
 
 
 def _short(text: str, width: int = 70) -> str:

@@ -21,7 +21,7 @@ from grm_cli.scoring.runner import run_resumable, score_resumable
 def _principles_mode(spec: Optional[str], tmpl) -> tuple[str, object, Optional[str]]:
     """--principles: "self" or "none" (keywords), or a file of given principles -> (mode, lookup, file)."""
     from grm_cli.io.principles_file import read_principles
-    from grm_cli.scoring.pipeline import principles_lookup
+    from grm_cli.scoring.principles import principles_lookup
 
     if spec is None or spec == "self":
         return "self", None, None
@@ -30,7 +30,7 @@ def _principles_mode(spec: Optional[str], tmpl) -> tuple[str, object, Optional[s
     if spec == "none":
         tmpl.user_text("none")  # a template without a principles-free variant fails now, not mid-run
         return "none", None, None
-    from grm_cli.scoring.pipeline import principles_fingerprint
+    from grm_cli.scoring.principles import principles_fingerprint
 
     entries = read_principles(spec)
     return "self", principles_lookup(entries, spec), f"{spec}#{principles_fingerprint(entries)}"
@@ -222,7 +222,8 @@ def score(
     from grm_cli.cli.render import summary_line
     from grm_cli.core.prompt import load_template
     from grm_cli.io.jsonl import read_records
-    from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
+    from grm_cli.scoring.prepare import prepare_records
+    from grm_cli.scoring.settings import ScoreSettings
 
     _check_sampling(k, temperature, max_tokens)
     if on_long not in ("error", "truncate"):
@@ -288,7 +289,7 @@ def principles(
     from grm_cli.core.prompt import load_template
     from grm_cli.engine.base import ContextOverflow
     from grm_cli.io.jsonl import read_prompts
-    from grm_cli.scoring.pipeline import generate_principles
+    from grm_cli.scoring.principles import generate_principles
 
     max_tokens = max_tokens if max_tokens is not None else (512 if filter_ else 256)
     _check_sampling(None, temperature, max_tokens)

@@ -56,7 +56,7 @@ def serve(
       python -m openrlhf.cli.train_ppo_ray ... --remote_rm_url http://127.0.0.1:8000/get_reward
     """
     from grm_cli.core.prompt import load_template
-    from grm_cli.scoring.pipeline import ScoreSettings
+    from grm_cli.scoring.settings import ScoreSettings
 
     try:
         from grm_cli.serve.app import ServeOptions, ServeState, build_app

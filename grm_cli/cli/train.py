@@ -66,7 +66,8 @@ def train_rft_data(
     from grm_cli.core.prompt import load_template
     from grm_cli.core.rules import label_of
     from grm_cli.io.jsonl import read_records
-    from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
+    from grm_cli.scoring.prepare import prepare_records
+    from grm_cli.scoring.settings import ScoreSettings
 
     _check_sampling(k, temperature, max_tokens)
     if on_long not in ("error", "truncate"):
@@ -265,7 +266,8 @@ def train_rft(
             raise InputError(f"--model {model_ref} is not a GGUF: give --gguf (the same weights for llama.cpp) to sample with, or --accepted to train on sampled data")
         if on_long not in ("error", "truncate"):
             raise InputError(f"--on-long {on_long!r}: expected error or truncate")
-        from grm_cli.scoring.pipeline import ScoreSettings, prepare_records
+        from grm_cli.scoring.prepare import prepare_records
+        from grm_cli.scoring.settings import ScoreSettings
 
         records = _labelled(file, tmpl)
         scoring = ScoreSettings(k=s.samples, temperature=s.temperature, seed=s.seed, max_tokens=s.max_tokens)

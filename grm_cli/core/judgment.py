@@ -32,6 +32,7 @@ class Judgment:
     principles: str | None = None
     critique: str | None = None
     criteria: tuple[Criterion, ...] = field(default_factory=tuple)
+    verdict: str | None = None  # the verdict as the judge wrote it ("4", "A"), for protocols other than DeepSeek-GRM
 
     @property
     def ok(self) -> bool:

@@ -5,7 +5,9 @@ Accepted, one JSON object per line:
   {"prompt", "chosen", "rejected"}               (TRL pairs; chosen becomes response 1, preferred=0)
   {"messages": [{"role", "content"}, ...], ...}  (a conversation; the last user turn is the query)
   {"prompt", "completion", "label": true/false}   (TRL unpaired; one response judged correct or not)
-plus optional "id", "preferred" (0-based index of the labelled best), "subset", "principles".
+plus optional "id", "preferred" (0-based index of the labelled best), "subset", "principles", and what some
+judges' protocols take: "rubric" (a text, or score descriptions: {"criteria", "score1_description", ...} as
+Prometheus writes them, or {"criteria", "scores": {"1": ..., ...}}) and "reference" (a reference answer).
 `chosen`/`rejected` may also be message lists (TRL's conversational format): the assistant turns are used.
 Reading files is `io.jsonl`'s job; this module turns one decoded object into a `Record`.
 Every problem is an `InputError` that names the file, the line and the field.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +30,19 @@ MAX_RESPONSES = 16
 class Turn:
     role: str
     content: str
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """What a judge grades against: the criteria, and a description per score where the user gives them
+    (Prometheus' and Flow-Judge's score rubrics). A plain-text rubric has only `criteria`."""
+
+    criteria: str
+    scores: tuple[tuple[int, str], ...] = ()  # (score, description), ascending
+
+    @property
+    def is_text(self) -> bool:
+        return not self.scores
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,8 @@ class Record:
     line: int = 0
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     truncated: tuple[int, ...] = ()  # responses whose middle grm cut to fit the context (--on-long truncate)
+    rubric: Rubric | None = None  # the grading rubric, for protocols that take one (--rubric FILE sets it for all)
+    reference: str | None = None  # a reference answer, for protocols that take one
 
     @property
     def query(self) -> str:
@@ -201,6 +219,11 @@ def record_from_dict(obj: Any, source: str = "<input>", line: int = 1, *, need_r
         if not isinstance(principles, str) or not principles.strip():
             raise _fail('field "principles": expected a non-empty string or list of strings', source, line)
 
+    rubric = rubric_from_json(obj["rubric"], "rubric", source, line) if obj.get("rubric") is not None else None
+    reference = obj.get("reference")
+    if reference is not None and (not isinstance(reference, str) or not reference.strip()):
+        raise _fail(f'field "reference": expected a non-empty string (a reference answer), got {json_type(reference)}', source, line)
+
     return Record(
         id=str(rid) if rid is not None else content_key(context, responses),
         context=context,
@@ -212,6 +235,50 @@ def record_from_dict(obj: Any, source: str = "<input>", line: int = 1, *, need_r
         source=source,
         line=line,
         raw=obj,
+        rubric=rubric,
+        reference=reference,
     )
+
+
+_SCORE_KEY = re.compile(r"^score(\d+)_description$")
+
+
+def rubric_from_json(value: Any, fld: str = "rubric", source: str = "<input>", line: int = 0) -> Rubric:
+    """A rubric as users write it: a text; Prometheus' {"criteria", "score1_description", ...}; or
+    {"criteria", "scores": {"1": "...", ...}} (a list of {"score", "description"} also works)."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise _fail(f'field "{fld}": is empty', source, line)
+        return Rubric(value)
+    if not isinstance(value, dict):
+        raise _fail(f'field "{fld}": expected a text or an object {{"criteria", "score1_description", ...}}, got {json_type(value)}', source, line)
+    criteria = value.get("criteria")
+    if not isinstance(criteria, str) or not criteria.strip():
+        raise _fail(f'field "{fld}.criteria": expected a non-empty string (what the judge grades)', source, line)
+    scores: dict[int, str] = {}
+    for key, text in value.items():
+        m = _SCORE_KEY.match(key)
+        if m:
+            scores[int(m.group(1))] = text
+    given = value.get("scores")
+    if given is not None:
+        if isinstance(given, dict):
+            items = list(given.items())
+        elif isinstance(given, list) and all(isinstance(x, dict) for x in given):
+            items = [(x.get("score"), x.get("description")) for x in given]
+        else:
+            raise _fail(f'field "{fld}.scores": expected an object {{"1": "description", ...}} or a list of {{"score", "description"}}', source, line)
+        for key, text in items:
+            try:
+                scores[int(key)] = text
+            except (TypeError, ValueError):
+                raise _fail(f'field "{fld}.scores": {json.dumps(key)} is not an integer score', source, line) from None
+    unknown = [k for k in value if k not in ("criteria", "scores") and not _SCORE_KEY.match(k)]
+    if unknown:
+        raise _fail(f'field "{fld}": unknown key {unknown[0]!r}; expected "criteria" and "score1_description"... or "scores"', source, line)
+    for score, text in scores.items():
+        if not isinstance(text, str) or not text.strip():
+            raise _fail(f'field "{fld}": the description of score {score} is not a non-empty string', source, line)
+    return Rubric(criteria, tuple(sorted(scores.items())))
 
 

@@ -20,14 +20,20 @@ from grm_cli.engine.side import SideContext, base_engine
 
 
 class ScoreProbe(SideContext):
-    def __init__(self, engine, lo: int, hi: int, *, n_ctx: int | None = None, n_threads: int | None = None, verbose: bool = False):
+    def __init__(self, engine, lo: int = 1, hi: int = 10, *, n_ctx: int | None = None, n_threads: int | None = None, verbose: bool = False):
         base = base_engine(engine)
         super().__init__(engine, n_ctx or max(getattr(engine, "n_ctx", 0), base.n_ctx) + 64, what="expected scores", n_threads=n_threads, verbose=verbose)
         self.lo, self.hi = lo, hi
         self.n_vocab = int(self._c.llama_vocab_n_tokens(self._c.llama_model_get_vocab(self.model)))
         # The candidates: each allowed value's tokens, as the model writes them standalone.
-        self.values = list(range(lo, hi + 1))
-        self.cand = {v: tuple(self.engine.llm.tokenize(str(v).encode(), add_bos=False, special=False)) for v in self.values}
+        self.values = [str(v) for v in range(lo, hi + 1)]
+        self._standalone: dict[str, tuple[int, ...]] = {}
+        self.cand = {v: self._standalone_tokens(v) for v in self.values}
+
+    def _standalone_tokens(self, value: str) -> tuple[int, ...]:
+        if value not in self._standalone:
+            self._standalone[value] = tuple(self.engine.llm.tokenize(value.encode(), add_bos=False, special=False))
+        return self._standalone[value]
 
     def _logprobs(self) -> np.ndarray:
         ptr = self._c.llama_get_logits_ith(self.ctx, -1)
@@ -57,22 +63,23 @@ class ScoreProbe(SideContext):
         self._held, self._split = list(tokens), split
         return self._logprobs()
 
-    def _candidates(self, messages: Sequence[dict], text: str, base: list[int]) -> dict[int, tuple[int, ...]]:
+    def _candidates(self, messages: Sequence[dict], text: str, base: list[int], values: Sequence[str]) -> dict[str, tuple[int, ...]]:
         """Each value's tokens as the model would write them right there (SentencePiece vocabularies add a
         leading space to a standalone "7"); the standalone tokens where the text does not tokenize as a prefix."""
         eng = self.engine
         out = {}
-        for v in self.values:
-            toks = eng._tokens(eng.render(messages, text + str(v)))
-            out[v] = tuple(toks[len(base):]) if toks[: len(base)] == base and len(toks) > len(base) else self.cand[v]
+        for v in values:
+            toks = eng._tokens(eng.render(messages, text + v))
+            out[v] = tuple(toks[len(base):]) if toks[: len(base)] == base and len(toks) > len(base) else self._standalone_tokens(v)
         return out
 
-    def _distribution(self, base: list[int], split: int, root: np.ndarray, cand: dict[int, tuple[int, ...]] | None = None) -> dict[int, float]:
+    def _distribution(self, base: list[int], split: int, root: np.ndarray, cand: dict[str, tuple[int, ...]] | None = None) -> dict[str, float]:
         """P(value) at the end of `base` (whose log-probs are `root`), walking the candidates' token trie:
         at a node where the number may end or go on, the end is the model's mass on anything but a digit."""
         cand = cand or self.cand
-        probs = {v: 0.0 for v in self.values}
-        digits = {t for v in self.values for t in cand[v]}
+        values = list(cand)
+        probs = {v: 0.0 for v in values}
+        digits = {t for v in values for t in cand[v]}
 
         def walk(prefix: tuple, under: list[int], mass: float, lp: np.ndarray | None) -> None:
             ends = [v for v in under if len(cand[v]) == len(prefix)]
@@ -100,12 +107,17 @@ class ScoreProbe(SideContext):
             for t, vs in cont.items():
                 walk(prefix + (t,), vs, mass * weights[t] / total, None)
 
-        walk((), list(self.values), 1.0, root)
+        walk((), values, 1.0, root)
         return probs
 
     # -- the API ---------------------------------------------------------------------------------
     def expected(self, messages: Sequence[dict], text: str, spans: Sequence[tuple[int, int]]) -> tuple[float, ...]:
         """The expected value at each score span of `text` (the assistant's whole answer, pre-fill included)."""
+        return tuple(sum(int(v) * p for v, p in dist.items()) for dist in self.distributions(messages, text, spans, self.values))
+
+    def distributions(self, messages: Sequence[dict], text: str, spans: Sequence[tuple[int, int]], values: Sequence[str]) -> list[dict[str, float]]:
+        """At each span of `text` (the assistant's whole answer, pre-fill included), the model's probability of
+        each allowed verdict (`values`, as written: "1".."10", or a protocol's "A"/"B"), as the grammar allows."""
         eng = self.engine
         prompt = eng._tokens(eng.render(messages, ""))
         out = []
@@ -116,6 +128,5 @@ class ScoreProbe(SideContext):
                 # A new sample reuses the prompt only: its own text is always decoded from the same point
                 # in the same chunks, so its numbers never depend on the sample before it.
                 self._held = self._held[:split]
-            dist = self._distribution(full, split, self._extend(full, split), self._candidates(messages, text[:start], full))
-            out.append(sum(v * p for v, p in dist.items()))
-        return tuple(out)
+            out.append(self._distribution(full, split, self._extend(full, split), self._candidates(messages, text[:start], full, values)))
+        return out

@@ -25,7 +25,7 @@ class LocalJudge:
                  max_tokens: int = 256, seed: int = 0, n_ctx: int = 4096, parallel: int = 16, n_gpu_layers: int | str = "auto"):
         from grm_cli.core.prompt import load_template
         from grm_cli.engine.factory import EngineOptions, build_engine
-        from grm_cli.scoring.pipeline import ScoreSettings
+        from grm_cli.scoring.settings import ScoreSettings
 
         options = EngineOptions(model=model, ctx=n_ctx, parallel=parallel, n_gpu_layers=str(n_gpu_layers), cache=False)
         self.engine = engine if engine is not None else build_engine(options)
@@ -39,7 +39,8 @@ class LocalJudge:
         return self.template.score_min, self.template.score_max
 
     def rewards(self, prompts: Sequence, completions: Sequence) -> list[float | None]:
-        from grm_cli.scoring.pipeline import prepare_records, score_records
+        from grm_cli.scoring.pipeline import score_records
+        from grm_cli.scoring.prepare import prepare_records
 
         records, slots = group_completions(prompts, completions, self.template)
         with self._lock:

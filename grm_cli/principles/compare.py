@@ -20,8 +20,10 @@ from grm_cli.errors import InputError
 from grm_cli.evaluation.metrics import EvalSummary, evaluate, result_from_json
 from grm_cli.io.principles_file import principles_entry, read_principles
 from grm_cli.principles.filtering import filter_resumable, filter_settings, split_for_filter
-from grm_cli.scoring.pipeline import ScoreSettings, prepare_records, principles_fingerprint, principles_lookup
+from grm_cli.scoring.prepare import prepare_records
+from grm_cli.scoring.principles import principles_fingerprint, principles_lookup
 from grm_cli.scoring.runner import Notify, Track, no_progress, score_resumable, silent
+from grm_cli.scoring.settings import ScoreSettings
 
 KEYWORDS = ("none", "self", "filtered")
 ORACLE_WARNING = ("ORACLE: the filtered principles were chosen with the labels of the very records they are evaluated on (the paper's §2.2 "

@@ -19,8 +19,11 @@ from grm_cli.core.records import Record, label_key
 from grm_cli.core.rules import is_correct, label_margin, label_of
 from grm_cli.engine.base import Engine
 from grm_cli.errors import InputError
-from grm_cli.scoring.pipeline import PAPER_TEMPERATURE, SampleResult, ScoreResult, ScoreSettings, prepare_records, score_records
+from grm_cli.scoring.pipeline import score_records
+from grm_cli.scoring.prepare import prepare_records
+from grm_cli.scoring.results import SampleResult, ScoreResult
 from grm_cli.scoring.runner import no_progress, run_resumable, silent
+from grm_cli.scoring.settings import PAPER_TEMPERATURE, ScoreSettings
 
 FILTER_RULE = "the run's scores single out the labelled best response (Eq. 10; a tie is wrong)"
 DEFAULT_RUNS = 4  # m, the paper's setting for its preliminary experiment

@@ -89,7 +89,9 @@ def score_resumable(
     on_result: Callable[[dict, object], None] | None = None,
 ) -> tuple[list, dict[str, dict]]:
     """Score records through `run_resumable`: (results scored now, every stored line of `output` by id)."""
-    from grm_cli.scoring.pipeline import run_signature, score_records
+    from grm_cli.scoring.pipeline import score_records
+    from grm_cli.scoring.plan import is_protocol
+    from grm_cli.scoring.settings import run_signature
 
     results: list = []
 
@@ -98,6 +100,6 @@ def score_resumable(
             results.append(result)
             yield result.record.id, result.to_json(), result
 
-    stored = run_resumable(records, produce, output=output, run=run_signature(engine.name, template.name, settings), force=force,
+    stored = run_resumable(records, produce, output=output, run=run_signature(engine.name, template.name, settings, protocol=template.name if is_protocol(template) else None), force=force,
                            track=track, notify=notify, on_line=on_result)
     return results, (stored if output else {})

@@ -22,7 +22,10 @@ from typing import Callable
 from grm_cli.core.prompt import Template
 from grm_cli.core.records import Record
 from grm_cli.errors import GrmError
-from grm_cli.scoring.pipeline import ScoreResult, ScoreSettings, prepare_records, score_records
+from grm_cli.scoring.pipeline import score_records
+from grm_cli.scoring.prepare import prepare_records
+from grm_cli.scoring.results import ScoreResult
+from grm_cli.scoring.settings import ScoreSettings
 
 
 class Busy(Exception):

@@ -28,7 +28,7 @@ from grm_cli.core.prompt import Template, render
 from grm_cli.core.records import Record, record_from_dict
 from grm_cli.core.rules import label_of, rl_reward
 from grm_cli.core.sampling import response_order, sample_seed
-from grm_cli.scoring.pipeline import judged_scores
+from grm_cli.scoring.plan import judged_scores
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,10 @@ from typing import Iterable, Iterator, Sequence
 from grm_cli.core.prompt import Template, render
 from grm_cli.core.records import Record
 from grm_cli.core.rules import is_correct, label_of
-from grm_cli.scoring.pipeline import SampleResult, ScoreResult, ScoreSettings, run_signature, score_records
+from grm_cli.scoring.pipeline import score_records
+from grm_cli.scoring.results import SampleResult, ScoreResult
 from grm_cli.scoring.runner import no_progress, run_resumable, silent
+from grm_cli.scoring.settings import ScoreSettings, run_signature
 
 DEFAULT_SAMPLES = 3  # N_RFT in the paper
 
