@@ -61,6 +61,7 @@ class Alias:
     description: str
     origin: str  # which registry file
     convert: str | None = None  # a quant type: `source` is a safetensors repo, converted once (models/convert.py)
+    protocol: str | None = None  # the judge protocol the model was trained on (core.protocols); None: the default
 
 
 def user_config_dir() -> Path:
@@ -103,7 +104,13 @@ def load_registry() -> dict[str, Alias]:
             elif source != "default":
                 parse_hf(source)
             desc = entry.get("description", "") if isinstance(entry, dict) else ""
-            out[str(name)] = Alias(str(name), source, str(desc), str(path), quant)
+            protocol = entry.get("protocol") if isinstance(entry, dict) else None
+            if protocol is not None:
+                from grm_cli.core.protocols import protocol_names
+
+                if protocol not in protocol_names():
+                    raise ModelError(f'{path}: alias "{name}": protocol {protocol!r} is not one grm speaks; expected one of {", ".join(protocol_names())}')
+            out[str(name)] = Alias(str(name), source, str(desc), str(path), quant, protocol)
     return out
 
 
@@ -134,6 +141,14 @@ def cached_ggufs() -> list[tuple[str, Path]]:
                 if f.file_name.endswith(".gguf"):
                     out.append((f"hf://{repo.repo_id}/{f.file_path.relative_to(rev.snapshot_path)}", f.file_path))
     return sorted(out)
+
+
+def alias_protocol(name: str | None) -> str | None:
+    """The protocol an alias names (models.yaml `protocol:`), or None for a path, hf:// name or plain alias."""
+    if not name or name.endswith(".gguf") or name.startswith("hf://"):
+        return None
+    alias = load_registry().get(name)
+    return alias.protocol if alias is not None else None
 
 
 def resolve_model(name: str | None, *, progress: bool = True) -> Path:
