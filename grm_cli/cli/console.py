@@ -12,8 +12,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
-from grm_cli.errors import InputError
-
 err = Console(stderr=True, soft_wrap=True)  # whole lines: scripts grep them
 _lines_off = False
 
@@ -62,19 +60,9 @@ def progress_bar(what: str):
     return track
 
 
-def _report_speed(engine, before, wall: float, records: int, output: Optional[Path]) -> None:
-    """The run's speed on stderr, and as one line of OUTPUT.runs.jsonl next to --output."""
-    if before is None or not records:
-        return
-    now = engine.stats
-    delta = {k: (getattr(now, k) - getattr(before, k)) if getattr(now, k) is not None else None
-             for k in ("requests", "prompt_tokens", "prompt_evaluated", "prompt_seconds", "generated_tokens", "decode_seconds")}
-    if not delta["requests"]:
-        return
-    from grm_cli.engine.base import EngineStats
-
-    stats = EngineStats(**delta, wall_seconds=wall).to_json()
-    parts = [f"speed: {records} records, {stats['requests']} samples generated in {wall:.1f} s"]
+def speed_text(records: int, stats: dict) -> str:
+    """The speed line: records, samples, prompt tokens evaluated (and how much of them was shared), tokens generated."""
+    parts = [f"speed: {records} records, {stats['requests']} samples generated in {stats['wall_seconds']:.1f} s"]
     if stats["prompt_tokens_per_second"]:
         shared = 1 - stats["prompt_evaluated"] / stats["prompt_tokens"] if stats["prompt_tokens"] else 0
         parts.append(f"prompts {stats['prompt_evaluated']:,} tokens evaluated at {stats['prompt_tokens_per_second']:,.0f} tok/s ({shared:.0%} of {stats['prompt_tokens']:,} shared)")
@@ -82,39 +70,49 @@ def _report_speed(engine, before, wall: float, records: int, output: Optional[Pa
         parts.append(f"prompts {stats['prompt_tokens']:,} tokens")
     if stats["generated_tokens_per_second"]:
         parts.append(f"generated {stats['generated_tokens']:,} tokens at {stats['generated_tokens_per_second']:,.0f} tok/s")
-    say("; ".join(parts), "dim")
-    if output is not None:
-        import datetime
-
-        line = {"finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "records": records, "model": engine.name, **stats}
-        try:
-            with Path(f"{output}.runs.jsonl").open("a", encoding="utf-8") as f:
-                f.write(json.dumps(line) + "\n")
-        except OSError as e:
-            say(f"could not write the speed line to {output}.runs.jsonl: {e.strerror}", "yellow")
+    return "; ".join(parts)
 
 
-def _report_problems(problems: list | None, path: Optional[Path]) -> None:
-    """--skip-invalid: each bad record becomes a line (FILE:LINE and why) in the errors file and on stderr."""
-    if not problems:
-        return
-    for e in problems:
-        say(f"skipped {e}", "yellow")
-    if path is not None:
-        try:
-            with path.open("a", encoding="utf-8") as f:
-                for e in problems:
-                    f.write(json.dumps({"source": e.source, "line": e.line, "error": e.message}, ensure_ascii=False) + "\n")
-        except OSError as e:
-            raise InputError(f"cannot write the errors file: {e.strerror}", str(path)) from None
-    say(f"{len(problems)} invalid record{'s' if len(problems) != 1 else ''} skipped" + (f"; listed in {path}" if path else ""), "yellow")
-    problems.clear()
-
-
-def _report_truncated(records) -> None:
+def report_truncated(records) -> None:
     for rec in records:
         if rec.truncated:
             say(f"warning {rec.where}: responses {', '.join(map(str, rec.truncated))} were cut in the middle to fit the context (marked in the output)", "yellow")
+
+
+class ConsoleReporter:
+    """A scoring job's `Reporter` on the terminal: progress bars and log lines on stderr; each finished
+    record as a JSONL line on stdout (`print_json`) and/or a rich table (`print_tables`)."""
+
+    def __init__(self, *, print_json: bool = False, print_tables: bool = False, quiet: bool = False):
+        self.print_json, self.print_tables, self.quiet = print_json, print_tables, quiet
+        self._out = Console() if print_tables else None
+
+    def progress(self, what: str):
+        return progress_bar(what)
+
+    def note(self, message: str, level: Optional[str] = None) -> None:
+        if not self.quiet or level == "yellow":
+            say(message, level)
+
+    def line(self, line: dict, result) -> None:
+        if self.print_json:
+            print_line(line)
+        if self._out is not None:
+            from grm_cli.cli.render import score_table
+
+            self._out.print(score_table(result))
+
+    def problems(self, problems, path: Optional[Path]) -> None:
+        """--skip-invalid: each bad record on stderr (FILE:LINE and why); the job wrote the errors file."""
+        for e in problems:
+            say(f"skipped {e}", "yellow")
+        say(f"{len(problems)} invalid record{'s' if len(problems) != 1 else ''} skipped" + (f"; listed in {path}" if path else ""), "yellow")
+
+    def truncated(self, records) -> None:
+        report_truncated(records)
+
+    def speed(self, records: int, stats: dict) -> None:
+        say(speed_text(records, stats), "dim")
 
 
 class OutputClosed(Exception):

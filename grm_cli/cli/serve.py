@@ -2,40 +2,32 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
 
 from grm_cli.cli.app import app
 from grm_cli.cli.console import say
-from grm_cli.cli.options import SeedOpt, TemplateOpt, _check_sampling, engine_flags, load_engine
-from grm_cli.cli.score import AdaptiveRiskOpt, _adaptive, _meta_file, _meta_rm
+from grm_cli.cli.options import engine_flags, load_engine, score_flags
+from grm_cli.cli.runs import engine_parts, open_meta
 from grm_cli.engine.factory import EngineOptions
 from grm_cli.errors import InputError
+from grm_cli.scoring.options import ScoreOptions
 
 
 @app.command()
 @engine_flags("lora", "memory", "batching")
+@score_flags("sampling", "judge", "voting", leave_out=("budget", "score_mode"))
 def serve(
-    template: str = TemplateOpt,
-    k: int = typer.Option(1, "--samples", "-k", help="Samples per record (voting@k)."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", help="Default: 0 for k=1, 0.5 for k>1 (the paper's)."),
-    max_tokens: int = typer.Option(512, "--max-tokens", help="Budget for the principles and critique of one sample."),
-    force_scores: bool = typer.Option(True, "--force-scores/--free", help="Force a valid score line when a sample ends without one (default), or record it as unparsed."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only; 0.0.0.0 exposes it to the network)."),
     port: int = typer.Option(8000, "--port", help="Port (0 picks a free one; the line on stderr says which)."),
     queue_size: int = typer.Option(32, "--queue-size", help="Requests that may wait; more get 503 with Retry-After."),
     max_body_mb: float = typer.Option(4.0, "--max-body-mb", help="Largest request body in MB (larger: 413)."),
-    meta_rm: Optional[Path] = typer.Option(None, "--meta-rm", help="Meta-RM-guided voting with this meta RM (a head file from `grm train metarm`, or a scalar meta RM folder / hf://owner/repo)."),
-    k_meta: Optional[int] = typer.Option(None, "--k-meta", help="Samples kept by the meta RM (default k/2)."),
-    adaptive: Optional[str] = typer.Option(None, "--adaptive", help="Adaptive voting (exact or stat): each request's records stop sampling once their vote is settled (see grm score --help)."),
-    adaptive_risk: float = AdaptiveRiskOpt,
     request_timeout: float = typer.Option(600.0, "--request-timeout", help="Seconds a request may wait for its scores (then 504; its records are not scored)."),
     unparsed_reward: Optional[float] = typer.Option(None, "--unparsed-reward", help="/get_reward: the reward for a completion no sample could score (default null; OpenRLHF needs a number, e.g. 1). Such completions are listed in \"unparsed\" either way."),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="GRM_API_KEY", show_default=False, help="Require `Authorization: Bearer KEY` on /score, /get_reward, /rewards and /metrics (401 otherwise). Prefer the GRM_API_KEY environment variable: a flag shows in `ps`."),
     shutdown_timeout: float = typer.Option(30.0, "--shutdown-timeout", help="On SIGTERM or Ctrl-C: seconds to finish the requests in flight (new ones get 503) before exiting."),
-    seed: int = SeedOpt,
+    opts: ScoreOptions = ScoreOptions(),
     eng: EngineOptions = EngineOptions(),
 ) -> None:
     """An HTTP reward server over the loaded GRM: POST /score (records in, the same results as `grm score
@@ -49,15 +41,14 @@ def serve(
 
       grm serve --model grm.gguf -k 16 --adaptive stat
 
+      grm serve --model skywork-critic-8b -k 2
+
       GRM_API_KEY=$(openssl rand -hex 16) grm serve --model grm.gguf --host 0.0.0.0
 
       curl -s localhost:8000/score -d '{"prompt": "2+2?", "responses": ["4", "5"]}' | jq '.results[0].scores'
 
       python -m openrlhf.cli.train_ppo_ray ... --remote_rm_url http://127.0.0.1:8000/get_reward
     """
-    from grm_cli.core.prompt import load_template
-    from grm_cli.scoring.settings import ScoreSettings
-
     try:
         from grm_cli.serve.app import ServeOptions, ServeState, build_app
         from grm_cli.serve.runner import backlog_for, bind, is_loopback, run
@@ -65,19 +56,16 @@ def serve(
     except ImportError as e:
         raise InputError(f"grm serve needs the server extra ({e.name} is missing): pip install 'grm-cli[server]'") from None
 
-    _check_sampling(k, temperature, max_tokens)
+    opts.check(eng.backend)
     if not 0 <= port <= 65535:
         raise InputError(f"--port {port}: expected 0 to 65535")
     if queue_size < 1 or max_body_mb <= 0 or request_timeout <= 0 or shutdown_timeout <= 0:
         raise InputError("--queue-size, --max-body-mb, --request-timeout and --shutdown-timeout must be positive")
     if api_key is not None and not api_key.strip():
         raise InputError("--api-key / GRM_API_KEY is empty: give a key, or leave both unset for no authentication")
-    tmpl = load_template(template)
-    saved_meta, k_meta = _meta_file(meta_rm, k_meta, k, tmpl)
-    adaptive, adaptive_risk, _ = _adaptive(adaptive, adaptive_risk, None, k)
-    settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, force_scores=force_scores, k_meta=k_meta,
-                             meta_rm=f"{saved_meta.model_fingerprint[:12]}:{meta_rm.name}" if saved_meta else None,
-                             adaptive=adaptive, adaptive_risk=adaptive_risk)
+    tmpl = opts.judge(eng.model)
+    saved_meta, meta_id = open_meta(opts, tmpl, eng.backend)
+    settings = opts.settings(meta_rm_id=meta_id)
     backlog = backlog_for(queue_size)
     try:
         sock = bind(host, port, backlog)  # before the model loads: a port in use fails fast
@@ -88,7 +76,7 @@ def serve(
             "(and its GPU); set GRM_API_KEY to require `Authorization: Bearer KEY`", "yellow")
     try:
         engine = load_engine(eng, quiet=False)
-        scorer_meta = _meta_rm(saved_meta, engine, tmpl, eng) if saved_meta else None
+        scorer_meta = engine_parts(settings, engine, tmpl, saved_meta, eng)[0]
     except BaseException:
         sock.close()
         raise

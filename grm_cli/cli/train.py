@@ -16,10 +16,11 @@ import typer
 from rich.console import Console
 
 from grm_cli.cli.app import app
-from grm_cli.cli.console import _report_truncated, print_line, progress_bar, say
-from grm_cli.cli.options import CacheOpt, CtxOpt, GpuOpt, ModelOpt, OnLongOpt, ParallelOpt, SeedOpt, TemplateOpt, ThreadsOpt, VerboseOpt, _check_sampling, engine_flags, flag_bundle, load_engine
+from grm_cli.cli.console import print_line, progress_bar, report_truncated, say
+from grm_cli.cli.options import CacheOpt, CtxOpt, GpuOpt, ModelOpt, OnLongOpt, ParallelOpt, SeedOpt, TemplateOpt, ThreadsOpt, VerboseOpt, engine_flags, flag_bundle, load_engine
 from grm_cli.engine.factory import EngineOptions
 from grm_cli.errors import InputError
+from grm_cli.scoring.options import check_sampling
 
 train_app = typer.Typer(help="Train the parts of a GRM: SPCT (rejective fine-tuning, rule-based RL) as LoRA adapters, their data, and the meta RM for guided voting.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -69,7 +70,7 @@ def train_rft_data(
     from grm_cli.scoring.prepare import prepare_records
     from grm_cli.scoring.settings import ScoreSettings
 
-    _check_sampling(k, temperature, max_tokens)
+    check_sampling(k, temperature, max_tokens)
     if on_long not in ("error", "truncate"):
         raise InputError(f"--on-long {on_long!r}: expected error or truncate")
     tmpl = load_template(template)
@@ -84,7 +85,7 @@ def train_rft_data(
     # the model writes its own principles here; the hinted prompt is the longest one: check that it fits
     records = [dc_replace(r, principles=None) for r in records]
     records = prepare_records(records, engine, tmpl, dc_replace(settings, hint=hint), on_long=on_long)
-    _report_truncated(records)
+    report_truncated(records)
     _rft_sample(records, engine, tmpl, settings, hint, output, force, as_json=as_json, chunk=eng.chunk(k))
 
 
@@ -273,7 +274,7 @@ def train_rft(
         scoring = ScoreSettings(k=s.samples, temperature=s.temperature, seed=s.seed, max_tokens=s.max_tokens)
         engine = load_engine(EngineOptions(model=sampler, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, verbose=verbose, cache=cache, parallel=parallel), quiet=False)
         records = prepare_records(records, engine, tmpl, replace(scoring, hint=s.hint), on_long=on_long)
-        _report_truncated(records)
+        report_truncated(records)
         stats = _rft_sample(records, engine, tmpl, scoring, s.hint, run.accepted, False, as_json=False, chunk=EngineOptions(parallel=parallel).chunk(s.samples))
         n = max(1, stats["records"])
         rates = {"too_easy_rate": stats["too_easy"] / n, "kept_rate": stats["kept"] / n,

@@ -39,7 +39,10 @@ PRIOR_SPREAD = 3.0  # the prior spread of a per-sample difference: the swing / t
 
 
 def swing(template: Template, n: int) -> float:
-    """The most one sample can move the difference of two responses' totals."""
+    """The most one sample can move the difference of two responses' totals (a template's range, or a
+    judge protocol's: a pairwise pick moves it by 1)."""
+    if hasattr(template, "shape"):
+        return template.swing
     lo, hi = (0, 1) if template.kind == "judge" else template.score_range(n)
     return float(hi - lo)
 

@@ -10,7 +10,7 @@ from typing import Callable, Protocol, Sequence
 class ForcedTail:
     """An answer line the engine guarantees, described by the caller (the engine knows no answer format):
     when free text ends without a complete answer (or hits its budget), the engine keeps `trim(text)`,
-    appends `prefix` and decodes the rest under `grammar` (GBNF; `regex` for servers with guided
+    appends `prefix` (or `opening(kept)`: a verdict that needs a section closed first) and decodes the rest under `grammar` (GBNF; `regex` for servers with guided
     decoding) until `is_closed(rest)`; a server's continuation is cleaned by `answer`."""
 
     prefix: str
@@ -21,6 +21,11 @@ class ForcedTail:
     is_closed: Callable[[str], bool]
     answer: Callable[[str], str]
     max_tokens: int = 64
+    opening: Callable[[str], str] | None = None  # the prefix for a given kept text, where it depends on it (else `prefix`)
+
+    def prefix_for(self, kept: str) -> str:
+        """What is appended to the kept text before the grammar takes over."""
+        return self.opening(kept) if self.opening is not None else self.prefix
 
 
 TAIL_SLACK = 48  # tokens for a forced tail's prefix and the re-tokenised boundary of the kept text
@@ -71,6 +76,12 @@ class EngineStats:
     generated_tokens: int = 0
     decode_seconds: float | None = None
     wall_seconds: float = 0.0
+
+    def since(self, before: "EngineStats", wall: float) -> "EngineStats":
+        """What the engine did between `before` (a copy taken then) and now, over `wall` seconds."""
+        fields = ("requests", "prompt_tokens", "prompt_evaluated", "prompt_seconds", "generated_tokens", "decode_seconds")
+        delta = {k: (getattr(self, k) - getattr(before, k)) if getattr(self, k) is not None else None for k in fields}
+        return EngineStats(**delta, wall_seconds=wall)
 
     def to_json(self) -> dict:
         out = {k: getattr(self, k) for k in ("requests", "prompt_tokens", "prompt_evaluated", "generated_tokens")}

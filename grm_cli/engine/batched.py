@@ -616,7 +616,7 @@ class BatchedLlamaEngine(ContextOwner):
                 break
             n_keep = i + 1
         done_bytes = s.piece_ends[n_keep - 1] if n_keep else 0
-        rest = kept_bytes[done_bytes:].decode("utf-8", "replace") + req.tail.prefix
+        rest = kept_bytes[done_bytes:].decode("utf-8", "replace") + req.tail.prefix_for(kept)
         # The cache holds the prompt and the free tokens decoded so far (the last sampled one is not).
         # Keep what the kept text covers, drop the rest, and queue what still needs decoding.
         decoded = s.pos - s.prompt_len
@@ -634,7 +634,7 @@ class BatchedLlamaEngine(ContextOwner):
         self._free_chain(s)
         free_text = s.text()
         if s.forced:
-            text = s.kept + s.req.tail.prefix + s.tail_text
+            text = s.kept + s.req.tail.prefix_for(s.kept) + s.tail_text
             forced, finish = True, "forced"
         else:
             text, forced, finish = free_text, False, s.finish

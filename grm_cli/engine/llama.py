@@ -227,7 +227,8 @@ class LlamaEngine:
             from llama_cpp import LlamaGrammar
 
             forced = True
-            kept = req.tail.trim(text) + req.tail.prefix
+            kept = req.tail.trim(text)
+            kept += req.tail.prefix_for(kept)
             grammar = LlamaGrammar.from_string(req.tail.grammar, verbose=False)
             out = self.llm.create_completion(
                 prompt + self._tokens(kept),

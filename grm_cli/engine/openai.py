@@ -203,7 +203,8 @@ class OpenAIEngine:
             finish = "answer"
         elif req.tail is not None:
             forced = True
-            kept = req.tail.trim(text) + req.tail.prefix
+            kept = req.tail.trim(text)
+            kept += req.tail.prefix_for(kept)
             tail, _, tail_usage = self._chat(
                 req.messages, req.assistant_prefix + kept, max_tokens=req.tail.max_tokens, temperature=req.temperature, seed=req.seed + 1,
                 extra={"grammar": req.tail.grammar, "guided_regex": req.tail.regex},

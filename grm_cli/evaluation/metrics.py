@@ -18,6 +18,7 @@ import numpy as np
 from grm_cli.core.rules import argmax_unique, break_tie, is_correct, single_response_correct, tie_priority
 from grm_cli.core.voting import vote
 from grm_cli.errors import InputError
+from grm_cli.io.run_logs import is_speed_line
 
 # RewardBench (v1) sections: subset -> section, and the example counts it weights subsets by
 # (math-prm is up-weighted to equal the six code subsets together, as RewardBench does).
@@ -480,7 +481,7 @@ def read_eval_input(path: str, errors: list | None = None) -> EvalInput:
         head = None
     if is_results_line(head):
         return EvalInput("results", name, results=read_results_text(text, name))
-    if isinstance(head, dict) and "wall_seconds" in head and "requests" in head:
+    if is_speed_line(head):
         raise InputError("is a speed log of `grm score --output` (OUTPUT.runs.jsonl), not results or records to evaluate", name)
     labelled = []
     for rec in parse_jsonl(text, name, errors=errors):

@@ -20,9 +20,9 @@ from grm_cli.errors import InputError
 from grm_cli.evaluation.metrics import EvalSummary, evaluate, result_from_json
 from grm_cli.io.principles_file import principles_entry, read_principles
 from grm_cli.principles.filtering import filter_resumable, filter_settings, split_for_filter
-from grm_cli.scoring.prepare import prepare_records
+from grm_cli.scoring.job import QuietReporter, Reporter, ScoreJob
+from grm_cli.scoring.prepare import fit_to_context
 from grm_cli.scoring.principles import principles_fingerprint, principles_lookup
-from grm_cli.scoring.runner import Notify, Track, no_progress, score_resumable, silent
 from grm_cli.scoring.settings import ScoreSettings
 
 KEYWORDS = ("none", "self", "filtered")
@@ -64,24 +64,30 @@ def compare_modes(
     filter_samples: int = 4,
     filter_split: Optional[float] = None,
     on_long: str = "error",
-    problems: list | None = None,
-    report_problems: Callable[[list | None], None] = lambda problems: None,
+    skip_invalid: bool = False,
+    errors_file: Optional[Path] = None,
+    read_problems: Sequence[InputError] = (),
     on_scored: Callable[[str, list], None] = lambda name, results: None,
     draws: int = 200,
-    track: Callable[[str], Track] = lambda what: no_progress,
-    notify: Notify = silent,
+    reporter: Reporter = QuietReporter(),
 ) -> list[EvalSummary]:
     """Score `records` in each mode and evaluate each (one `EvalSummary` per mode, in order). With `output`,
     each mode's results go to OUTPUT's stem + .MODE.jsonl (and the filter's to .principles.jsonl), resumable.
-    `chunk(k)` gives the records per engine call for k samples."""
-    if problems is None:
-        for rec in records:
-            template.check_count(rec)
+    `chunk(k)` gives the records per engine call for k samples. Each mode is one `ScoreJob`."""
     if "none" in modes:
         template.user_text("none")
+    notify, track = reporter.note, reporter.progress
+
+    def job_for(mode_settings: ScoreSettings, lookup=None, out: Optional[Path] = None) -> ScoreJob:
+        return ScoreJob(template, mode_settings, lookup, on_long=on_long, skip_invalid=skip_invalid, output=out, force=force,
+                        errors_file=errors_file or (Path(f"{output}.errors.jsonl") if output else None))
+
     # every mode ignores principles that records carry: the mode alone decides what the model is given
-    records = prepare_records([replace(r, principles=None) for r in records], engine, template, settings, on_long=on_long, errors=problems)
-    report_problems(problems)
+    base = job_for(settings)
+    records = base.check([replace(r, principles=None) for r in records], reporter, read_problems)
+    unfit: list = []
+    records = fit_to_context(records, engine, template, settings, on_long=on_long, errors=unfit if skip_invalid else None)
+    base.report_problems(unfit, reporter)
     eval_records = filter_records = records
     if filter_split is not None:
         if "filtered" not in modes:
@@ -114,20 +120,20 @@ def compare_modes(
     ready_by_mode = {}
     for mode in modes:
         mode_settings = replace(settings, principles="none" if mode == "none" else "self", principles_from=tags.get(mode))
-        ready_by_mode[mode] = (mode_settings, prepare_records(eval_records, engine, template, mode_settings, lookups.get(mode), on_long=on_long, errors=problems))
-        report_problems(problems)
+        job = job_for(mode_settings, lookups.get(mode), path_for(mode_name(mode)))
+        job.what = mode_name(mode)
+        problems: list = []
+        ready_by_mode[mode] = (job, fit_to_context(job.check(eval_records, reporter), engine, template, mode_settings, lookups.get(mode),
+                                                   on_long=on_long, errors=problems if skip_invalid else None))
+        job.report_problems(problems, reporter)
     common = set.intersection(*({r.id for r in ready} for _, ready in ready_by_mode.values()))
     summaries = []
     for mode in modes:
         name = mode_name(mode)
-        mode_settings, ready = ready_by_mode[mode]
-        ready = [r for r in ready if r.id in common]
-        out_path = path_for(name)
-        scored, saved = score_resumable(ready, engine, template, mode_settings, lookups.get(mode), output=out_path, force=force,
-                                        chunk=chunk(settings.k), probe=probe, track=track(f"{name} (k={settings.k})"), notify=notify)
-        on_scored(name, scored)
-        lines = [saved[r.id] for r in ready] if out_path else [r.to_json() for r in scored]
-        stored = [result_from_json(line, str(out_path or source)) for line in lines]
+        job, ready = ready_by_mode[mode]
+        report = job.run([r for r in ready if r.id in common], engine, reporter, chunk=chunk(settings.k), probe=probe)
+        on_scored(name, report.results)
+        stored = [result_from_json(line, str(job.output or source)) for line in report.lines()]
         summaries.append(evaluate(stored, seed=settings.seed, draws=draws, name=name))
     if any(s.diagnostics.get("oracle_rate") for s in summaries):
         notify(ORACLE_WARNING, "bold yellow")

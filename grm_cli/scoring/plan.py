@@ -44,7 +44,7 @@ def forced_tail(layout, n: int) -> ForcedTail:
     (`core.score_line`) or the protocol's own verdict format."""
     line = layout.verdict_format(n) if is_protocol(layout) else layout.score_line(n)
     return ForcedTail(prefix=line.prefix, grammar=line.grammar(), regex=line.regex(), is_complete=line.is_complete, trim=line.trim,
-                      is_closed=line.is_closed, answer=line.answer, max_tokens=line.max_tokens)
+                      is_closed=line.is_closed, answer=line.answer, max_tokens=line.max_tokens, opening=getattr(line, "opening", None))
 
 
 def parse_sample(layout, text: str, n: int, *, scores_from: int = 0) -> Judgment:

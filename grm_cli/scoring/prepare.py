@@ -68,38 +68,57 @@ def _kept(cut: str, original: str) -> int:
     return len(original) - int(m.group(1)) if m else len(original)
 
 
+def fit_record(rec: Record, engine: Engine, layout, settings: ScoreSettings, lookup: PrinciplesLookup | None = None, *, on_long: str = "error") -> Record:
+    """The record as its samples fit the context: as it is, or with the middle of its responses cut
+    (on_long="truncate"; marked in the output); otherwise an error that says what to change."""
+    principles = principles_for(rec, lookup, settings)
+    tokens, needed = _tokens_needed(rec, engine, layout, settings, principles)
+    if needed <= engine.n_ctx:
+        return rec
+    if on_long != "truncate":
+        raise InputError(
+            f"the prompt is {tokens} tokens; with --max-tokens {settings.max_tokens} it needs {needed}, "
+            f"but the context is {engine.n_ctx}: raise --ctx, lower --max-tokens, or pass --on-long truncate",
+            rec.source, rec.line,
+        )
+    return truncate_to_fit(rec, engine, layout, settings, principles)
+
+
+def fit_to_context(records: Sequence[Record], engine: Engine, layout, settings: ScoreSettings, lookup: PrinciplesLookup | None = None, *,
+                   on_long: str = "error", errors: list | None = None) -> list[Record]:
+    """`fit_record` over records already checked (`ScoreJob.check`). With an `errors` list, records that
+    cannot fit are collected there and left out; otherwise the first one raises."""
+    return _each(records, lambda rec: fit_record(rec, engine, layout, settings, lookup, on_long=on_long), errors)
+
+
 def prepare_records(
     records: Sequence[Record],
     engine: Engine,
-    template: Template,
+    template,
     settings: ScoreSettings,
     lookup: PrinciplesLookup | None = None,
     *,
     on_long: str = "error",
     errors: list | None = None,
 ) -> list[Record]:
-    """Check every record before generating anything: what the template or protocol needs (response count,
-    rubric, reference), and the context.
-    on_long="truncate" cuts the middle of long responses (marked in the output) instead of failing.
-    With an `errors` list, bad records are collected there and left out; otherwise the first one raises."""
+    """Check every record before generating anything (what the template or protocol needs: response
+    count, rubric, reference) and fit it to the context: for callers without a `ScoreJob` (the server,
+    the in-process judge, training). With an `errors` list, bad records are collected there and left out."""
+
+    def one(rec: Record) -> Record:
+        check_record(template, rec, settings, principles_for(rec, lookup, settings))
+        return fit_record(rec, engine, template, settings, lookup, on_long=on_long)
+
+    return _each(records, one, errors)
+
+
+def _each(records: Sequence[Record], step, errors: list | None) -> list[Record]:
     ready = []
     for rec in records:
         try:
-            principles = principles_for(rec, lookup, settings)
-            check_record(template, rec, settings, principles)
-            tokens, needed = _tokens_needed(rec, engine, template, settings, principles)
-            if needed > engine.n_ctx:
-                if on_long != "truncate":
-                    raise InputError(
-                        f"the prompt is {tokens} tokens; with --max-tokens {settings.max_tokens} it needs {needed}, "
-                        f"but the context is {engine.n_ctx}: raise --ctx, lower --max-tokens, or pass --on-long truncate",
-                        rec.source, rec.line,
-                    )
-                rec = truncate_to_fit(rec, engine, template, settings, principles)
+            ready.append(step(rec))
         except InputError as e:
             if errors is None:
                 raise
             errors.append(e)
-            continue
-        ready.append(rec)
     return ready

@@ -67,6 +67,7 @@ def run_signature(model: str, template: str, settings: ScoreSettings, *, protoco
     The "principles" key is absent for the default mode, so files written before it existed resume."""
     sig = {
         "model": model,
+        **({"protocol": protocol} if protocol is not None and protocol != "deepseek-grm" else {}),  # absent for the default: old files resume
         "template": template,
         "k": settings.k,
         "temperature": settings.effective_temperature,
@@ -75,8 +76,6 @@ def run_signature(model: str, template: str, settings: ScoreSettings, *, protoco
         "shuffle": settings.shuffle,
         "force_scores": settings.force_scores,
     }
-    if protocol is not None and protocol != "deepseek-grm":
-        sig["protocol"] = protocol  # absent for the default, so files written before protocols resume
     if settings.score_mode != "sampled":
         sig["score_mode"] = settings.score_mode
     if settings.hint:

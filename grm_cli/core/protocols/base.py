@@ -47,7 +47,13 @@ class TaggedVerdict:
     find: Callable[[str], Found]  # the official parser's rule over the judge's whole answer
     suffix: str = ""  # written after the value when forcing: e.g. "</score>", "]]"
     markers: tuple[str, ...] = ()  # where a started verdict begins (trimmed before forcing); default: the prefix
-    max_tokens: int = 8
+    opening: Callable[[str], str] | None = None  # the prefix for a given kept text, where it depends on it
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens the forced rest may take: one per byte of the longest value and the suffix, at worst
+        (a vocabulary without the marker's pieces spells it byte by byte), and a little room."""
+        return max(len(v.encode()) for v in self.values) + len(self.suffix.encode()) + 4
 
     def parse(self, text: str) -> tuple[str | None, str | None]:
         value, error, _ = self.find(text)
@@ -144,6 +150,14 @@ class Protocol(ABC):
         if self.shape == "pairwise":
             return 2, 2
         return 1, 16
+
+    @property
+    def min_responses(self) -> int:
+        return self.responses_range[0]
+
+    @property
+    def max_responses(self) -> int:
+        return self.responses_range[1]
 
     @property
     def score_min(self) -> int:

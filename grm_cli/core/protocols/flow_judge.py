@@ -65,6 +65,16 @@ def find_score(text: str, allowed: Sequence[int] = DEFAULT_SCORES) -> Found:
     return str(value), None, score.span(1)
 
 
+def opening(kept: str) -> str:
+    """What to append before the forced score: the official parser needs a closed <feedback> as well, so a
+    sample that stopped inside its feedback gets it closed, and one that wrote none an empty one."""
+    if _FEEDBACK.search(kept):
+        return "\n<score>"
+    if "<feedback>" in kept:
+        return "\n</feedback>\n<score>"
+    return "\n<feedback>\n</feedback>\n<score>"
+
+
 class FlowJudge(Protocol):
     name = "flow-judge"
     title = "Flow-Judge-v0.1: feedback, then a score on the record's rubric (one response per call)"
@@ -115,7 +125,7 @@ class FlowJudge(Protocol):
     def verdict_format(self, n_shown: int, rec: Record | None = None) -> TaggedVerdict:
         allowed = self.allowed(rec)
         return TaggedVerdict(prefix="\n<score>", values=tuple(map(str, allowed)), suffix="</score>",
-                             find=partial(find_score, allowed=allowed), markers=("<score>",))
+                             find=partial(find_score, allowed=allowed), markers=("<score>",), opening=opening)
 
     def parse(self, text: str, n_shown: int, rec: Record | None = None) -> Judgment:
         value, error, _ = find_score(text, self.allowed(rec))
