@@ -60,6 +60,54 @@ def test_imports_go_downward():
             assert not outside, f"{m} (the pure core) imports {outside}"
 
 
+# The folders' floors, bottom first (README's Layout): a module imports only from floors below its own, and
+# two folders on one floor never import each other. "" is the package's own __init__ (names only, loaded
+# lazily), which `grm_cli.__version__` readers may use from anywhere.
+LAYERS = [
+    ("errors", ""),
+    ("core",),
+    ("io",),
+    ("native",),
+    ("models",),
+    ("engine",),
+    ("scoring",),
+    ("evaluation",),
+    ("principles", "metarm", "train", "serve", "report"),
+    ("integrations",),
+    ("doctor",),
+    ("cli",),
+    ("__main__",),
+]
+
+
+def _floor(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_every_import_goes_down_the_declared_layers():
+    rank = {name: i for i, names in enumerate(LAYERS) for name in names}
+    wrong = []
+    for m, deps in _imports().items():
+        a = _floor(m)
+        assert a in rank, f"{m}: folder {a!r} is on no floor of LAYERS"
+        for d in deps:
+            b = _floor(d)
+            if a != b and b != "" and rank[b] >= rank[a]:
+                wrong.append(f"{m} -> {d}")
+    assert not wrong, wrong
+
+
+def test_no_module_imports_a_private_name_of_another():
+    mods = _modules()
+    wrong = []
+    for m, f in mods.items():
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("grm_cli") and node.module != m:
+                wrong += [f"{m}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_") and not a.name.startswith("__") and f"{node.module}.{a.name}" not in mods]
+    assert not wrong, wrong
+
+
 def test_the_score_box_is_spelled_in_one_module():
     holders = sorted(str(f.relative_to(PKG)) for f in PKG.rglob("*.py") if "boxed" in f.read_text(encoding="utf-8"))
     assert holders == ["core/score_line.py"], holders

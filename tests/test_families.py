@@ -199,15 +199,15 @@ def test_expected_score_digit_trie_per_vocabulary(name, converted):
     messages = [{"role": "user", "content": "Score the two responses 1-10."}]
     text = "Analysis: fine.\nScores: \\boxed{"
     base = eng._tokens(eng.render(messages, text))
-    cand = probe._candidates(messages, text, base)
-    assert len(cand[10]) == (1 if FAMILIES[name].tokenizer == "gpt2" else 2)
-    assert all(len(cand[v]) == 1 for v in range(1, 10))
-    if len(cand[10]) == 2:
-        assert cand[10][0] == cand[1][0]  # the trie branches after "1"
+    cand = probe._candidates(messages, text, base, probe.values)
+    assert len(cand["10"]) == (1 if FAMILIES[name].tokenizer == "gpt2" else 2)
+    assert all(len(cand[str(v)]) == 1 for v in range(1, 10))
+    if len(cand["10"]) == 2:
+        assert cand["10"][0] == cand["1"][0]  # the trie branches after "1"
     dist = probe._distribution(base, 0, probe._extend(base, 0), cand)
     assert abs(sum(dist.values()) - 1.0) < 1e-9 and all(p >= 0 for p in dist.values())
     (e,) = probe.expected(messages, text + "7}", [(len(text), len(text) + 1)])
-    assert 1.0 <= e <= 10.0 and abs(e - sum(v * p for v, p in dist.items())) < 1e-2  # same numbers, decoded in other chunks
+    assert 1.0 <= e <= 10.0 and abs(e - sum(int(v) * p for v, p in dist.items())) < 1e-2  # same numbers, decoded in other chunks
 
 
 # -- grm convert's errors -----------------------------------------------------------------------------

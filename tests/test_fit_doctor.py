@@ -7,8 +7,9 @@ import json
 import pytest
 from conftest import grm
 
-from grm_cli.models.doctor import SCORE_LINE_TOKENS, Gpu, model_needs, nvidia_gpus, parse_system_info, reinstall_hint, work_cells
+from grm_cli.doctor import SCORE_LINE_TOKENS, model_needs, work_cells
 from grm_cli.models.fit import SAFETY_BYTES, GiB, MiB, ModelShape, compute_buffer_bytes, fit_layers, kv_bytes_per_layer, read_shape
+from grm_cli.models.gpus import Gpu, nvidia_gpus, parse_system_info, reinstall_hint
 
 
 def shape(n_layer, layer_mib, *, kv_width, n_vocab=32000, output_mib=200, host_mib=250, name="m"):

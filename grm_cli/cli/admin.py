@@ -39,8 +39,8 @@ def doctor(
       grm doctor --json | jq .gpus
     """
     from grm_cli.cli.render import doctor_panel
+    from grm_cli.doctor import diagnose
     from grm_cli.engine.llama import KV_TYPES
-    from grm_cli.models.doctor import diagnose
 
     if kv_type not in KV_TYPES:
         raise InputError(f"--kv-type {kv_type!r}: expected one of {', '.join(KV_TYPES)}")

@@ -106,7 +106,7 @@ class BatchedLlamaEngine(ContextOwner):
         n_threads_batch: threads for prompt evaluation (default: n_threads); n_threads decodes.
         fit_layers: `--n-gpu-layers auto` decided once the cache size is known: called with the cells
         about to be allocated, it returns the GPU layers, and the weights are reloaded with them."""
-        from grm_cli.engine._native import lib
+        from grm_cli.native import lib
 
         self._c = lib
         self._model_path, self._load, self._fit_layers = model_path, dict(load), fit_layers

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 from dataclasses import asdict
@@ -20,14 +19,6 @@ from grm_cli.engine.base import Generation, GenerationRequest
 from grm_cli.models.fingerprint import model_fingerprint
 
 SCHEMA = 1
-
-
-def default_cache_dir() -> Path:
-    env = os.environ.get("GRM_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "grm"
 
 
 def request_key(model_fp: str, req: GenerationRequest) -> str:

@@ -143,7 +143,7 @@ def build_engine(options: EngineOptions, *, notify: Notify = _quiet, progress: b
     layers = options.gpu_layers()
     fit = None
     if layers is None:
-        from grm_cli.models.doctor import auto_gpu_layers
+        from grm_cli.models.gpus import auto_gpu_layers
 
         def fit(cells: int) -> int:
             n, why = auto_gpu_layers(path, cells, options.kv_type)
@@ -172,7 +172,8 @@ def build_engine(options: EngineOptions, *, notify: Notify = _quiet, progress: b
 def _cached(engine, fingerprint: str, options: EngineOptions, notify: Notify):
     if not options.cache:
         return engine
-    from grm_cli.engine.cache import CachedEngine, SampleCache, default_cache_dir
+    from grm_cli.engine.cache import CachedEngine, SampleCache
+    from grm_cli.io.paths import default_cache_dir
 
     try:
         store = SampleCache(default_cache_dir() / "samples.sqlite")

@@ -69,7 +69,7 @@ def check_adapter_file(lora: Path, model: Path) -> None:
 
 
 def gpu_offload_supported() -> bool:
-    from grm_cli.engine._native import lib
+    from grm_cli.native import lib
 
     return bool(lib.llama_supports_gpu_offload())
 
@@ -107,7 +107,7 @@ class LlamaEngine:
         if kv_type != "f16" and not flash_attn:
             # llama.cpp refuses a quantized V cache without flash attention; say so before it fails obscurely.
             raise ValueError(f"kv_type {kv_type} needs flash_attn=True (llama.cpp quantizes the V cache only with flash attention)")
-        from grm_cli.engine._native import lib, n_ctx_train
+        from grm_cli.native import lib, n_ctx_train
 
         kv_ggml = getattr(lib, f"GGML_TYPE_{kv_type.upper()}")
         failure: Exception | None = None
@@ -131,7 +131,7 @@ class LlamaEngine:
             except Exception as e:  # llama.cpp raises a bare ValueError; its log holds the reason
                 failure = e
         if not verbose:
-            from grm_cli.engine._native import quiet_bindings_log
+            from grm_cli.native import quiet_bindings_log
 
             quiet_bindings_log()
             if failure is None:
@@ -166,7 +166,7 @@ class LlamaEngine:
 
     def attach_adapter(self, ctx) -> None:
         """Apply the loaded LoRA to another context on these weights (llama.cpp applies adapters per context)."""
-        from grm_cli.engine._native import attach_adapter, loaded_adapter
+        from grm_cli.native import attach_adapter, loaded_adapter
 
         adapter = loaded_adapter(self.llm)
         if adapter is None:

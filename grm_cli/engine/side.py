@@ -27,7 +27,7 @@ class SideContext(ContextOwner):
     n_batch = 512
 
     def __init__(self, engine, n_ctx: int, *, what: str, n_threads: int | None = None, verbose: bool = False, pooling_last: bool = False):
-        from grm_cli.engine._native import lib
+        from grm_cli.native import lib
 
         self._c = lib
         self.what = what

@@ -57,7 +57,7 @@ def converter_dir() -> Path:
 
 def quant_types() -> dict[str, int]:
     """Quant type name (as llama.cpp's llama-quantize spells it) -> llama_ftype, from llama-cpp-python."""
-    from grm_cli.engine._native import lib
+    from grm_cli.native import lib
 
     out = {}
     for name in dir(lib):
@@ -167,7 +167,7 @@ def _run_converter(folder: Path, out: Path, outtype: str, arch: str) -> None:
 
 
 def _quantize(src: Path, dst: Path, quant: str, threads: int | None) -> None:
-    from grm_cli.engine._native import lib
+    from grm_cli.native import lib
 
     params = lib.llama_model_quantize_default_params()
     params.ftype = quant_types()[quant]
@@ -240,7 +240,7 @@ def convert(src: str | Path, out: str | Path, *, quant: str = DEFAULT_QUANT, thr
 
 def converted_root() -> Path:
     """Where aliases with `convert:` keep their GGUF: $GRM_CACHE_DIR/converted (default ~/.cache/grm)."""
-    from grm_cli.engine.cache import default_cache_dir
+    from grm_cli.io.paths import default_cache_dir
 
     return default_cache_dir() / "converted"
 

@@ -28,7 +28,7 @@ def _deltas(weights: LoraWeights) -> dict[str, np.ndarray]:
 
 
 def ftype_of(quant: str) -> int:
-    from grm_cli.engine._native import lib
+    from grm_cli.native import lib
 
     name = {"F32": "ALL_F32"}.get(quant.upper(), f"MOSTLY_{quant.upper()}")
     value = getattr(lib, f"LLAMA_FTYPE_{name}", None)
@@ -77,7 +77,7 @@ def write_merged_f32(weights: LoraWeights, base_gguf: Path, out: Path) -> int:
 
 
 def merge_into_gguf(weights: LoraWeights, base_gguf: Path, out: Path, *, quant: str = "Q8_0") -> Path:
-    from grm_cli.engine._native import lib
+    from grm_cli.native import lib
 
     ftype = ftype_of(quant)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,85 +6,13 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import platform
-import shutil
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from grm_cli.engine.base import TAIL_SLACK
 from grm_cli.engine.kvplan import CPU_PARALLEL, GPU_PARALLEL, planned_cells
-from grm_cli.models.fit import GiB, MiB, ModelShape, fit_layers, kv_bytes_per_layer, read_shape
-
-GPU_BACKENDS = ("CUDA", "Metal", "Vulkan", "HIP", "SYCL", "OpenCL")
-
-
-@dataclass(frozen=True)
-class Gpu:
-    name: str
-    total_bytes: int
-    free_bytes: int | None  # None where it cannot be read (e.g. Metal's unified memory)
-    vendor: str
-
-
-def parse_system_info(info: str) -> tuple[list[str], list[str]]:
-    """llama.cpp's system info line -> (backends compiled in, CPU features on).
-    The line reads `CUDA : ARCHS = 900 | USE_GRAPHS = 1 | CPU : SSE3 = 1 | AVX = 1 | ...`: a `NAME :`
-    opens a backend's section, and only the CPU section's `X = 1` entries are CPU features."""
-    backends, features = [], []
-    section = "CPU"
-    for part in info.split("|"):
-        part = part.strip()
-        if " : " in part:
-            section, part = (x.strip() for x in part.split(" : ", 1))
-            if section != "CPU" and section not in backends:
-                backends.append(section)
-        if section == "CPU" and part.endswith("= 1"):
-            features.append(part[:-3].strip())
-    return backends, features
-
-
-def nvidia_gpus(run=subprocess.run) -> list[Gpu]:
-    if shutil.which("nvidia-smi") is None:
-        return []
-    try:
-        out = run(
-            ["nvidia-smi", "--query-gpu=name,memory.total,memory.free", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    gpus = []
-    for line in out.strip().splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-            gpus.append(Gpu(parts[0], int(parts[1]) * MiB, int(parts[2]) * MiB, "nvidia"))
-    return gpus
-
-
-def apple_gpu() -> list[Gpu]:
-    if platform.system() != "Darwin" or platform.machine() != "arm64":
-        return []
-    try:
-        mem = int(subprocess.run(["sysctl", "-n", "hw.memsize"], capture_output=True, text=True, timeout=5).stdout.strip())
-    except (OSError, ValueError, subprocess.SubprocessError):
-        mem = 0
-    return [Gpu("Apple Silicon GPU (unified memory)", mem, None, "apple")]
-
-
-def detect_gpus() -> list[Gpu]:
-    return nvidia_gpus() + apple_gpu()
-
-
-def reinstall_hint(gpus: list[Gpu], backends: list[str]) -> str | None:
-    """When a GPU is present but llama.cpp was built without its backend: the exact reinstall command."""
-    vendors = {g.vendor for g in gpus}
-    if "nvidia" in vendors and "CUDA" not in backends:
-        flag = "-DGGML_CUDA=on"
-    elif "apple" in vendors and "Metal" not in backends:
-        flag = "-DGGML_METAL=on"
-    else:
-        return None
-    return f'CMAKE_ARGS="{flag}" pip install --force-reinstall --no-cache-dir llama-cpp-python'
+from grm_cli.models.fit import GiB, ModelShape, fit_layers, kv_bytes_per_layer, read_shape
+from grm_cli.models.gpus import Gpu, detect_gpus, parse_system_info, reinstall_hint
 
 
 def _version(dist: str) -> str | None:
@@ -169,7 +97,7 @@ def diagnose(model: str | None = None, ctx: int = 4096, kv_type: str = "f16", *,
 
     problems: list[str] = []
     try:
-        from grm_cli.engine._native import lib
+        from grm_cli.native import lib
 
         info = lib.llama_print_system_info().decode("utf-8", "replace")
         backends, features = parse_system_info(info)
@@ -207,21 +135,3 @@ def diagnose(model: str | None = None, ctx: int = 4096, kv_type: str = "f16", *,
         if report.model.ctx_train and ctx > report.model.ctx_train:
             problems.append(f"--ctx {ctx} is above the {report.model.ctx_train} tokens the model was trained for")
     return report
-
-
-def auto_gpu_layers(model_path: Path, kv_cells: int, kv_type: str = "f16") -> tuple[int, str]:
-    """`--n-gpu-layers auto`: all layers on Metal (unified memory), the largest fitting offload on CUDA,
-    0 without a GPU backend. Returns (value for llama.cpp, a sentence saying why)."""
-    from grm_cli.engine._native import lib
-
-    if not lib.llama_supports_gpu_offload():
-        gpus = detect_gpus()
-        hint = reinstall_hint(gpus, parse_system_info(lib.llama_print_system_info().decode("utf-8", "replace"))[0])
-        why = "llama.cpp was built without a GPU backend: running on the CPU"
-        return 0, why + (f" (a GPU is present: {hint})" if hint else "")
-    free = next((g.free_bytes for g in detect_gpus() if g.free_bytes is not None), None)
-    if free is None:
-        return -1, "GPU memory cannot be read here (unified memory): offloading every layer"
-    shape = read_shape(model_path)
-    fit = fit_layers(shape, free, kv_cells, kv_type=kv_type)
-    return fit.n_gpu_layers, fit.describe(shape)
