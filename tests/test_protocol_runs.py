@@ -208,3 +208,19 @@ def test_serve_scores_in_a_protocol(tiny_model):
         assert result["run"]["protocol"] == "selene-pairwise" and all(s["verdict"] in ("A", "B") for s in result["samples"])
         status, body, _ = call(url, "/score", {"prompt": "2+2?", "responses": ["4", "5", "6"]})
         assert status == 400 and "exactly 2 responses" in body["error"]
+
+
+def test_a_gguf_without_a_chat_template_gets_the_protocols_own(tmp_path):
+    """Auto-J's weights carry no chat template; its protocol brings the Llama-2 layout its input assumes,
+    and a GGUF's own template always wins."""
+    from tiny_gguf import write_tiny_gguf
+
+    bare = write_tiny_gguf(tmp_path / "bare.gguf", chat_template="")
+    data = write_jsonl(tmp_path / "d.jsonl", [PAIR])
+    p = grm("render", str(data), "--protocol", "auto-j-pairwise", "--model", str(bare), "--chat", "--json", "--no-shuffle")
+    assert p.returncode == 0, p.stderr
+    text = json.loads(p.stdout)["calls"][0]["text"]
+    assert text.index("[INST] You are assessing two submitted responses") < 16 and text.endswith(" [/INST]")  # BOS, then Llama-2's turn
+    p = grm("score", str(data), "--protocol", "auto-j-pairwise", "--model", str(bare), "-k", "1", "--max-tokens", "8", "--json", "--no-cache")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["samples"][0]["verdict"] in ("Response 1", "Response 2", "Tie")

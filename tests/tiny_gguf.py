@@ -97,6 +97,7 @@ def write_tiny_gguf(
     n_head_kv: int = N_HEAD_KV,
     n_ff: int = N_FF,
     f16: bool = False,
+    chat_template: str | None = None,
 ) -> pathlib.Path:
     """Write the tiny test model to ``path`` and return it as a ``Path``.
 
@@ -134,7 +135,8 @@ def write_tiny_gguf(
     w.add_pad_token_id(tokens.index("<|endoftext|>"))
     w.add_add_bos_token(False)
     w.add_add_eos_token(False)
-    w.add_chat_template(CHAT_TEMPLATE)
+    if chat_template != "":  # "": a GGUF that carries no chat template (as many converted judges)
+        w.add_chat_template(chat_template or CHAT_TEMPLATE)
 
     def mat(rows: int, cols: int, scale: float) -> np.ndarray:
         # numpy shape (rows, cols) is ggml's [cols, rows]: cols is the input dim.

@@ -14,7 +14,7 @@ from rich.console import Console
 from grm_cli.cli.app import app
 from grm_cli.cli.console import ConsoleReporter, say
 from grm_cli.cli.options import engine_flags, load_engine, score_flags
-from grm_cli.cli.runs import engine_parts, open_meta, report_adaptive, report_principles
+from grm_cli.cli.runs import engine_for, engine_parts, open_meta, report_adaptive, report_principles
 from grm_cli.engine.factory import EngineOptions
 from grm_cli.errors import InputError
 from grm_cli.scoring.options import ScoreOptions
@@ -84,6 +84,7 @@ def eval_(
     summaries = []
     engine = rater = probe = None
     layout = opts.judge(eng.model) if to_score else None
+    eng = engine_for(eng, layout)
     saved_meta, meta_id = open_meta(opts, layout, eng.backend) if to_score else (None, None)
     settings = opts.settings(meta_rm_id=meta_id)
     if not to_score:

@@ -78,7 +78,7 @@ def render(
     layout = opts.judge(model)
     settings = opts.settings()
     records = ScoreJob(layout, settings).check(opts.with_inputs(read_records(file)))
-    chat_layout = _chat_layout(model) if chat else None
+    chat_layout = _chat_layout(model, getattr(layout, "chat_template", None)) if chat else None
     protocol = layout.name if is_protocol(layout) else f"deepseek-grm (template {layout.name})"
     for rec in records:
         (sample,) = sample_plan(rec, layout, settings, None)
@@ -106,7 +106,7 @@ def render(
         say(f"{len(records)} record{'s' if len(records) != 1 else ''} rendered; nothing was generated", "dim")
 
 
-def _chat_layout(model: Optional[str]):
+def _chat_layout(model: Optional[str], fallback: Optional[str] = None):
     """The model's chat layout from its GGUF, loading the vocabulary only (seconds, even for a 27B file)."""
     from grm_cli.engine.chat import ChatLayout
     from grm_cli.engine.llama import captured_stderr
@@ -125,5 +125,5 @@ def _chat_layout(model: Optional[str]):
     def text(tok: int) -> str:
         return llm.detokenize([tok], special=True).decode("utf-8", "replace") if tok >= 0 else ""
 
-    return ChatLayout(llm.metadata.get("tokenizer.chat_template"), bos=text(llm.token_bos()), eos=text(llm.token_eos()))
+    return ChatLayout(llm.metadata.get("tokenizer.chat_template") or fallback, bos=text(llm.token_bos()), eos=text(llm.token_eos()))
 

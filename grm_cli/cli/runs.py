@@ -3,6 +3,8 @@ the engine's helpers after, and the closing lines about given principles and ada
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from grm_cli.cli.console import say
 from grm_cli.engine.factory import EngineOptions
 from grm_cli.scoring.options import ScoreOptions
@@ -31,6 +33,12 @@ def report_adaptive(results, k: int) -> None:
             why[r.stopped_by] = why.get(r.stopped_by, 0) + 1
     stops = ", ".join(f"{n} by {rule}" for rule, n in sorted(why.items())) or "none early"
     say(f"adaptive voting: {used} of {full} samples ({1 - used / full:.0%} saved); records stopped: {stops}", "dim")
+
+
+def engine_for(eng: EngineOptions, layout) -> EngineOptions:
+    """The engine options for a judge: a protocol's own chat layout for a GGUF that carries none."""
+    template = getattr(layout, "chat_template", None)
+    return replace(eng, chat_template=template) if template and eng.chat_template is None else eng
 
 
 def open_meta(opts: ScoreOptions, layout, backend: str):

@@ -11,7 +11,7 @@ from rich.console import Console
 from grm_cli.cli.app import app
 from grm_cli.cli.console import ConsoleReporter, print_line, progress_bar, say
 from grm_cli.cli.options import SeedOpt, TemplateOpt, engine_flags, load_engine, score_flags
-from grm_cli.cli.runs import engine_parts, open_meta, report_adaptive, report_principles
+from grm_cli.cli.runs import engine_for, engine_parts, open_meta, report_adaptive, report_principles
 from grm_cli.engine.factory import EngineOptions
 from grm_cli.errors import ExitCode, InputError
 from grm_cli.scoring.options import ScoreOptions, check_sampling
@@ -84,6 +84,7 @@ def score(
 
     opts.check(eng.backend)
     layout = opts.judge(eng.model)
+    eng = engine_for(eng, layout)
     mode, lookup, principles_file = _principles_mode(principles, layout)
     saved_meta, meta_id = open_meta(opts, layout, eng.backend)
     settings = opts.settings(principles=mode, principles_from=principles_file, meta_rm_id=meta_id)

@@ -9,7 +9,7 @@ import typer
 from grm_cli.cli.app import app
 from grm_cli.cli.console import say
 from grm_cli.cli.options import engine_flags, load_engine, score_flags
-from grm_cli.cli.runs import engine_parts, open_meta
+from grm_cli.cli.runs import engine_for, engine_parts, open_meta
 from grm_cli.engine.factory import EngineOptions
 from grm_cli.errors import InputError
 from grm_cli.scoring.options import ScoreOptions
@@ -64,6 +64,7 @@ def serve(
     if api_key is not None and not api_key.strip():
         raise InputError("--api-key / GRM_API_KEY is empty: give a key, or leave both unset for no authentication")
     tmpl = opts.judge(eng.model)
+    eng = engine_for(eng, tmpl)
     saved_meta, meta_id = open_meta(opts, tmpl, eng.backend)
     settings = opts.settings(meta_rm_id=meta_id)
     backlog = backlog_for(queue_size)

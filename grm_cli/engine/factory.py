@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -49,13 +49,11 @@ class EngineOptions:
     remote_model: Optional[str] = None
     server_n: bool = False
     threads_batch: Optional[int] = None  # prompt-evaluation threads (default: threads)
+    chat_template: Optional[str] = None  # for a GGUF without one: the judge protocol's own chat layout (Auto-J's)
 
     @property
     def remote(self) -> bool:
         return self.backend != "llama"
-
-    def with_(self, **changes) -> "EngineOptions":
-        return replace(self, **changes)
 
     def gpu_layers(self) -> Optional[int]:
         """--n-gpu-layers as llama.cpp takes it; None for auto."""
@@ -157,7 +155,8 @@ def build_engine(options: EngineOptions, *, notify: Notify = _quiet, progress: b
             layers, fit = fit(options.ctx), None
     notify(f"loading {path.name} …", "dim")
     kwargs = dict(n_gpu_layers=layers, n_threads=options.threads, kv_type=options.kv_type, flash_attn=options.flash_attn, use_mmap=options.mmap,
-                  use_mlock=options.mlock, verbose=options.verbose, lora_path=options.lora, lora_scale=options.lora_scale)
+                  use_mlock=options.mlock, verbose=options.verbose, lora_path=options.lora, lora_scale=options.lora_scale,
+                  chat_template=options.chat_template)
     if options.engine == "batched":
         from grm_cli.engine.batched import BatchedLlamaEngine
 

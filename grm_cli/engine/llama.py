@@ -91,7 +91,10 @@ class LlamaEngine:
         verbose: bool = False,
         lora_path: str | Path | None = None,
         lora_scale: float = 1.0,
+        chat_template: str | None = None,
     ):
+        """chat_template: the chat layout to use when the GGUF carries none (a judge protocol's own, as
+        Auto-J's Llama-2 layout); a GGUF's own template always wins."""
         from llama_cpp import Llama
 
         path = Path(model_path)
@@ -154,7 +157,7 @@ class LlamaEngine:
         if lora is not None:
             # results and resumed files must never mix the base model's samples with the adapted model's
             self.name += f" + LoRA {lora.name} ({model_fingerprint(lora)[:8]}, scale {lora_scale:g})"
-        self.layout = ChatLayout(md.get("tokenizer.chat_template"), bos=self._token_text(self.llm.token_bos()), eos=self._token_text(self.llm.token_eos()))
+        self.layout = ChatLayout(md.get("tokenizer.chat_template") or chat_template, bos=self._token_text(self.llm.token_bos()), eos=self._token_text(self.llm.token_eos()))
 
     @property
     def fingerprint(self) -> str:

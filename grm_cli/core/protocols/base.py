@@ -125,6 +125,7 @@ class Protocol(ABC):
     uses: ClassVar[tuple[str, ...]] = ()  # record fields it shows when present
     judges: ClassVar[str] = ""  # which released models speak it
     principles: ClassVar[bool] = False  # whether it has DeepSeek-GRM's principles step (modes, given principles, hints)
+    chat_template: ClassVar[str | None] = None  # the chat layout its judge was trained on, for a GGUF that carries none
 
     # -- what a subclass provides -------------------------------------------------------------------
     @abstractmethod
