@@ -41,26 +41,3 @@ class ModelError(GrmError):
     """The model file is missing, unreadable or cannot be loaded by llama.cpp."""
 
     exit_code = ExitCode.MODEL
-
-
-def read_yaml_mapping(path, what: str) -> dict:
-    """A YAML file that must hold a mapping; every problem is an InputError naming the file (and line)."""
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except FileNotFoundError:
-        raise InputError(f"no such {what} file", str(path)) from None
-    except IsADirectoryError:
-        raise InputError(f"is a directory, expected a {what} file", str(path)) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read the {what} file: {e}", str(path)) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise InputError(f"invalid YAML: {getattr(e, 'problem', e)}", str(path), mark.line + 1 if mark else None) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InputError(f"expected a YAML mapping in this {what} file", str(path))
-    return data

@@ -238,7 +238,7 @@ def test_cli_adaptive_reports_the_saving_and_refuses_bad_flags(tiny_model, tmp_p
 
 # -- the curve's "samples used" axis: adaptive voting replayed on stored samples ------------------------
 def _stored(rid: str, preferred: int, samples, tokens: int = 10):
-    from grm_cli.evaluation.metrics import StoredResult, StoredSample
+    from grm_cli.scoring.results import StoredResult, StoredSample
 
     return StoredResult(rid, len(samples[0]), preferred, None, tuple(StoredSample(s, tuple(range(len(samples[0]))), completion_tokens=tokens) for s in samples))
 

@@ -252,7 +252,7 @@ def test_unknown_benchmark_and_mixed_folder(tmp_path):
 
 
 def test_results_not_from_the_benchmark_are_refused_clearly():
-    from grm_cli.evaluation.metrics import StoredResult
+    from grm_cli.scoring.results import StoredResult
 
     plain = [StoredResult("x", 2, 0, None, ())]
     with pytest.raises(InputError, match="was not scored from judgebench files"):

@@ -7,9 +7,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grm_cli.evaluation.metrics import StoredResult, StoredSample, accuracy, scaling_curve
+from grm_cli.evaluation.metrics import accuracy, scaling_curve
+from grm_cli.scoring.results import StoredResult, StoredSample
 
-# Expected scores on a coarse grid: sums of tenths are where float addition order shows (0.1 + 0.2 + 0.3).
 EXPECTED = st.sampled_from([1.1, 1.2, 1.3, 2.5, 3.3, 3.6]) | st.integers(10, 100).map(lambda t: t / 10) | st.floats(1.0, 10.0)
 SAMPLED = st.integers(1, 10)
 

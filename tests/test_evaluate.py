@@ -12,8 +12,6 @@ from grm_cli.core.rules import break_tie
 from grm_cli.errors import InputError
 from grm_cli.evaluation.metrics import (
     EvalSummary,
-    StoredResult,
-    StoredSample,
     accuracy,
     curve_ks,
     evaluate,
@@ -23,6 +21,7 @@ from grm_cli.evaluation.metrics import (
     rewardbench_sections,
     scaling_curve,
 )
+from grm_cli.scoring.results import StoredResult, StoredSample
 
 
 def rec(rid, n, preferred, samples, subset=None, orders=None):

@@ -12,9 +12,9 @@ from conftest import EXAMPLES, grm
 
 from grm_cli.core.prompt import load_template
 from grm_cli.core.score_line import score_spans
-from grm_cli.evaluation.metrics import result_from_json
 from grm_cli.io.jsonl import read_records
 from grm_cli.scoring.pipeline import score_records
+from grm_cli.scoring.results import result_from_json
 from grm_cli.scoring.settings import ScoreSettings, run_signature
 
 MSGS = [{"role": "user", "content": "Rate the answers to 2+2 from 1 to 10. Answer 1: 4. Answer 2: 5."}]

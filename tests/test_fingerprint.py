@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grm_cli.models.fingerprint import gguf_tensor_offsets, model_fingerprint
+from grm_cli.models.fingerprint import model_fingerprint
+from grm_cli.models.gguf import tensor_offsets as gguf_tensor_offsets
 
 
 def _big_gguf(path, seed: int = 0):

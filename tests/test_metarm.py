@@ -14,8 +14,9 @@ from grm_cli.core.prompt import load_template, render_meta
 from grm_cli.core.records import Record, Turn
 from grm_cli.core.voting import guided_vote, meta_keep
 from grm_cli.errors import InputError
-from grm_cli.evaluation.metrics import StoredResult, StoredSample, _guided, accuracy, evaluate, k_meta_sweep, scaling_curve
+from grm_cli.evaluation.metrics import _guided, accuracy, evaluate, k_meta_sweep, scaling_curve
 from grm_cli.metarm.model import MetaRMFile, fit_logistic, roc_auc, split_by_group, train_head, trajectories_from_results
+from grm_cli.scoring.results import StoredResult, StoredSample
 
 
 # -- the head --------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def test_settings_defaults_then_file_then_stage_section_then_flags(tmp_path):
         ("rl", "mix_ratio: lots\n", ["mix_ratio", "expected a number"]),  # the other stage's key is checked too
         ("rft", "rft:\n  beta: 0.1\n", ["unknown setting 'beta'"]),  # a stage section holds only its stage's keys
         ("rl", "rl: [1, 2]\n", ["rl", "expected a mapping"]),
-        ("rl", "lora_rank: [\n", ["line", "not valid YAML"]),
+        ("rl", "lora_rank: [\n", ["bad.yaml:2:", "invalid YAML"]),  # FILE:LINE
         ("rl", "- 1\n", ["expected a mapping of settings"]),
     ],
 )

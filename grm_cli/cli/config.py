@@ -22,8 +22,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from grm_cli.errors import InputError, read_yaml_mapping
+from grm_cli.errors import InputError
 from grm_cli.models.registry import user_config_dir
+from grm_cli.yaml_file import read_yaml_mapping
 
 
 def user_config_path() -> Path:

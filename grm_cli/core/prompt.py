@@ -14,7 +14,8 @@ from typing import Sequence
 
 from grm_cli.core.records import Record
 from grm_cli.core.score_line import BOX, ScoreLine
-from grm_cli.errors import InputError, read_yaml_mapping
+from grm_cli.errors import InputError
+from grm_cli.yaml_file import read_yaml_mapping
 
 KINDS = ("pointwise", "single", "judge")
 # The meta RM's input (paper §2 / App. D.1): this instruction and the same sections, then a sampled

@@ -12,32 +12,19 @@ request pre-filled with the kept critique and the tail's prefix, constrained whe
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import random
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest, budget
 from grm_cli.errors import InputError, ModelError
+from grm_cli.io.http import ServerError, request_json
 
-RETRY_STATUS = (408, 409, 425, 429, 500, 502, 503, 504)
 EXTENSIONS = ("continue_final_message", "add_generation_prompt", "grammar", "guided_regex")  # not in OpenAI's API
 CHARS_PER_TOKEN = 3.0  # a cautious estimate: the server's tokenizer is not at hand
-
-
-class ServerError(ModelError):
-    """A request that failed: `status` is the server's HTTP status, None when no answer came. Callers
-    branch on the status, never on the message's wording."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
 
 
 class OpenAIEngine:
@@ -76,33 +63,12 @@ class OpenAIEngine:
 
     # -- transport -------------------------------------------------------------------------------
     def _request(self, path: str, body: dict | None = None) -> dict:
-        url = self.base_url + path
-        data = json.dumps(body).encode("utf-8") if body is not None else None
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        for attempt in range(self.max_retries + 1):
-            req = urllib.request.Request(url, data=data, headers=headers, method="POST" if data is not None else "GET")
-            code = None
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as r:
-                    code = r.status
-                    return json.loads(r.read().decode("utf-8"))
-            except urllib.error.HTTPError as e:
-                detail = e.read().decode("utf-8", "replace")[:300]
-                if e.code not in RETRY_STATUS or attempt == self.max_retries:
-                    raise ServerError(f"{url}: the server answered {e.code}: {detail}", e.code) from None
-                wait = _retry_after(e.headers.get("Retry-After")) or self.backoff * 2 ** attempt
-            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:  # refused, reset, torn reads, TLS
-                if attempt == self.max_retries:
-                    raise ServerError(f"{url}: no answer after {self.max_retries + 1} tries ({getattr(e, 'reason', e)})") from None
-                wait = self.backoff * 2 ** attempt
-            except ValueError:
-                raise ServerError(f"{url}: the server's answer is not JSON", code) from None
+        def count_retry() -> None:
             with self._lock:
                 self.retries += 1
-            time.sleep(wait * (1 + 0.1 * random.random()))
-        raise AssertionError("unreachable")
+
+        return request_json(self.base_url + path, body, api_key=self.api_key, timeout=self.timeout, retries=self.max_retries,
+                            backoff=self.backoff, on_retry=count_retry)
 
     def _first_model(self) -> str:
         try:
@@ -218,13 +184,6 @@ class OpenAIEngine:
             self.stats.generated_tokens += generated
         return Generation(text=text, free_text=free_text, forced_tail=forced, finish_reason=finish, prompt_tokens=prompt_tokens,
                           completion_tokens=generated, seconds=time.perf_counter() - t0)
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return min(60.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 def api_key_from_env(var: str | None) -> str | None:

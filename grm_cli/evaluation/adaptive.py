@@ -14,7 +14,8 @@ from typing import Sequence
 from grm_cli.core.adaptive import Policy, replay, swing
 from grm_cli.core.prompt import Template
 from grm_cli.core.voting import guided_vote, vote
-from grm_cli.evaluation.metrics import StoredResult, accuracy, curve_ks, has_meta
+from grm_cli.evaluation.metrics import accuracy, curve_ks, has_meta
+from grm_cli.scoring.results import StoredResult
 
 
 @dataclass(frozen=True)

@@ -7,24 +7,12 @@ with the status and the server's own "error" message.
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
-import time
-import urllib.error
-import urllib.request
 
-from grm_cli.errors import InputError, ModelError
+from grm_cli.errors import InputError
+from grm_cli.io.http import ServerError, request_json
 
-RETRY_STATUS = (429, 503)
-
-
-class ServerError(ModelError):
-    """The server answered with an error (status set) or could not be reached (status None)."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
+RETRY_STATUS = (429, 503)  # a grm serve's "later" (busy, draining); its 500 is a real error, not retried
 
 
 class RewardClient:
@@ -36,28 +24,15 @@ class RewardClient:
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
 
     def post(self, path: str, body: dict) -> dict:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        for attempt in range(self.retries + 1):
-            req = urllib.request.Request(self.url + path, data=data, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as r:
-                    return json.loads(r.read().decode("utf-8"))
-            except urllib.error.HTTPError as e:
-                message = _error_message(e)
-                if e.code not in RETRY_STATUS or attempt == self.retries:
-                    raise self._failure(path, e.code, message) from None
-                wait = _seconds(e.headers.get("Retry-After")) or self.backoff * 2 ** attempt
-            except (urllib.error.URLError, http.client.HTTPException, OSError) as e:
-                if attempt == self.retries:
-                    raise ServerError(f"no answer from grm serve at {self.url} after {self.retries + 1} tries ({getattr(e, 'reason', e)}): is it running?") from None
-                wait = self.backoff * 2 ** attempt
-            except ValueError:
+        try:
+            return request_json(self.url + path, body, api_key=self.api_key, timeout=self.timeout, retries=self.retries, backoff=self.backoff,
+                                retry_on=RETRY_STATUS)
+        except ServerError as e:
+            if e.status is not None:
+                raise self._failure(path, e.status, e.detail) from None
+            if e.not_json:
                 raise ServerError(f"{self.url}{path}: the answer is not JSON: is this a grm serve?") from None
-            time.sleep(min(wait, 30.0))
-        raise AssertionError("unreachable")
+            raise ServerError(f"no answer from grm serve at {self.url} after {self.retries + 1} tries ({e.reason}): is it running?") from None
 
     def _failure(self, path: str, status: int, message: str) -> ServerError:
         if status == 401:
@@ -75,18 +50,3 @@ class RewardClient:
             return list(answer["rewards"]), (int(lo), int(hi))
         except (KeyError, TypeError, ValueError):
             raise ServerError(f"{self.url}/rewards: an answer without rewards and score_range: {str(answer)[:200]}") from None
-
-
-def _error_message(e: urllib.error.HTTPError) -> str:
-    raw = e.read().decode("utf-8", "replace")
-    try:
-        return str(json.loads(raw).get("error", raw))[:500]
-    except (ValueError, AttributeError):
-        return raw[:500] or e.reason
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None

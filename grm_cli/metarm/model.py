@@ -288,39 +288,38 @@ class TrajectorySet:
 
 
 def trajectories_from_results(lines: Sequence[tuple[int, dict]], source: str) -> TrajectorySet:
-    """Every parsed sample of every labelled record in result lines, labelled by the paper's rule (Eq. 10):
-    the same `rules.is_correct` that scoring, evaluation and the RL reward use."""
+    """Every parsed sample of every labelled record in result lines (read through the one results-line
+    reader), labelled by the paper's rule (Eq. 10): the same `rules.is_correct` that scoring, evaluation and
+    the RL reward use."""
     from grm_cli.core.records import record_from_dict
     from grm_cli.core.rules import is_correct, record_label
+    from grm_cli.scoring.results import result_from_json
 
     out = TrajectorySet([])
     for lineno, obj in lines:
         if not isinstance(obj, dict) or "samples" not in obj or "input" not in obj:
             raise InputError('not a result line of `grm score --output` (it needs "input" and "samples")', source, lineno)
+        if not isinstance(obj["samples"], list):
+            raise InputError('field "samples": expected a list of samples', source, lineno)
         rec = record_from_dict(obj["input"], source, lineno)
-        run = obj.get("run") or {}
-        out.templates.add(run.get("template"))
-        out.models.add(run.get("model"))
+        stored = result_from_json({"n": len(rec.responses), "id": rec.id, **obj}, source, lineno)  # a line may leave out what its input says
+        out.templates.add(stored.template)
+        out.models.add(stored.model)
         label = record_label(rec)
         if label is None:
             out.unlabelled_records += 1
             continue
-        if obj.get("truncated_responses"):
+        if stored.truncated:
             out.truncated_records += 1
             continue
-        if not isinstance(obj["samples"], list):
-            raise InputError('field "samples": expected a list of samples', source, lineno)
-        for s in obj["samples"]:
-            try:
-                scores, order, text = s.get("scores"), tuple(s["order"]), s["text"]
-                if scores is not None and not (isinstance(scores, list) and all(isinstance(v, int) for v in scores)):
-                    raise TypeError
-            except (KeyError, TypeError, AttributeError):
-                raise InputError('field "samples": each sample needs "order", "text" and "scores" (a list of integers, or null)', source, lineno) from None
-            if scores is None:
+        for raw, s in zip(obj["samples"], stored.samples):
+            if not isinstance(raw, dict) or "text" not in raw or "order" not in raw or not (
+                    s.sampled is None or all(isinstance(v, int) and not isinstance(v, bool) for v in s.sampled)):
+                raise InputError('field "samples": each sample needs "order", "text" and "scores" (a list of integers, or null)', source, lineno)
+            if s.sampled is None:
                 out.unparsed_samples += 1
                 continue
-            if sorted(order) != list(range(len(rec.responses))) or len(scores) != len(rec.responses):
-                raise InputError(f'field "samples": sample {s.get("index")} does not match the record\'s {len(rec.responses)} responses', source, lineno)
-            out.items.append(Trajectory(rec, order, str(text), is_correct(scores, label)))
+            if sorted(s.order) != list(range(len(rec.responses))) or len(s.sampled) != len(rec.responses):
+                raise InputError(f'field "samples": sample {raw.get("index")} does not match the record\'s {len(rec.responses)} responses', source, lineno)
+            out.items.append(Trajectory(rec, s.order, s.text, is_correct(s.sampled, label)))
     return out

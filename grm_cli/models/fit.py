@@ -83,23 +83,13 @@ _BLOCK = re.compile(r"^blk\.(\d+)\.")
 
 def read_shape(path: str | Path) -> ModelShape:
     """Read layer sizes and attention shape from a GGUF header (memory-mapped; weights are not loaded)."""
-    import gguf
+    from grm_cli.models.gguf import field as read_field
+    from grm_cli.models.gguf import open_reader
 
-    from grm_cli.errors import ModelError
-
-    try:
-        reader = gguf.GGUFReader(str(path))
-    except Exception as e:  # a truncated or corrupt download: gguf raises assorted errors
-        raise ModelError(f"{path}: cannot read the GGUF header ({type(e).__name__}: {e}); is the file complete?") from None
+    reader = open_reader(path)
 
     def field(key: str, default=None):
-        f = reader.fields.get(key)
-        if f is None or not f.data:
-            return default
-        part = f.parts[f.data[0]]
-        if f.types and f.types[0] == gguf.GGUFValueType.STRING:
-            return bytes(part).decode("utf-8", "replace")
-        return part.tolist()[0] if len(f.data) == 1 else [f.parts[i].tolist()[0] for i in f.data]
+        return read_field(reader, key, default)
 
     arch = field("general.architecture", "llama")
     n_layer = int(field(f"{arch}.block_count", 0))

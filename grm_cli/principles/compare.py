@@ -17,12 +17,13 @@ from grm_cli.core.prompt import Template
 from grm_cli.core.records import Record
 from grm_cli.core.rules import label_of
 from grm_cli.errors import InputError
-from grm_cli.evaluation.metrics import EvalSummary, evaluate, result_from_json
+from grm_cli.evaluation.metrics import EvalSummary, evaluate
 from grm_cli.io.principles_file import principles_entry, read_principles
 from grm_cli.principles.filtering import filter_resumable, filter_settings, split_for_filter
 from grm_cli.scoring.job import QuietReporter, Reporter, ScoreJob
 from grm_cli.scoring.prepare import fit_to_context
 from grm_cli.scoring.principles import principles_fingerprint, principles_lookup
+from grm_cli.scoring.results import result_from_json
 from grm_cli.scoring.settings import ScoreSettings
 
 KEYWORDS = ("none", "self", "filtered")

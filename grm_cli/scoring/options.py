@@ -142,12 +142,7 @@ def read_rubric(path: Path) -> Rubric:
 
     text = read_text_file(path, "--rubric")
     if Path(path).suffix.lower() in (".yaml", ".yml", ".json"):
-        import yaml
+        from grm_cli.yaml_file import read_yaml
 
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            raise InputError(f"--rubric: not valid YAML/JSON ({getattr(e, 'problem', None) or e})", str(path), mark.line + 1 if mark else 0) from None
-        return rubric_from_json(data, "rubric", str(path), 0)
+        return rubric_from_json(read_yaml(path, "--rubric"), "rubric", str(path), 0)
     return Rubric(text)

@@ -9,6 +9,7 @@ from grm_cli.core.judgment import Judgment
 from grm_cli.core.records import Record, label_key
 from grm_cli.core.rules import is_correct, single_response_correct
 from grm_cli.core.voting import Verdict
+from grm_cli.errors import InputError
 from grm_cli.scoring.settings import ScoreSettings, run_signature
 
 
@@ -134,3 +135,74 @@ class ScoreResult:
 def vote_input(sample: SampleResult, score_mode: str):
     """What a sample contributes to the vote: its sampled integers, or their expected values."""
     return sample.expected if score_mode == "expected" else sample.scores
+
+
+# -- the results line read back ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoredSample:
+    scores: tuple[int, ...] | None  # record order; None = unparsed
+    order: tuple[int, ...]
+    forced_tail: bool | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    meta_score: float | None = None  # the meta RM's rating, when the run had one
+    sampled: tuple[int, ...] | None = None  # the integers the sample wrote (record order), whatever the run voted
+    text: str = ""  # the sample's whole text (the meta RM's trajectory)
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    id: str
+    n: int
+    preferred: int | None
+    subset: str | None
+    samples: tuple[StoredSample, ...]
+    model: str = ""
+    template: str = ""
+    principles_mode: str = "self"
+    oracle: bool = False
+    label: int | None = None  # a single response's 0/1 label (the paper's verifiable-data variant)
+    benchmark: dict | None = None  # the benchmark fields of the stored input (grm eval --benchmark), if any
+    stopped_by: str | None = None  # an adaptive run's record that stopped before k: the rule (or "budget")
+    input: dict | None = None  # the record as given (what was judged), when the line keeps it
+    truncated: bool = False  # scored with responses cut to fit: the stored input is not what the model saw
+
+
+def result_from_json(obj: dict, source: str = "<results>", line: int = 0) -> StoredResult:
+    """One results line read back (the ONE reader: evaluation and the meta RM's training read through it),
+    validated enough to evaluate."""
+    try:
+        n = int(obj["n"])
+        expected = (obj.get("run") or {}).get("score_mode") == "expected"  # voted on expected values: evaluate those
+        key = "expected" if expected else "scores"
+        samples = tuple(
+            StoredSample(
+                scores=tuple(s[key]) if s.get(key) is not None else None,
+                order=tuple(s.get("order") or range(n)),
+                forced_tail=s.get("forced_tail"),
+                prompt_tokens=int(s.get("prompt_tokens") or 0),
+                completion_tokens=int(s.get("completion_tokens") or 0),
+                seconds=float(s.get("seconds") or 0.0),
+                meta_score=float(s["meta_score"]) if s.get("meta_score") is not None else None,
+                sampled=tuple(s["scores"]) if s.get("scores") is not None else None,
+                text=str(s.get("text") or ""),
+            )
+            for s in obj["samples"]
+        )
+        run = obj.get("run") or {}
+        bench = (obj.get("input") or {}).get("benchmark") if isinstance(obj.get("input"), dict) else None
+        res = StoredResult(
+            str(obj["id"]), n, obj.get("preferred"), obj.get("subset"), samples, str(run.get("model", "")), str(run.get("template", "")),
+            str(obj.get("principles_mode") or ("given" if obj.get("given_principles") else "self")), bool(obj.get("oracle")),
+            obj.get("label") if n == 1 and obj.get("label") in (0, 1) else None, bench if isinstance(bench, dict) else None,
+            str(obj["stopped_by"]) if obj.get("stopped_by") else None,
+            obj["input"] if isinstance(obj.get("input"), dict) else None, bool(obj.get("truncated_responses")),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        what = f'field {e.args[0]!r} is missing' if isinstance(e, KeyError) else str(e)
+        raise InputError(f"not a result line of `grm score --output` ({what}); data to score and stored results cannot be mixed in one file", source, line) from None
+    for s in res.samples:
+        if s.scores is not None and len(s.scores) != n:
+            raise InputError(f'field "samples": a sample has {len(s.scores)} scores for {n} responses', source, line)
+    return res

@@ -152,16 +152,9 @@ def load_settings(stage: str, config: Path | None, overrides: dict) -> TrainingC
     other = CONFIGS["rl" if stage == "rft" else "rft"]
     s = cls()
     if config is not None:
-        import yaml
+        from grm_cli.yaml_file import read_yaml
 
-        try:
-            data = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
-        except OSError as e:
-            raise InputError(f"{config}: cannot read the training config ({e.strerror})") from None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            at = f"line {mark.line + 1}: " if mark is not None else ""
-            raise InputError(f"{config}: {at}not valid YAML ({getattr(e, 'problem', None) or e})") from None
+        data = read_yaml(config, "training config") or {}
         if not isinstance(data, dict):
             raise InputError(f"{config}: expected a mapping of settings (name: value), got {type(data).__name__}")
         shared = {k: v for k, v in data.items() if k not in ("rft", "rl")}

@@ -26,7 +26,8 @@ from typing import Callable, ClassVar, Literal, Mapping, Sequence
 from grm_cli.core.judgment import Judgment
 from grm_cli.core.prompt import Prompt, prompts_dir
 from grm_cli.core.records import Record
-from grm_cli.errors import InputError, read_yaml_mapping
+from grm_cli.errors import InputError
+from grm_cli.yaml_file import read_yaml_mapping
 
 Shape = Literal["listwise", "absolute", "pairwise"]
 

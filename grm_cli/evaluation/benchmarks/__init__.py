@@ -15,9 +15,8 @@ from grm_cli.errors import InputError
 from grm_cli.evaluation.benchmarks import judgebench, ppe, rewardbench, rewardbench2, rmb, rmbench
 from grm_cli.evaluation.benchmarks.common import check_unique
 from grm_cli.evaluation.benchmarks.files import data_files, fetch_hf_dataset, first_row, read_rows
-from grm_cli.evaluation.metrics import StoredResult
+from grm_cli.scoring.results import StoredResult
 
-# Detection tries the more specific layouts first: RewardBench 2 and RM-Bench both have list-valued chosen.
 MODULES = {m.NAME: m for m in (rewardbench2, rmbench, judgebench, rmb, ppe, rewardbench)}
 NAMES = ("rewardbench", "rewardbench2", "rm-bench", "judgebench", "rmb", "ppe")
 

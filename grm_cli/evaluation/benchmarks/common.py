@@ -16,7 +16,7 @@ from grm_cli.core.records import MAX_RESPONSES, Record, record_from_dict
 from grm_cli.core.voting import vote
 from grm_cli.errors import InputError
 from grm_cli.evaluation.benchmarks.files import Row
-from grm_cli.evaluation.metrics import StoredResult
+from grm_cli.scoring.results import StoredResult
 
 PART_LIMIT = MAX_RESPONSES  # responses one prompt takes; longer items are scored in parts of at most this many
 

@@ -21,7 +21,7 @@ from grm_cli.core.rules import argmax_unique
 from grm_cli.core.voting import vote
 from grm_cli.evaluation.benchmarks.common import make_records, mean, meta_of
 from grm_cli.evaluation.benchmarks.files import Row
-from grm_cli.evaluation.metrics import StoredResult
+from grm_cli.scoring.results import StoredResult
 
 NAME = "judgebench"
 TITLE = "JudgeBench"

@@ -13,7 +13,8 @@ from __future__ import annotations
 from grm_cli.core.rules import is_correct
 from grm_cli.evaluation.benchmarks.common import make_records, mean
 from grm_cli.evaluation.benchmarks.files import Row
-from grm_cli.evaluation.metrics import REWARDBENCH_COUNTS, Accuracy, StoredResult, rewardbench_sections
+from grm_cli.evaluation.metrics import REWARDBENCH_COUNTS, Accuracy, rewardbench_sections
+from grm_cli.scoring.results import StoredResult
 
 NAME = "rewardbench"
 TITLE = "RewardBench"

@@ -21,7 +21,7 @@ import math
 from grm_cli.core.rules import is_correct, tied_best
 from grm_cli.evaluation.benchmarks.common import items, make_records, mean
 from grm_cli.evaluation.benchmarks.files import Row
-from grm_cli.evaluation.metrics import StoredResult
+from grm_cli.scoring.results import StoredResult
 
 NAME = "rewardbench2"
 TITLE = "RewardBench 2"

@@ -19,7 +19,7 @@ from __future__ import annotations
 from grm_cli.core.rules import is_correct
 from grm_cli.evaluation.benchmarks.common import items, make_records, mean
 from grm_cli.evaluation.benchmarks.files import Row
-from grm_cli.evaluation.metrics import StoredResult
+from grm_cli.scoring.results import StoredResult
 
 NAME = "rm-bench"
 TITLE = "RM-Bench"
