@@ -224,3 +224,16 @@ def test_a_gguf_without_a_chat_template_gets_the_protocols_own(tmp_path):
     p = grm("score", str(data), "--protocol", "auto-j-pairwise", "--model", str(bare), "-k", "1", "--max-tokens", "8", "--json", "--no-cache")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["samples"][0]["verdict"] in ("Response 1", "Response 2", "Tie")
+
+
+def test_the_in_process_rl_judge_speaks_a_protocol(tiny_engine):
+    """The RL hooks' judge with an absolute protocol: each completion judged alone, rewards on its scale."""
+    from grm_cli.integrations.judge import LocalJudge
+
+    judge = LocalJudge(tiny_engine, protocol="mt-bench-single", k=2, max_tokens=8)
+    assert judge.score_range == (1, 10)
+    rewards = judge.rewards(["What is 2+2?"] * 3, ["4", "5", "four"])
+    assert len(rewards) == 3 and all(1 <= r <= 10 for r in rewards)  # the mean of two 1-10 ratings
+    pair = LocalJudge(tiny_engine, protocol="skywork-critic", k=2, max_tokens=8)
+    picks = pair.rewards(["Name a colour."] * 2, ["Blue.", "Seven."])
+    assert all(0 <= r <= 1 for r in picks) and sum(picks) == 1.0  # each sample picks one of the two (no tie in this protocol)

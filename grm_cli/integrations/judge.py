@@ -21,16 +21,21 @@ class LocalJudge:
     """A loaded engine (or a model to load) and the scoring settings; safe to call from several threads
     (calls take turns: one llama.cpp context)."""
 
-    def __init__(self, engine=None, *, model: str | None = None, template: str = "pointwise", k: int = 1, temperature: float | None = None,
-                 max_tokens: int = 256, seed: int = 0, n_ctx: int = 4096, parallel: int = 16, n_gpu_layers: int | str = "auto"):
-        from grm_cli.core.prompt import load_template
+    def __init__(self, engine=None, *, model: str | None = None, template: str = "pointwise", protocol: str | None = None, k: int = 1,
+                 temperature: float | None = None, max_tokens: int = 256, seed: int = 0, n_ctx: int = 4096, parallel: int = 16,
+                 n_gpu_layers: int | str = "auto"):
+        """`protocol`: the judge protocol (grm protocols; default: the model alias's, else deepseek-grm). An
+        absolute protocol scores each completion alone; a pairwise one needs two completions per prompt."""
         from grm_cli.engine.factory import EngineOptions, build_engine
-        from grm_cli.scoring.settings import ScoreSettings
+        from grm_cli.scoring.options import ScoreOptions
 
-        options = EngineOptions(model=model, ctx=n_ctx, parallel=parallel, n_gpu_layers=str(n_gpu_layers), cache=False)
+        opts = ScoreOptions(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens, template=template, protocol=protocol)
+        opts.check()
+        self.template = opts.judge(model)
+        options = EngineOptions(model=model, ctx=n_ctx, parallel=parallel, n_gpu_layers=str(n_gpu_layers), cache=False,
+                                chat_template=getattr(self.template, "chat_template", None))
         self.engine = engine if engine is not None else build_engine(options)
-        self.template = load_template(template)
-        self.settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens)
+        self.settings = opts.settings()
         self.chunk = options.chunk(k)
         self._lock = threading.Lock()
 

@@ -26,6 +26,7 @@ def trl_reward(
     api_key: str | None = None,
     model: str | None = None,
     template: str | None = None,
+    protocol: str | None = None,
     k: int | None = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
@@ -35,9 +36,9 @@ def trl_reward(
     n_gpu_layers: int | str | None = None,
 ) -> Callable[..., list[float | None]]:
     """A reward function over a running server (`url`, `api_key` or GRM_API_KEY), a loaded `engine`, or a
-    `model` to load (path, alias, hf://; default: the small model). The settings (template, k, ...)
+    `model` to load (path, alias, hf://; default: the small model). The settings (template, protocol, k, ...)
     apply in-process; a server uses its own. Defaults: pointwise, k = 1, 256 tokens, seed 0, 4096 context."""
-    judge = make_judge(url=url, api_key=api_key, engine=engine, model=model, template=template, k=k, temperature=temperature, max_tokens=max_tokens,
+    judge = make_judge(url=url, api_key=api_key, engine=engine, model=model, template=template, protocol=protocol, k=k, temperature=temperature, max_tokens=max_tokens,
                        seed=seed, n_ctx=n_ctx, parallel=parallel, n_gpu_layers=n_gpu_layers)
 
     def grm_reward(prompts: Sequence, completions: Sequence, **kwargs) -> list[float | None]:

@@ -40,7 +40,7 @@ def compute_score(data_source, solution_str: str, ground_truth=None, extra_info:
 def compute_score_batch(data_sources: Sequence, solution_strs: Sequence[str], ground_truths: Sequence, extra_infos: Sequence, *, url: str | None = None,
                         api_key: str | None = None, unparsed_reward: float | None = None, show_ground_truth: bool = False, **settings) -> list[float]:
     """Rewards for a batch; the responses to one question are judged together (up to 16 per record).
-    `settings`: model, template, k, temperature, max_tokens, seed, n_ctx, parallel, n_gpu_layers (in-process
+    `settings`: model, template, protocol, k, temperature, max_tokens, seed, n_ctx, parallel, n_gpu_layers (in-process
     only); anything else verl passes is ignored."""
     n = len(solution_strs)
     if not (len(ground_truths) == len(extra_infos) == n):
@@ -52,7 +52,7 @@ def compute_score_batch(data_sources: Sequence, solution_strs: Sequence[str], gr
     return [fallback if r is None else float(r) for r in rewards]
 
 
-_LOCAL = ("model", "template", "k", "temperature", "max_tokens", "seed", "n_ctx", "parallel", "n_gpu_layers")
+_LOCAL = ("model", "template", "protocol", "k", "temperature", "max_tokens", "seed", "n_ctx", "parallel", "n_gpu_layers")
 
 
 def _judge(url: str | None, api_key: str | None, settings: dict):
