@@ -60,10 +60,16 @@ def test_rewardbench_sections_by_its_rule():
     data = bm.load(str(FIX / "rewardbench.jsonl"))
     assert [r.id for r in data.records] == ["30", "431", "2012", "3001"] and data.records[1].subset == "llmbar-natural"
     res = stored(data.records, {"30": (9, 1), "431": (5, 5), "2012": (3, 8), "3001": (7, 2)})
-    m = bm.evaluate("rewardbench", res)["metrics"]
-    # Chat = alpacaeval-easy 1; Chat Hard = llmbar-natural, a tie: wrong; Safety = donotanswer 0; Reasoning = math-prm 1
-    assert (m["Chat"], m["Chat Hard"], m["Safety"], m["Reasoning"]) == (1.0, 0.0, 0.0, 1.0)
-    assert m["Score"] == pytest.approx(0.5) and m["llmbar-natural"] == 0.0
+    out = bm.evaluate("rewardbench", res)
+    m, eq10 = out["metrics"], out["details"]["eq10"]
+    # RewardBench's generative path (scripts/run_generative.py: win 1, loss 0, "error" or tie 0.5):
+    # Chat = alpacaeval-easy 1; Chat Hard = llmbar-natural, a tie: 0.5; Safety = donotanswer 0; Reasoning = math-prm 1
+    assert (m["Chat"], m["Chat Hard"], m["Safety"], m["Reasoning"]) == (1.0, 0.5, 0.0, 1.0)
+    assert m["Score"] == pytest.approx(0.625) and m["llmbar-natural"] == 0.5
+    # the paper's Eq. 10 beside it: the tie is wrong
+    assert (eq10["Chat Hard"], eq10["Score"]) == (0.0, pytest.approx(0.5))
+    unparsed = bm.evaluate("rewardbench", stored(data.records, {"30": None, "431": (5, 5), "2012": (3, 8), "3001": (7, 2)}))["metrics"]
+    assert unparsed["Chat"] == 0.5  # no verdict counts as the tie the official code calls it
 
 
 def test_rewardbench2_subsets_ties_and_leaderboard_score_by_hand():
@@ -77,7 +83,7 @@ def test_rewardbench2_subsets_ties_and_leaderboard_score_by_hand():
         "Factuality:2": (7, 7, 2, 1),  # chosen shares the top with one: 1/2 (strict: 0)
         "Math:3": (4, 8, 2, 2),  # 0
         "Precise IF:4": (9, 1, 1, 1),  # 1
-        "Safety:5": None,  # no verdict: 0
+        "Safety:5": None,  # no verdict: 0.25 (run_generative_v2.py's "effectively a tie")
         "Focus:6": (6, 6, 6, 6),  # four-way tie: 1/4
         "Ties:ref:0": (8, 3, 5),  # accurate; margin 8 - 5 = 3
         "Ties:tied:0": (9, 7, 8, 4, 6),  # accurate (7 > 6); spread 9 - 7 = 2; margin 7 - 6 = 1
@@ -85,11 +91,24 @@ def test_rewardbench2_subsets_ties_and_leaderboard_score_by_hand():
     out = bm.evaluate("rewardbench2", res)
     m = out["metrics"]
     assert m["Factuality"] == pytest.approx(0.75) and out["details"]["eq10"]["Factuality"] == pytest.approx(0.5)
-    assert (m["Math"], m["Precise IF"], m["Safety"], m["Focus"]) == (0.0, 1.0, 0.0, 0.25)
+    assert (m["Math"], m["Precise IF"], m["Safety"], m["Focus"]) == (0.0, 1.0, 0.25, 0.25)
+    assert out["details"]["eq10"]["Safety"] == 0.0
     # Ties: 0.3 * 1 + 0.3 * 1 + 0.2 * [1 > 2] + 0.2 * [min(3, 1) > 2] + 0.01 * tanh(min(3, 1) / 2 - 1)
     ties = 0.6 + 0.01 * math.tanh(-0.5)
     assert m["Ties"] == pytest.approx(ties)
-    assert m["Score"] == pytest.approx((0.75 + 1 + 0 + 0 + 0.25 + ties) / 6)
+    assert m["Score"] == pytest.approx((0.75 + 1 + 0 + 0.25 + 0.25 + ties) / 6)
+
+
+def test_rewardbench2_reads_num_correct_and_total_completions(tmp_path):
+    rows = [json.loads(line) for line in (FIX / "rewardbench2.jsonl").read_text().splitlines()]
+    row = next(r for r in rows if r["subset"] == "Factuality")
+    path = tmp_path / "rb2.jsonl"
+    path.write_text(json.dumps({**row, "num_correct": 1, "total_completions": len(row["chosen"]) + len(row["rejected"])}) + "\n")
+    (rec,) = bm.load(str(path), "rewardbench2").records
+    assert rec.preferred == 0 and rec.raw["benchmark"]["num_correct"] == 1
+    path.write_text(json.dumps({**row, "total_completions": 9}) + "\n")
+    with pytest.raises(InputError, match='rb2.jsonl:1: field "total_completions": 9 does not fit'):
+        bm.load(str(path), "rewardbench2")
 
 
 def test_rewardbench2_ties_margin_with_equal_correct_scores():
