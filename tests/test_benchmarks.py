@@ -136,6 +136,26 @@ def test_rmbench_grid_hard_normal_easy_per_domain_by_hand():
     assert m["total_avg_acc"] == pytest.approx((4 / 9 + 0.5 + 0) / 3)
 
 
+def test_rmbench_domain_files_as_published(tmp_path):
+    """RM-Bench's data/*_filtered.json carry no "domain" (the file is the domain) and share ids across files:
+    each file, and the folder of them, reads with the official metric; detected without --benchmark."""
+    folder = FIX / "rm-bench-data"
+    assert bm.detect(str(folder / "chat_filtered.json")) == "rm-bench" and bm.detect(str(folder)) == "rm-bench"
+    data = bm.load(str(folder))
+    assert sorted(r.id for r in data.records) == ["chat/12", "chat/8", "code/31", "code/8"]  # id 8 in both files
+    res = stored(data.records, {"chat/8": (9, 9, 9, 1, 1, 1), "chat/12": (1, 1, 1, 9, 9, 9), "code/8": (5, 6, 7, 4, 6, 8), "code/31": None})
+    out = bm.evaluate("rm-bench", res)
+    m = out["metrics"]
+    assert m["chat"] == pytest.approx(0.5) and m["code"] == pytest.approx((0 + 1 / 3 + 1) / 3 / 2)
+    assert out["details"]["counts"] == {"chat": 2, "code": 2}
+    p = grm("eval", str(folder / "chat_filtered.json"), "--model", str(tmp_path / "absent.gguf"))
+    assert p.returncode == 3 and "absent.gguf" in p.stderr  # read and detected: it got as far as loading the model
+    bad = tmp_path / "mine.json"
+    bad.write_text((folder / "chat_filtered.json").read_text())
+    with pytest.raises(InputError, match="names no domain"):
+        bm.load(str(bad), "rm-bench")
+
+
 def test_judgebench_both_orders_and_its_inconsistency_rule_by_hand():
     data = bm.load(str(FIX / "judgebench.jsonl"))
     ids = [r.id for r in data.records]

@@ -1,6 +1,9 @@
-"""RM-Bench (THU-KEG/RM-Bench, data/total_dataset.json or a domain file): a JSON array of
-{"id", "prompt", "chosen": [3], "rejected": [3], "domain"}, the three responses of each side in the styles
-concise, detailed plain text, detailed markdown.
+"""RM-Bench (THU-KEG/RM-Bench): data/total_dataset.json, a JSON array of {"id", "prompt", "chosen": [3],
+"rejected": [3], "domain"}, or the domain files data/{chat,code,math,safety-refuse,safety-response}_filtered.json
+({"id", "subset", "prompt", "chosen", "rejected", "error_key", "error"}: no "domain", the file is the domain),
+one or a folder of them; the three responses of each side in the styles concise, detailed plain text,
+detailed markdown. Ids repeat across domain files (23 between chat and code), so a domain file's row gets
+the id DOMAIN/ID, the form total_dataset.json's ids already have ("chat/0").
 
 One row is one grm record of six responses (chosen 0-2, rejected 3-5) scored in one prompt: every response
 gets its own pointwise score, so the 3 x 3 grid of (chosen style i, rejected style j) comparisons comes
@@ -10,11 +13,13 @@ Metric (RM-Bench's README): M[i][j] = share of rows where chosen i scores above 
 Eq. 10 on the pair); hard = mean of the upper triangle (chosen plainer than rejected), normal = the
 diagonal, easy = the lower triangle. Per domain (chat, math, code, safety: "safety-refuse" and
 "safety-response" together) the domain score is the mean of its hard, normal and easy; hard_acc,
-normal_acc, easy_acc and total_avg_acc are means over the domains present. (A copy of RM-Bench's
-scripts/utils.py in circulation counts a tie as right, `>=`; its README says `>`, which grm follows.)
+normal_acc, easy_acc and total_avg_acc are means over the domains present, as scripts/utils.py computes them
+(`score_chosen[i] > score_rejected[j]`: a tie is wrong).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from grm_cli.core.rules import is_correct
 from grm_cli.evaluation.benchmarks.common import items, make_records, mean
@@ -25,12 +30,20 @@ NAME = "rm-bench"
 TITLE = "RM-Bench"
 DOMAINS = ("chat", "math", "code", "safety")
 STYLES = ("concise", "detailed", "markdown")
-RULE = "3 x 3 style grid of chosen-above-rejected (a tie is wrong, RM-Bench's README and Eq. 10); hard/normal/easy per domain"
-LAYOUT = 'a JSON array of {"id", "prompt", "chosen": [3 styles], "rejected": [3 styles], "domain"}'
+RULE = "3 x 3 style grid of chosen-above-rejected (a tie is wrong, RM-Bench's scripts/utils.py and Eq. 10); hard/normal/easy per domain"
+LAYOUT = 'a JSON array of {"id", "prompt", "chosen": [3 styles], "rejected": [3 styles], "domain"}, or a domain file DOMAIN_filtered.json without "domain"'
 
 
 def matches(row: dict) -> bool:
-    return isinstance(row.get("chosen"), list) and isinstance(row.get("rejected"), list) and isinstance(row.get("domain"), str)
+    """total_dataset.json's rows (with "domain") or a domain file's (with "error_key")."""
+    return isinstance(row.get("chosen"), list) and isinstance(row.get("rejected"), list) and (isinstance(row.get("domain"), str) or "error_key" in row)
+
+
+def domain_of_file(path: str) -> str | None:
+    """The domain a domain file holds, from its name: chat_filtered.json -> chat, safety-refuse_filtered.json -> safety-refuse."""
+    stem = Path(path).name.split(".")[0]
+    name = stem[: -len("_filtered")] if stem.endswith("_filtered") else stem
+    return name if _domain(name) is not None else None
 
 
 def _domain(d: str) -> str | None:
@@ -47,10 +60,18 @@ def records(rows: list[Row]) -> tuple[list, dict]:
         rejected = row.texts("rejected", what, minimum=3)
         if len(chosen) != 3 or len(rejected) != 3:
             raise row.error(f'fields "chosen"/"rejected": {len(chosen)} and {len(rejected)} responses, expected {what} each')
-        domain = row.text("domain", "chat, code, math, safety-refuse or safety-response")
-        if _domain(domain) is None:
-            raise row.error(f'field "domain": {domain!r}, expected chat, code, math, safety-refuse or safety-response')
-        out += make_records(row, NAME, str(rid), prompt, chosen + rejected, subset=domain, meta={"id": rid, "domain": domain})
+        item = str(rid)
+        if "domain" in row.data:
+            domain = row.text("domain", "chat, code, math, safety-refuse or safety-response")
+            if _domain(domain) is None:
+                raise row.error(f'field "domain": {domain!r}, expected chat, code, math, safety-refuse or safety-response')
+        else:
+            domain = domain_of_file(row.source)
+            if domain is None:
+                raise row.error(f'no "domain" field, and the file name {Path(row.source).name!r} names no domain: expected total_dataset.json\'s rows '
+                                "(with \"domain\") or a domain file as RM-Bench names them (chat_filtered.json, code_, math_, safety-refuse_, safety-response_)")
+            item = f"{domain}/{rid}"
+        out += make_records(row, NAME, item, prompt, chosen + rejected, subset=domain, meta={"id": rid, "domain": domain})
     return out, {}
 
 
