@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     BAD_INPUT = 2  # unreadable file, malformed record, bad flag value
     MODEL = 3  # the model could not be found or loaded
     UNPARSED = 4  # finished, but some record got no parseable judgment from any sample
+    IO = 5  # the environment failed a read or write (disk full, file too large, I/O error); rerun resumes
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -41,3 +42,14 @@ class ModelError(GrmError):
     """The model file is missing, unreadable or cannot be loaded by llama.cpp."""
 
     exit_code = ExitCode.MODEL
+
+
+class IOFailure(GrmError):
+    """The machine failed a read or write (a full disk, a file-size limit): not the user's input, not a bug."""
+
+    exit_code = ExitCode.IO
+
+    def __init__(self, error: OSError, path: str | None = None, what: str = "write"):
+        self.path = path or getattr(error, "filename", None)
+        where = f"{self.path}: " if self.path else ""
+        super().__init__(f"{where}cannot {what}: {error.strerror or error}")

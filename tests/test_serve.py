@@ -131,6 +131,7 @@ BAD_BODIES = [  # the bad-input classes of `grm score` (test_bad_input.py), sent
     ("missing field", json.dumps({"records": [GOOD, {"responses": ["a", "b"]}]}).encode(), 'request record:1: missing field "prompt"'),
     ("duplicate id", json.dumps([GOOD, GOOD]).encode(), "duplicate id 'good'"),
     ("empty response", json.dumps({"prompt": "q", "responses": ["a", " "]}).encode(), "response is empty"),
+    ("lone surrogate", b'{"prompt": "caf\\ud800e", "responses": ["a", "b"]}', 'field "prompt": holds a lone surrogate'),
     ("too many responses", json.dumps({"prompt": "q", "responses": [str(i) for i in range(17)]}).encode(), "at most 16"),
     ("over the context", json.dumps({"prompt": "long " * 9500, "responses": ["a", "b"]}).encode(), "the context is"),
     ("label with a 1..10 template", json.dumps({"prompt": "q", "completion": "a", "label": True}).encode(), 'field "label"'),

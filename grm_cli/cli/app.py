@@ -91,10 +91,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     except (KeyboardInterrupt, typer.Abort):
         say("grm: interrupted")
         sys.exit(int(ExitCode.INTERRUPTED))
-    except OutputClosed:
+    except (OutputClosed, BrokenPipeError):
         # The reader of the output went away (e.g. `| head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(int(ExitCode.OK))
+    except OSError as e:  # the environment (a full disk, a file-size limit), not the user and not a bug
+        from grm_cli.errors import IOFailure
+
+        failure = IOFailure(e)
+        err.print(Text.assemble(("grm: error: ", "bold red"), str(failure)), highlight=False, soft_wrap=True)
+        sys.exit(int(failure.exit_code))
     except Exception as e:
         if hasattr(e, "show") and hasattr(e, "exit_code"):  # click's usage errors: usage line + message, exit 2
             e.show()

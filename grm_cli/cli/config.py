@@ -92,6 +92,8 @@ def _collect(command, path: tuple[str, ...], items: dict, origin: str, file: Pat
                 continue
             matched = True
             v = value
+            if isinstance(v, bool) and _numeric(param):
+                raise InputError(f'"{key}": expected a number, got {str(v).lower()} (a YAML boolean)', str(file))
             if v is not None:
                 try:
                     v = param.process_value(ctx, v)
@@ -102,6 +104,15 @@ def _collect(command, path: tuple[str, ...], items: dict, origin: str, file: Pat
             if path:  # a command's own section: every key must be one of its flags
                 raise InputError(f'"{".".join(path + (key,))}": `grm {" ".join(path)}` has no flag --{key.replace("_", "-")}', str(file))
             raise InputError(f'unknown setting "{key}": expected a flag name of a grm command (e.g. samples, model, ctx, max-tokens) or a command section', str(file))
+
+
+def _numeric(param) -> bool:
+    """Whether a flag takes a number (YAML's true/false would pass as 1/0 there: a bool is not an int)."""
+    descriptor = getattr(param, "type_descriptor", None)
+    annotation = getattr(descriptor, "annotation", None)
+    if annotation is None:
+        annotation = {"integer": int, "float": float}.get(getattr(getattr(param, "type", None), "name", ""))
+    return annotation in (int, float)
 
 
 def read_settings(group, ctx) -> list[Setting]:

@@ -60,9 +60,11 @@ def eval_(
     from grm_cli.cli.plot import check_plot_path, plot_curves
     from grm_cli.cli.render import eval_tables
     from grm_cli.evaluation.metrics import evaluate
+    from grm_cli.io.results import refuse_input_as_output
     from grm_cli.scoring.job import ScoreJob
     from grm_cli.scoring.results import result_from_json
 
+    refuse_input_as_output(output, files)
     if plot:
         check_plot_path(plot)  # fail before any scoring, not after
     if draws < 1:

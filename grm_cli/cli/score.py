@@ -80,8 +80,10 @@ def score(
     """
     from grm_cli.cli.render import summary_line
     from grm_cli.io.jsonl import read_records
+    from grm_cli.io.results import refuse_input_as_output
     from grm_cli.scoring.job import ScoreJob
 
+    refuse_input_as_output(output, [file])
     opts.check(eng.backend)
     layout = opts.judge(eng.model)
     eng = engine_for(eng, layout)

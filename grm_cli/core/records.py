@@ -142,10 +142,32 @@ def _response_text(value: Any, fld: str, source: str, line: int) -> str:
     return text
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _not_unicode(value: Any, path: str = "") -> str | None:
+    """The field path of the first string holding a lone surrogate (JSON allows "\\ud800" escapes that are
+    not Unicode text: they could be neither tokenized nor written back as UTF-8)."""
+    stack = [(value, path)]
+    while stack:
+        v, p = stack.pop()
+        if isinstance(v, str):
+            if _SURROGATE.search(v):
+                return p or "(the value)"
+        elif isinstance(v, dict):
+            stack.extend((x, f"{p}.{k}" if p else str(k)) for k, x in v.items())
+        elif isinstance(v, list):
+            stack.extend((x, f"{p}[{i}]") for i, x in enumerate(v))
+    return None
+
+
 def record_from_dict(obj: Any, source: str = "<input>", line: int = 1, *, need_responses: bool = True) -> Record:
     """Validate one decoded JSON object into a Record, or raise InputError saying what is wrong."""
     if not isinstance(obj, dict):
         raise _fail(f"expected a JSON object, got {json_type(obj)}", source, line)
+    bad = _not_unicode(obj)
+    if bad is not None:
+        raise _fail(f'field "{bad}": holds a lone surrogate escape (\\ud800-\\udfff), which is not Unicode text: expected UTF-8 text', source, line)
 
     # The query and its conversation.
     if "messages" in obj and "prompt" not in obj:

@@ -18,6 +18,9 @@ from grm_cli.core.records import Record, Turn, content_key, json_type, record_fr
 from grm_cli.errors import InputError
 
 MAX_JSON_DEPTH = 64  # deeper than any record, result or request grm reads; far below the interpreter's limit
+MAX_LINE_BYTES = 4 << 20  # a JSONL record longer than 4 MiB (about a million tokens) fits no context: refused as read
+MAX_INPUT_BYTES = 2 << 30  # no input grm reads is larger; an endless stream (/dev/zero) stops here, not at MemoryError
+_CHUNK = 1 << 20
 
 
 class JSONTooDeep(ValueError):
@@ -48,21 +51,47 @@ def loads_bounded(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> Any:
     return value
 
 
-def read_text_input(path: str, *, lenient: bool = False) -> tuple[str, str]:
+def _read_bounded(stream, name: str, max_line: int | None) -> bytes:
+    """All bytes of `stream`, read in chunks: a line longer than `max_line` (JSONL records) or an input
+    larger than MAX_INPUT_BYTES is refused as soon as it is seen, before it fills the memory."""
+    parts: list[bytes] = []
+    total = line_start = lines = 0
+    while True:
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            break
+        if max_line is not None:
+            last = chunk.rfind(b"\n")
+            if last >= 0:
+                lines += chunk.count(b"\n")
+                line_start = total + last + 1
+            if total + len(chunk) - line_start > max_line:
+                raise InputError(f"line {lines + 1} is longer than {max_line >> 20} MiB: a JSONL record that long fits no model's context "
+                                 "(expected one record per line)", name, lines + 1)
+        total += len(chunk)
+        if total > MAX_INPUT_BYTES:
+            raise InputError(f"more than {MAX_INPUT_BYTES >> 30} GiB: grm reads no input that large (an endless stream?); split the file", name)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def read_text_input(path: str, *, lenient: bool = False, max_line: int | None = None) -> tuple[str, str]:
     """Return (display name, full text) of a file or stdin ("-").
 
     lenient: invalid UTF-8 bytes are kept as surrogate escapes so that only the lines holding them fail
     (`--skip-invalid`); otherwise the first one is an error at its line.
+    max_line: the longest line accepted (JSONL records), checked while reading.
     """
     if path == "-":
-        data = sys.stdin.buffer.read()
         name = "<stdin>"
+        data = _read_bounded(sys.stdin.buffer, name, max_line)
     else:
         p = Path(path)
         if p.is_dir():
             raise InputError("is a directory, expected a file", path)
         try:
-            data = p.read_bytes()
+            with p.open("rb") as f:
+                data = _read_bounded(f, path, max_line)
         except FileNotFoundError:
             raise InputError("no such file", path) from None
         except OSError as e:
@@ -143,13 +172,13 @@ def looks_like_jsonl(text: str) -> bool:
 
 def read_records(path: str, *, need_responses: bool = True, errors: list | None = None) -> list[Record]:
     """Read a JSONL file (or "-" for stdin) of records; with an `errors` list, bad lines are collected."""
-    name, text = read_text_input(path, lenient=errors is not None)
+    name, text = read_text_input(path, lenient=errors is not None, max_line=MAX_LINE_BYTES)
     return parse_jsonl(text, name, need_responses=need_responses, errors=errors)
 
 
 def read_prompts(path: str) -> list[Record]:
     """For `grm principles`: a JSONL of records, or a plain-text file holding one prompt."""
-    name, text = read_text_input(path)
+    name, text = read_text_input(path, max_line=MAX_LINE_BYTES)
     if looks_like_jsonl(text):
         return parse_jsonl(text, name, need_responses=False)
     if not text.strip():

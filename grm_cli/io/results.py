@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from grm_cli.errors import InputError
+from grm_cli.errors import InputError, IOFailure
 from grm_cli.io.jsonl import loads_bounded
 
 
@@ -72,6 +72,26 @@ def _scan(path: Path, run: dict | None) -> ExistingResults:
     return out
 
 
+def refuse_input_as_output(output: str | Path | None, inputs) -> None:
+    """--output may never be an input file (by any name: a symlink, ./, a hard link), whatever the flags:
+    with --force it would replace the user's data with results."""
+    if output is None:
+        return
+    out = Path(output)
+    for inp in inputs:
+        if inp in (None, "-") or str(inp).startswith("hf://"):
+            continue
+        src = Path(inp)
+        same = out.resolve() == src.resolve()
+        if not same and out.exists() and src.exists():
+            try:
+                same = os.path.samefile(out, src)
+            except OSError:
+                same = False
+        if same:
+            raise InputError(f"--output is the input file {inp}: results never replace the data they were scored from; choose another --output", str(output))
+
+
 class ResultsFile:
     """Append-only JSONL of finished results; `done` tells which record ids a previous run finished."""
 
@@ -94,13 +114,19 @@ class ResultsFile:
 
     def write(self, obj: dict) -> None:
         # One write of one whole line, then flush and fsync: a kill leaves at most this line torn.
-        self._f.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        try:
+            self._f.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as e:  # a full disk, a file-size limit: the lines before this one are whole and resume
+            raise IOFailure(e, str(self.path), "write (the records before this one are saved: rerun the same command to resume once it can be written)") from None
         self.existing.done[str(obj["id"])] = obj
 
     def close(self) -> None:
-        self._f.close()
+        try:
+            self._f.close()
+        except OSError:  # the failed write already said why; a torn last line is cut on resume
+            pass
 
     def __enter__(self) -> "ResultsFile":
         return self
