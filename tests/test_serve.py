@@ -493,3 +493,40 @@ def test_adaptive_voting_over_http(tiny_model, short_template):
         assert (r["stopped_by"] is None) == (r["samples_used"] == 6)
     p = grm("serve", "--model", tiny_model, "--adaptive", "sometimes", "-k", "4")
     assert p.returncode == 2 and "expected exact or stat" in p.stderr
+
+
+@pytest.mark.slow  # a server scores for seconds and is stopped mid-work
+def test_sigterm_past_the_drain_timeout_answers_json_503_and_exits_cleanly(tiny_model):
+    """More work in flight than --shutdown-timeout covers: every unfinished request gets a JSON 503 with
+    Retry-After (not uvicorn's plain-text 500), and the process stops the engine before exiting: exit 0, no
+    crash (llama.cpp freed under a running decode ended in a segfault)."""
+    log: list = []
+    handle: dict = {}
+    rows = [{"prompt": f"Write a long story number {i}.", "responses": ["Once upon a time.", "It was a dark night."]} for i in range(4)]
+    with server(tiny_model, "--max-tokens", "128", "-k", "4", "--shutdown-timeout", "1", "--queue-size", "16", log=log, handle=handle) as url:
+        proc = handle["proc"]
+        answers: list = []
+
+        def client():
+            status, body, headers = call(url, "/score", rows, timeout=300)
+            answers.append((status, body, headers))
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        deadline = time.time() + 60
+        while time.time() < deadline:  # until the engine is on them
+            with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
+                if parse_metrics(r.read().decode())["grm_records_active"][0][1] >= 1:
+                    break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(timeout=300)
+        assert proc.wait(timeout=300) == 0, "".join(log)
+    assert len(answers) == 4
+    for status, body, headers in answers:
+        assert status in (200, 503), (status, body)
+        if status == 503:
+            assert "shutting down" in body["error"] and headers["Retry-After"] == "5"
+    assert any(status == 503 for status, _, _ in answers), [a[0] for a in answers]  # the drain timeout did cut work short

@@ -94,7 +94,7 @@ def serve(
         say(f"{signame}: finishing {in_flight} request(s) in flight (at most {shutdown_timeout:g} s); new ones get 503")
 
     try:
-        run(app, sock, state, backlog=backlog, drain_timeout=shutdown_timeout, verbose=eng.verbose, on_drain=draining)
+        run(app, sock, state, backlog=backlog, drain_timeout=shutdown_timeout, verbose=eng.verbose, on_drain=draining, on_give_up=scorer.abandon)
     finally:
         sock.close()
         scorer.stop()

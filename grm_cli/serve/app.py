@@ -34,7 +34,7 @@ from grm_cli.serve.body import Problem, read_json
 from grm_cli.serve.contracts import openrlhf_answer, parse_completions, parse_openrlhf, parse_records, votes_per_completion
 from grm_cli.serve.metrics import CONTENT_TYPE, Metrics
 from grm_cli.serve.rewards import group_completions, rewards_from_results
-from grm_cli.serve.scorer import Busy, Expired, Scorer
+from grm_cli.serve.scorer import Busy, Expired, Scorer, ShuttingDown
 
 ROUTES = ("/health", "/score", "/get_reward", "/rewards", "/metrics", "/docs", "/openapi.json")
 ROUTE_LIST = "GET /health, POST /score, POST /get_reward, POST /rewards, GET /metrics, GET /docs"
@@ -205,6 +205,8 @@ def _errors(app: FastAPI, scorer: Scorer) -> None:
         return json_response(400, {"error": str(exc)})
 
     async def busy(request, exc: Busy):
+        if isinstance(exc, ShuttingDown):
+            return json_response(503, {"error": str(exc)}, {"Retry-After": "5", "Connection": "close"})
         return json_response(503, {"error": f"busy: {scorer.queue.maxsize} requests are waiting; retry later"}, {"Retry-After": "1"})
 
     async def expired(request, exc: Expired):

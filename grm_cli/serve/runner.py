@@ -5,8 +5,10 @@ known for the "serving on" line. Its backlog is sized for bursts (`backlog_for`)
 kernel refuse or reset connections, which a client sees as a network error instead of a 503 it can retry.
 
 SIGTERM (or Ctrl-C) starts draining: new requests get 503 with Retry-After and `Connection: close`,
-the requests in flight (queued ones included) finish, and once none is left, or after `drain_timeout`
-seconds, uvicorn stops and the process exits 0. A second Ctrl-C stops at once. uvicorn's own handler
+the requests in flight (queued ones included) finish, and once none is left uvicorn stops and the process
+exits 0. Past `drain_timeout` seconds the requests still waiting are given up: each gets a JSON 503 with
+Retry-After, the batch being scored stops at its chunk's end, and the engine is released only once the
+worker has stopped (freeing llama.cpp under a running decode crashed the process). A second Ctrl-C stops at once. uvicorn's own handler
 would stop accepting at the first signal (new clients then get "connection refused") and re-raise the
 signal after shutdown (exit status -15); this one does neither.
 """
@@ -56,11 +58,15 @@ def bind(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
+GIVE_UP_GRACE = 3.0  # seconds for the requests given up at the drain timeout to get their 503 out
+
+
 class DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, state: ServeState, drain_timeout: float, on_drain=None):
+    def __init__(self, config: uvicorn.Config, state: ServeState, drain_timeout: float, on_drain=None, on_give_up=None):
         super().__init__(config)
-        self.state, self.drain_timeout, self.on_drain = state, drain_timeout, on_drain
+        self.state, self.drain_timeout, self.on_drain, self.on_give_up = state, drain_timeout, on_drain, on_give_up
         self.drain_started: float | None = None
+        self.gave_up: float | None = None
 
     def handle_exit(self, sig: int, frame) -> None:
         if self.drain_started is not None:
@@ -77,11 +83,22 @@ class DrainingServer(uvicorn.Server):
             return True
         if self.drain_started is None:
             return False
-        return self.state.in_flight == 0 or time.monotonic() - self.drain_started > self.drain_timeout
+        if self.state.in_flight == 0:
+            return True
+        now = time.monotonic()
+        if self.gave_up is None and now - self.drain_started > self.drain_timeout:
+            # Past the drain timeout: the requests still waiting get a JSON 503 (not uvicorn's plain 500 when it
+            # cancels them), then the server stops once they are answered or a short grace has passed.
+            self.gave_up = now
+            if self.on_give_up is not None:
+                self.on_give_up()
+        return self.gave_up is not None and now - self.gave_up > GIVE_UP_GRACE
 
 
-def run(app, sock: socket.socket, state: ServeState, *, backlog: int, drain_timeout: float = 30.0, verbose: bool = False, on_drain=None) -> None:
-    """Serve `app` on `sock` (listening with `backlog`) until SIGTERM/SIGINT has drained it (see the module's docstring)."""
+def run(app, sock: socket.socket, state: ServeState, *, backlog: int, drain_timeout: float = 30.0, verbose: bool = False, on_drain=None,
+        on_give_up=None) -> None:
+    """Serve `app` on `sock` (listening with `backlog`) until SIGTERM/SIGINT has drained it (see the module's docstring);
+    `on_give_up` is called once the drain timeout has passed with requests still in flight."""
     config = uvicorn.Config(app, lifespan="off", log_level="info" if verbose else "warning", access_log=verbose, backlog=backlog,
                             timeout_graceful_shutdown=2, server_header=False)
-    DrainingServer(config, state, drain_timeout, on_drain).run(sockets=[sock])
+    DrainingServer(config, state, drain_timeout, on_drain, on_give_up).run(sockets=[sock])

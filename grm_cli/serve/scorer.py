@@ -32,6 +32,10 @@ class Busy(Exception):
     """The queue is full: the client should retry later."""
 
 
+class ShuttingDown(Busy):
+    """The server stopped before this request's records were scored: retry on another replica or later."""
+
+
 class Expired(TimeoutError):
     """The request waited past the server's --request-timeout."""
 
@@ -40,7 +44,7 @@ class Expired(TimeoutError):
 class Job:
     records: list[Record]
     results: list[ScoreResult] = field(default_factory=list)
-    error: GrmError | None = None
+    error: Exception | None = None  # a GrmError from scoring, or ShuttingDown
     cancelled: bool = False  # the client stopped waiting: do not spend the engine on it
     done: threading.Event = field(default_factory=threading.Event)
     notify: Callable[[], None] | None = None  # called from the worker thread once the job is done
@@ -74,6 +78,7 @@ class Scorer:
         self.stats = Throughput()
         self.active = 0  # records being scored right now
         self._stopping = False
+        self._current: list[Job] = []  # the batch being scored
         self._thread = threading.Thread(target=self._run, name="grm-scorer", daemon=True)
         self._thread.start()
 
@@ -88,6 +93,8 @@ class Scorer:
         return prepare_records(records, self.engine, self.template, self.settings, on_long=on_long)
 
     def enqueue(self, records: list[Record], notify: Callable[[], None] | None = None) -> Job:
+        if self._stopping:
+            raise ShuttingDown("the server is shutting down: retry on another replica or after a restart")
         job = Job(records, notify=notify)
         try:
             self.queue.put_nowait(job)
@@ -124,12 +131,32 @@ class Scorer:
             raise job.error
         return job.results
 
+    def abandon(self) -> None:
+        """Shutting down: every queued request is answered ShuttingDown now, and the batch being scored stops
+        after its current chunk (its unfinished requests get ShuttingDown too)."""
+        self._stopping = True
+        waiting = list(self._current)  # answered now; the worker ends its chunk and drops their results
+        while True:
+            try:
+                job = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                waiting.append(job)
+        for job in waiting:
+            if not job.done.is_set():
+                job.error = ShuttingDown("the server is shutting down: retry on another replica or after a restart")
+                job.finish()
+
     def stop(self) -> None:
+        """Stop the worker and wait for it: llama.cpp's memory must not be freed (at exit) while it decodes.
+        It stops after the chunk it is in, so this waits one chunk at most."""
+        self.abandon()
         try:
-            self.queue.put_nowait(None)  # wake the worker; it stops at the sentinel
+            self.queue.put_nowait(None)  # wake a worker waiting on an empty queue
         except queue.Full:
-            self._stopping = True
-        self._thread.join(timeout=5)
+            pass
+        self._thread.join()
 
     def _take(self) -> list[Job] | None:
         first = self.queue.get()
@@ -159,14 +186,16 @@ class Scorer:
                 return
             if not jobs:
                 continue
+            self._current = jobs
             try:
                 self._score(jobs)
-                if len(jobs) > 1 and any(j.error for j in jobs):  # one job broke the batch: score each alone
+                if len(jobs) > 1 and any(j.error for j in jobs) and not self._stopping:  # one job broke the batch: score each alone
                     for j in jobs:
                         j.error = None
                         self._score([j])
             finally:
                 self.active = 0
+                self._current = []
                 for j in jobs:
                     j.finish()
 
@@ -176,7 +205,11 @@ class Scorer:
         tokens_before = self._generated()
         started = time.perf_counter()
         try:
-            results = list(score_records(records, self.engine, self.template, self.settings, chunk=self.chunk, meta_rm=self.meta_rm))
+            results = []
+            for result in score_records(records, self.engine, self.template, self.settings, chunk=self.chunk, meta_rm=self.meta_rm):
+                results.append(result)
+                if self._stopping and len(results) % self.chunk == 0 and len(results) < len(records):
+                    break  # shutting down: stop at a chunk's end, never inside llama.cpp
         except GrmError as e:
             for j in jobs:
                 j.error = e
@@ -195,8 +228,10 @@ class Scorer:
         at = 0
         for j in jobs:
             j.results = results[at: at + len(j.records)]
+            if len(j.results) < len(j.records):
+                j.error = ShuttingDown("the server shut down before this request was scored: retry on another replica or after a restart")
             at += len(j.records)
-        self.stats.records += len(records)
+        self.stats.records += len(results)
         self.stats.samples += sum(len(r.samples) for r in results)
 
     def _generated(self) -> int:
