@@ -226,6 +226,20 @@ def default_job(args) -> None:
     print(f"grm --help: {help_seconds():.3f} s (median of 7 fresh interpreters)")
 
 
+def batched_bench(args, parallel: int) -> float | None:
+    """llama.cpp's own batched decode rate (S_TG, tokens/s) for `parallel` sequences of this model: what any
+    engine on llama.cpp can reach on this machine."""
+    cmd = [args.batched_bench, "-m", args.model, "-c", str(max(args.ctx, parallel * (256 + args.max_tokens))), "-npp", "256",
+           "-ntg", str(args.max_tokens), "-npl", str(parallel), "-t", str(args.threads), "-ngl", str(args.n_gpu_layers)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    for line in out.stdout.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 8 and cells[2] == str(parallel) and cells[0].isdigit():
+            return float(cells[7])  # | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | ...
+    print(f"llama-batched-bench gave no row for {parallel} sequences: {out.stderr[-300:]}", flush=True)
+    return None
+
+
 def main() -> None:
     from grm_cli.models.registry import default_model_path
 
@@ -241,6 +255,8 @@ def main() -> None:
     ap.add_argument("--n-gpu-layers", type=int, default=0)
     ap.add_argument("--llama-server", default=os.environ.get("LLAMA_SERVER") or shutil.which("llama-server"),
                     help="llama.cpp's llama-server binary (default: $LLAMA_SERVER or llama-server on PATH)")
+    ap.add_argument("--batched-bench", default=os.environ.get("LLAMA_BATCHED_BENCH") or shutil.which("llama-batched-bench"),
+                    help="llama.cpp's llama-batched-bench binary (same sdist as llama-server): its decode rate at grm's sequence count is printed as the ceiling")
     ap.add_argument("--same-text", action="store_true", help="also run grm with 1 sequence and compare sample texts")
     ap.add_argument("--default-job", action="store_true", help="time README's default job with both engines, and grm --help")
     ap.add_argument("--skip", default="", help="comma-separated parts to leave out: naive, server, grm")
@@ -293,13 +309,25 @@ def main() -> None:
     st = grm["stats"]
     print(f"grm: prompts {st['prompt_tokens']} tokens, {st['prompt_evaluated']} evaluated at {st['prompt_tokens_per_second']} tok/s; "
           f"generated {st['generated_tokens']} at {st['generated_tokens_per_second']} tok/s in decode steps")
-    ratios = []
-    if naive:
-        ratios.append(f"grm vs naive {naive['seconds'] / grm['seconds']:.2f}x")
-    if server:
-        ratios.append(f"grm vs llama-server {server['seconds'] / grm['seconds']:.2f}x")
-    ratios.append(f"grm generated tok/s / prompt-eval tok/s {100 * grm['tokens'] / grm['seconds'] / ceiling['prompt_tokens_per_s']:.0f}%")
+    ratios, per_token = [], []
+    rate = grm["tokens"] / grm["seconds"]
+    for name, other in (("naive", naive), ("llama-server", server)):
+        if other:
+            ratios.append(f"grm vs {name} {other['seconds'] / grm['seconds']:.2f}x")
+            # the runs generate different numbers of tokens (each stops where its samples end): compare rates too
+            per_token.append(f"grm vs {name} {rate / (other['tokens'] / other['seconds']):.2f}x")
+    ratios.append(f"grm generated tok/s / prompt-eval tok/s {100 * rate / ceiling['prompt_tokens_per_s']:.0f}%")
     print("; ".join(ratios) + " (wall)")
+    if per_token:
+        print("; ".join(per_token) + " (per generated token: tokens / wall second)")
+    if args.batched_bench and Path(args.batched_bench).is_file():
+        bench = batched_bench(args, grm["parallel"])
+        if bench is not None:
+            decode = st["generated_tokens_per_second"] or rate
+            print(f"llama.cpp's ceiling: llama-batched-bench S_TG {bench:.1f} tok/s at {grm['parallel']} sequences; grm decodes at "
+                  f"{decode:.1f} tok/s in its decode steps ({100 * decode / bench:.0f}% of it)")
+    else:
+        print("llama.cpp's ceiling: skipped (no llama-batched-bench; build that target of llama.cpp and pass --batched-bench PATH)")
     if args.same_text:
         one = run_part(args, "grm:1")
         same = sum(a == b for a, b in zip(grm["texts"], one["texts"]))
