@@ -146,27 +146,33 @@ ConfigOpt = typer.Option(None, "--config", help="A YAML file of training setting
 OutOpt = typer.Option(..., "--out", "-o", help="The run folder: settings, metrics.jsonl, checkpoints, adapter/ (and adapter.gguf).")
 ResumeOpt = typer.Option(False, "--resume", help="Go on from the last checkpoint in --out (and from the sampled data it holds).")
 ExportOpt = typer.Option(True, "--export/--no-export", help="Also write OUT/adapter.gguf for `grm score --lora` (when the model is a GGUF).")
-RankOpt = typer.Option(None, "--lora-rank", help="LoRA rank (default 16).")
-AlphaOpt = typer.Option(None, "--lora-alpha", help="LoRA alpha (default 32).")
-TargetsOpt = typer.Option(None, "--lora-targets", help="Comma-separated modules to adapt (default: every attention and MLP projection).")
-LrOpt = typer.Option(None, "--lr", help="Learning rate (default 2e-4 for RFT, 2e-5 for RL).")
-StepsOpt = typer.Option(None, "--steps", help="Optimizer steps (default: one epoch).")
-EpochsOpt = typer.Option(None, "--epochs", help="Epochs over the data when --steps is 0 (default 1).")
-BatchOpt = typer.Option(None, "--batch", help="Examples (RFT) or completions (RL, a multiple of --group) per device and step (default 4).")
-AccumOpt = typer.Option(None, "--grad-accum", help="Gradient accumulation steps (default 1).")
-MaxLenOpt = typer.Option(None, "--max-length", help="Most tokens of prompt + answer; longer examples are left out and counted (default 2048).")
-DtypeOpt = typer.Option(None, "--dtype", help="float32 (default), bfloat16 or float16 for the trained weights.")
-TrainSeedOpt = typer.Option(None, "--seed", help="Seed of sampling, shuffles and initialisation (default 0).")
+# The LoRA and optimiser flags train rft and train rl share, generated from TrainingConfig's fields: each
+# flag's help and default live once, in train/settings.py (TRL's TrlParser way).
+_FLAG_NAMES = {"learning_rate": "lr"}  # a field whose flag is spelled otherwise
+_SHARED_FLAGS = ("lora_rank", "lora_alpha", "lora_targets", "learning_rate", "steps", "epochs", "batch", "grad_accum", "max_length", "dtype", "seed")
 
 
-# The LoRA and optimiser flags train rft and train rl share: (parameter, settings field, annotation, option)
-_TRAINING_FLAGS = [
-    ("lora_rank", "lora_rank", Optional[int], RankOpt), ("lora_alpha", "lora_alpha", Optional[float], AlphaOpt),
-    ("lora_targets", "lora_targets", Optional[str], TargetsOpt), ("lr", "learning_rate", Optional[float], LrOpt),
-    ("steps", "steps", Optional[int], StepsOpt), ("epochs", "epochs", Optional[float], EpochsOpt), ("batch", "batch", Optional[int], BatchOpt),
-    ("grad_accum", "grad_accum", Optional[int], AccumOpt), ("max_length", "max_length", Optional[int], MaxLenOpt),
-    ("dtype", "dtype", Optional[str], DtypeOpt), ("seed", "seed", Optional[int], TrainSeedOpt),
-]
+def _training_flags() -> list:
+    """(parameter, settings field, annotation, option) per shared training flag, from the config's metadata."""
+    from dataclasses import fields as dc_fields
+
+    from grm_cli.train.settings import TrainingConfig
+
+    annotations = {int: Optional[int], float: Optional[float], str: Optional[str]}
+    out = []
+    for f in dc_fields(TrainingConfig):
+        if f.name not in _SHARED_FLAGS:
+            continue
+        name = _FLAG_NAMES.get(f.name, f.name)
+        default = ",".join(f.default) if isinstance(f.default, tuple) else f.default
+        ann = annotations.get(type(f.default), Optional[str])  # a tuple (lora_targets) is given comma-separated
+        words = f.metadata["help"]
+        option = typer.Option(None, f"--{name.replace('_', '-')}", help=words if "default" in words.lower() else f"{words} (default {default})")
+        out.append((name, f.name, ann, option))
+    return out
+
+
+_TRAINING_FLAGS = _training_flags()
 training_flags = flag_bundle(_TRAINING_FLAGS, "hp", dict)  # hp: the flags given ({field: value or None})
 
 
