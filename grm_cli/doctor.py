@@ -97,11 +97,10 @@ def diagnose(model: str | None = None, ctx: int = 4096, kv_type: str = "f16", *,
 
     problems: list[str] = []
     try:
-        from grm_cli.native import lib
+        from grm_cli.native import gpu_offload_supported, lib, system_info
 
-        info = lib.llama_print_system_info().decode("utf-8", "replace")
-        backends, features = parse_system_info(info)
-        offload = bool(lib.llama_supports_gpu_offload())
+        backends, features = parse_system_info(system_info())
+        offload = gpu_offload_supported()
         llama_version = getattr(lib, "__version__", None)
     except Exception as e:  # a broken native build must be reported, not crash the doctor
         backends, features, offload, llama_version = [], [], False, None

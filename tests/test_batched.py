@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 import pytest
 
@@ -53,7 +51,7 @@ def test_same_seed_same_outputs_run_after_run(batched, tiny_model):
     other.close()
     texts = lambda rs: [s.judgment.text for r in rs for s in r.samples]  # noqa: E731
     assert texts(a) == texts(b) == texts(c)
-    assert batched._kept == []  # no request asked for its prompt to be kept: every call starts alike
+    assert batched.ledger.kept == []  # no request asked for its prompt to be kept: every call starts alike
 
 
 def test_kept_prompts_start_their_samples_as_the_first_time(tiny_model):
@@ -69,7 +67,7 @@ def test_kept_prompts_start_their_samples_as_the_first_time(tiny_model):
     first = [g.text for g in fresh.generate_many(one)]
     warm.generate_many(long)
     evaluated = warm.stats.prompt_evaluated
-    assert len(warm._kept) == len({tuple(warm.base._tokens(warm.render(r.messages, r.assistant_prefix))) for r in one})
+    assert len(warm.ledger.kept) == len({tuple(warm.model.tokens(r.messages, r.assistant_prefix)) for r in one})
     again = [g.text for g in warm.generate_many(one)]
     assert warm.stats.prompt_evaluated == evaluated  # every prompt was kept: nothing decoded again
     assert again == first and len(set(first)) > 1
@@ -82,22 +80,24 @@ def test_kept_prompts_start_their_samples_as_the_first_time(tiny_model):
 def test_stored_logits_sample_as_llama_cpp_does(batched):
     """A kept prompt's first tokens come from its stored logits through the same sampler chain: the
     token llama_sampler_sample picks from the live logits, seed for seed, with and without the grammar."""
-    c = batched._c
-    tokens = batched.base._tokens(batched.render([{"role": "user", "content": "Rate these two answers."}]))
-    c.llama_memory_seq_rm(batched._mem, 1, -1, -1)
+    from grm_cli.native import SamplerChain
+
+    ctx = batched.ctx
+    tokens = batched.model.tokens([{"role": "user", "content": "Rate these two answers."}])
+    ctx.seq_rm(1)
     idx = batched._decode_chunks(1, tokens, 0, want_last=True)
-    stored = batched._logits(idx)
+    stored = ctx.logits(idx).copy()
     grammar = forced_tail(POINTWISE, 2).grammar
     picked = []
     for seed in range(12):
         for temperature, g in ((1.0, None), (0.7, grammar), (0.0, None)):
-            live, kept = batched._chain(temperature, seed, g), batched._chain(temperature, seed, g)
-            want = c.llama_sampler_sample(live, batched.ctx, idx)
-            assert batched._sample_logits(kept, stored) == want
+            live, kept = (SamplerChain(batched.model.native, temperature, seed, g) for _ in range(2))
+            want = live.sample(ctx, idx)
+            assert kept.sample_logits(stored) == want
             picked.append(want)
-            c.llama_sampler_free(live)
-            c.llama_sampler_free(kept)
-    c.llama_memory_seq_rm(batched._mem, 1, -1, -1)
+            live.close()
+            kept.close()
+    ctx.seq_rm(1)
     assert len(set(picked)) > 3  # the seeds and chains differ, so the comparison can fail
 
 
@@ -132,23 +132,20 @@ def generated(text: str, prefix: str) -> str:
 def test_copied_kv_gives_the_same_next_token_distribution(batched):
     """Decode a prompt alone in one sequence; decode all but its last token in another, copy that cache to
     a third and decode the last token there: both next-token distributions agree."""
-    c = batched._c
-    tokens = batched.base._tokens(batched.render([{"role": "user", "content": "Which is larger, 7 or 9? Explain."}]))
-    mem = batched._mem
+    ctx = batched.ctx
+    tokens = batched.model.tokens([{"role": "user", "content": "Which is larger, 7 or 9? Explain."}])
     for seq in (1, 2, 3):
-        c.llama_memory_seq_rm(mem, seq, -1, -1)
-    n_vocab = c.llama_vocab_n_tokens(batched._vocab)
+        ctx.seq_rm(seq)
 
     def logits(idx):
-        ptr = c.llama_get_logits_ith(batched.ctx, idx)
-        return np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,)).copy()
+        return ctx.logits(idx).copy()
 
     alone = logits(batched._decode_chunks(1, tokens, 0, want_last=True))
     batched._decode_chunks(2, tokens[:-1], 0, want_last=False)
-    c.llama_memory_seq_cp(mem, 2, 3, -1, -1)
+    ctx.seq_cp(2, 3)
     copied = logits(batched._decode_chunks(3, tokens[-1:], len(tokens) - 1, want_last=True))
     for seq in (1, 2, 3):
-        c.llama_memory_seq_rm(mem, seq, -1, -1)
+        ctx.seq_rm(seq)
     p = lambda x: np.exp(x - x.max()) / np.exp(x - x.max()).sum()  # noqa: E731
     assert np.allclose(p(alone), p(copied), atol=1e-4)
     assert int(alone.argmax()) == int(copied.argmax())
@@ -172,10 +169,9 @@ def test_stop_strings_and_the_root_prefix(batched):
         assert "e" not in g.text and not g.forced_tail
     assert gens[0].text == gens[1].text == gens[2].text  # same seed, same prompt
     # the prefix the prompts share is decoded once into sequence ROOT_SEQ and held there for the next call
-    root = batched._root
-    assert len(root) >= 16 and batched.base._tokens(batched.render(req.messages))[:len(root)] == root
-    c, mem = batched._c, batched._mem
-    assert (c.llama_memory_seq_pos_min(mem, ROOT_SEQ), c.llama_memory_seq_pos_max(mem, ROOT_SEQ)) == (0, len(root) - 1)
+    root = batched.ledger.root
+    assert len(root) >= 16 and batched.model.tokens(req.messages)[:len(root)] == root
+    assert batched.ctx.seq_span(ROOT_SEQ) == (0, len(root) - 1)
 
 
 def _first_wave_cells(engine, requests):
@@ -184,7 +180,7 @@ def _first_wave_cells(engine, requests):
     from grm_cli.engine.base import budget
     from grm_cli.engine.kvplan import WaveGroup, round_cells, wave_cells
 
-    prompts = [engine.base._tokens(engine.render(r.messages, r.assistant_prefix)) for r in requests]
+    prompts = [engine.model.tokens(r.messages, r.assistant_prefix) for r in requests]
     groups: dict[tuple, list[int]] = {}
     for r, p in zip(requests, prompts):
         groups.setdefault(tuple(p), []).append(budget(r))
@@ -242,11 +238,11 @@ def test_a_records_orders_share_its_query_and_sample_as_if_alone(tiny_model):
     engine = BatchedLlamaEngine(tiny_model, n_ctx=8192, n_seq_max=9)
     reqs = [r for r in _requests(2, 4, 1, temperature=1.0)]
     reqs = [GenerationRequest(r.messages, r.assistant_prefix, 1, 1.0, r.seed) for r in reqs]
-    prompts = [engine.base._tokens(engine.render(r.messages, r.assistant_prefix)) for r in reqs]
+    prompts = [engine.model.tokens(r.messages, r.assistant_prefix) for r in reqs]
     distinct = list(dict.fromkeys(map(tuple, prompts)))
     assert len(distinct) == 4  # 2 records x 2 orders
     together = [g.text for g in engine.generate_many(reqs)]
-    root = len(engine._root)
+    root = len(engine.ledger.root)
     evaluated = engine.stats.prompt_evaluated
     per_order = sum(len(p) - root for p in distinct)
     assert evaluated < root + per_order  # the second order of each record reused more than the root
@@ -269,7 +265,7 @@ def test_parallel_is_chosen_from_the_backend_when_not_given():
 def _kept_reservation(engine) -> int:
     """What the kept prompts reserve: each group their lender chains reach, once."""
     seen, total = set(), 0
-    for g in engine._kept:
+    for g in engine.ledger.kept:
         while g is not None and id(g) not in seen:
             seen.add(id(g))
             total += g.reserved
@@ -286,21 +282,21 @@ def test_kept_prompts_are_reused_dropped_and_evicted_with_the_cells_counted(tiny
     import random
 
     engine = BatchedLlamaEngine(tiny_model, n_ctx=8192, n_seq_max=5, kv_cells=6144)
-    c, mem = engine._c, engine._mem
     rng = random.Random(0)
     from dataclasses import replace
 
     pool = [replace(r, keep_prompt=True) for r in _requests(6, 3, 6)]  # 6 records x 3 samples, in their response orders
     reused, pressed = 0, []
-    room_for = engine._room_for
+    ledger = engine.ledger  # a fixed cache: made once
+    room_for = ledger.room_for
 
-    def counting_room_for(need, lender, live):
-        before = len(engine._kept)
-        ok = room_for(need, lender, live)
-        pressed.append(before - len(engine._kept))
+    def counting_room_for(need, lender):
+        before = len(ledger.kept)
+        ok = room_for(need, lender)
+        pressed.append(before - len(ledger.kept))
         return ok
 
-    engine._room_for = counting_room_for
+    ledger.room_for = counting_room_for
     last: list = []
     for call in range(15):
         if call % 3 == 2:
@@ -312,19 +308,19 @@ def test_kept_prompts_are_reused_dropped_and_evicted_with_the_cells_counted(tiny
         assert len(gens) == len(reqs) and all(g.completion_tokens > 0 for g in gens)
         if call % 3 == 2:
             reused += engine.stats.prompt_evaluated - before == 0
-        assert engine._held == _kept_reservation(engine)
-        assert len(engine._kept) <= engine.n_keep and len(engine._root) + engine._held <= engine.kv_cells
-        for g in engine._kept:
-            assert (c.llama_memory_seq_pos_min(mem, g.kept_id), c.llama_memory_seq_pos_max(mem, g.kept_id)) == (0, len(g.tokens) - 1)
+        assert ledger.held == _kept_reservation(engine)
+        assert len(ledger.kept) <= engine.n_keep and len(ledger.root) + ledger.held <= engine.kv_cells
+        for g in ledger.kept:
+            assert engine.ctx.seq_span(g.kept_id) == (0, len(g.tokens) - 1)
         last = reqs
     assert reused >= 3  # repeated calls found their prompts kept
     assert sum(pressed) > 0  # and the small cache made some give way to new work
     # a call of other prompts drops every kept one that it cannot copy from
     other = GenerationRequest([{"role": "user", "content": "Something else entirely, " * 8}], max_tokens=4, temperature=0.0, keep_prompt=True)
     engine.generate_many([other])
-    assert [g.tokens[:8] for g in engine._kept] == [engine.base._tokens(engine.render(other.messages))[:8]]
-    engine._forget_kept([])
-    assert engine._held == 0 and engine._kept == [] and len(engine._keep_ids) == engine.n_keep
+    assert [g.tokens[:8] for g in ledger.kept] == [engine.model.tokens(other.messages)[:8]]
+    ledger.forget_kept()
+    assert ledger.held == 0 and ledger.kept == [] and len(ledger.keep_ids) == engine.n_keep
     engine.close()
 
 
@@ -351,12 +347,11 @@ def test_a_call_that_fails_halfway_leaves_a_clean_cache(tiny_model):
     engine = BatchedLlamaEngine(tiny_model, n_ctx=8192, n_seq_max=5)
     good = [replace(r, keep_prompt=True) for r in _requests(2, 2, 4)]
     engine.generate_many(good)
-    assert engine._kept
+    assert engine.ledger.kept
     bad = replace(good[0], temperature=float("nan"))
     with pytest.raises(ValueError, match="temperature"):
         engine.generate_many([good[1], bad])
-    c, mem = engine._c, engine._mem
-    assert engine._kept == [] and engine._held == 0
-    assert all(c.llama_memory_seq_pos_max(mem, seq) == -1 for seq in range(1, engine.n_seq_max + engine.n_keep))
-    assert len(engine.generate_many(good)) == len(good) and engine._held == _kept_reservation(engine)
+    assert engine.ledger.kept == [] and engine.ledger.held == 0
+    assert all(engine.ctx.seq_span(seq)[1] == -1 for seq in range(1, engine.n_seq_max + engine.n_keep))
+    assert len(engine.generate_many(good)) == len(good) and engine.ledger.held == _kept_reservation(engine)
     engine.close()

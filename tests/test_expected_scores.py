@@ -52,7 +52,7 @@ def test_the_distribution_follows_llama_cpps_logits(tiny_engine, probe):
     from llama_cpp import Llama
 
     (start, _), _ = score_spans(TEXT)
-    base = tiny_engine._tokens(tiny_engine.render(MSGS, TEXT[:start]))
+    base = tiny_engine.tokenize(tiny_engine.render(MSGS, TEXT[:start]))
     lp = probe._extend(base, 0)
     dist = probe._distribution(base, 0, lp)
     assert math.isclose(sum(dist.values()), 1.0, rel_tol=1e-9)

@@ -109,9 +109,9 @@ def render(
 def _chat_layout(model: Optional[str], fallback: Optional[str] = None):
     """The model's chat layout from its GGUF, loading the vocabulary only (seconds, even for a 27B file)."""
     from grm_cli.engine.chat import ChatLayout
-    from grm_cli.engine.llama import captured_stderr
     from grm_cli.errors import ModelError
     from grm_cli.models.registry import resolve_model
+    from grm_cli.native import captured_stderr
 
     path = Path(resolve_model(model))
     from llama_cpp import Llama

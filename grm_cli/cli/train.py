@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
 
@@ -16,7 +15,7 @@ import typer
 from rich.console import Console
 
 from grm_cli.cli.app import app
-from grm_cli.cli.console import print_line, progress_bar, report_truncated, say
+from grm_cli.cli.console import ConsoleReporter, progress_bar, say
 from grm_cli.cli.options import CacheOpt, CtxOpt, GpuOpt, ModelOpt, OnLongOpt, ParallelOpt, SeedOpt, TemplateOpt, ThreadsOpt, VerboseOpt, engine_flags, flag_bundle, load_engine
 from grm_cli.engine.factory import EngineOptions
 from grm_cli.errors import InputError
@@ -24,18 +23,6 @@ from grm_cli.scoring.options import check_sampling
 
 train_app = typer.Typer(help="Train the parts of a GRM: SPCT (rejective fine-tuning, rule-based RL) as LoRA adapters, their data, and the meta RM for guided voting.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
-
-
-def _rft_sample(records, engine, tmpl, settings, hint: bool, output: Path, force: bool, *, as_json: bool, chunk: int) -> dict:
-    """Rejective sampling into `output` (resumed when it exists), its lines on stdout with --json."""
-    from grm_cli.train.rft_data import sample_rft
-
-    def show(line, _):
-        if as_json:
-            print_line(line)
-
-    return sample_rft(records, engine, tmpl, settings, output, hint=hint, force=force, chunk=chunk,
-                      track=progress_bar(f"rejective sampling (N={settings.k})"), notify=say, on_line=show)
 
 
 @train_app.command("rft-data")
@@ -65,28 +52,19 @@ def train_rft_data(
       grm train rft-data train.jsonl -k 3 --model grm.gguf -o rft.jsonl && jq -c '.examples[]' rft.jsonl > sft.jsonl
     """
     from grm_cli.core.prompt import load_template
-    from grm_cli.core.rules import label_of
     from grm_cli.io.jsonl import read_records
-    from grm_cli.scoring.prepare import prepare_records
     from grm_cli.scoring.settings import ScoreSettings
+    from grm_cli.train.rft_data import labelled_for_training, rejective_sampling
 
     check_sampling(k, temperature, max_tokens)
     if on_long not in ("error", "truncate"):
         raise InputError(f"--on-long {on_long!r}: expected error or truncate")
     tmpl = load_template(template)
-    records = read_records(file)
-    for rec in records:
-        tmpl.check_count(rec)
-        label_of(rec, "rejective sampling")
+    records = labelled_for_training(read_records(file), tmpl)
     settings = ScoreSettings(k=k, temperature=temperature, seed=seed, max_tokens=max_tokens)
     engine = load_engine(eng, quiet=as_json)
-    from dataclasses import replace as dc_replace
-
-    # the model writes its own principles here; the hinted prompt is the longest one: check that it fits
-    records = [dc_replace(r, principles=None) for r in records]
-    records = prepare_records(records, engine, tmpl, dc_replace(settings, hint=hint), on_long=on_long)
-    report_truncated(records)
-    _rft_sample(records, engine, tmpl, settings, hint, output, force, as_json=as_json, chunk=eng.chunk(k))
+    rejective_sampling(records, engine, tmpl, settings, output, hint=hint, force=force, chunk=eng.chunk(k), on_long=on_long,
+                       reporter=ConsoleReporter(print_json=as_json))
 
 
 @train_app.command("metarm")
@@ -187,14 +165,10 @@ def _settings(stage: str, config: Optional[Path], **flags):
 
 
 def _labelled(file: str, tmpl):
-    from grm_cli.core.rules import label_of
     from grm_cli.io.jsonl import read_records
+    from grm_cli.train.rft_data import labelled_for_training
 
-    records = [replace(r, principles=None) for r in read_records(file)]
-    for rec in records:
-        tmpl.check_count(rec)
-        label_of(rec, "training")
-    return records
+    return labelled_for_training(read_records(file), tmpl, "training")
 
 
 def _model_ref(model: Optional[str]) -> str:
@@ -273,19 +247,15 @@ def train_rft(
             raise InputError(f"--model {model_ref} is not a GGUF: give --gguf (the same weights for llama.cpp) to sample with, or --accepted to train on sampled data")
         if on_long not in ("error", "truncate"):
             raise InputError(f"--on-long {on_long!r}: expected error or truncate")
-        from grm_cli.scoring.prepare import prepare_records
         from grm_cli.scoring.settings import ScoreSettings
+        from grm_cli.train.rft_data import rejective_sampling
 
         records = _labelled(file, tmpl)
         scoring = ScoreSettings(k=s.samples, temperature=s.temperature, seed=s.seed, max_tokens=s.max_tokens)
         engine = load_engine(EngineOptions(model=sampler, ctx=ctx, n_gpu_layers=n_gpu_layers, threads=threads, verbose=verbose, cache=cache, parallel=parallel), quiet=False)
-        records = prepare_records(records, engine, tmpl, replace(scoring, hint=s.hint), on_long=on_long)
-        report_truncated(records)
-        stats = _rft_sample(records, engine, tmpl, scoring, s.hint, run.accepted, False, as_json=False, chunk=EngineOptions(parallel=parallel).chunk(s.samples))
-        n = max(1, stats["records"])
-        rates = {"too_easy_rate": stats["too_easy"] / n, "kept_rate": stats["kept"] / n,
-                 "hinted_kept_rate": stats["hinted_kept"] / max(1, stats["hinted_drawn"])}
-        run.log({"stage": "rft", "event": "acceptance", **stats, **rates})
+        stats = rejective_sampling(records, engine, tmpl, scoring, run.accepted, hint=s.hint, chunk=EngineOptions(parallel=parallel).chunk(s.samples),
+                                   on_long=on_long, reporter=ConsoleReporter())
+        run.log({"stage": "rft", "event": "acceptance", **stats})
         del engine  # llama.cpp's memory goes back before torch loads the weights
         accepted = run.accepted
     say(f"fitting a LoRA (rank {s.lora_rank}) on the accepted trajectories of {accepted} …", "dim")

@@ -103,7 +103,27 @@ class ContextOverflow(Exception):
 class Engine(Protocol):
     name: str  # model name for results
     n_ctx: int
+    stats: EngineStats  # what it did so far (a run's speed line is the difference)
 
     def count_tokens(self, messages: Sequence[dict], assistant_prefix: str = "") -> int: ...
 
     def generate(self, request: GenerationRequest) -> Generation: ...
+
+    def generate_many(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Every request, in request order (an engine that batches takes them together)."""
+        ...
+
+
+class EngineBase:
+    """The defaults an engine may take: `generate_many` one request at a time, and empty `stats`."""
+
+    stats: EngineStats
+
+    def __init__(self) -> None:
+        self.stats = EngineStats()
+
+    def generate(self, request: GenerationRequest) -> Generation:
+        raise NotImplementedError
+
+    def generate_many(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        return [self.generate(r) for r in requests]

@@ -16,15 +16,13 @@ from typing import Sequence
 
 import numpy as np
 
-from grm_cli.engine.side import SideContext, base_engine
+from grm_cli.engine.side import SideContext
 
 
 class ScoreProbe(SideContext):
     def __init__(self, engine, lo: int = 1, hi: int = 10, *, n_ctx: int | None = None, n_threads: int | None = None, verbose: bool = False):
-        base = base_engine(engine)
-        super().__init__(engine, n_ctx or max(getattr(engine, "n_ctx", 0), base.n_ctx) + 64, what="expected scores", n_threads=n_threads, verbose=verbose)
+        super().__init__(engine, n_ctx or self.default_n_ctx(engine, 64), what="expected scores", n_threads=n_threads, verbose=verbose)
         self.lo, self.hi = lo, hi
-        self.n_vocab = int(self._c.llama_vocab_n_tokens(self._c.llama_model_get_vocab(self.model)))
         # The candidates: each allowed value's tokens, as the model writes them standalone.
         self.values = [str(v) for v in range(lo, hi + 1)]
         self._standalone: dict[str, tuple[int, ...]] = {}
@@ -32,12 +30,11 @@ class ScoreProbe(SideContext):
 
     def _standalone_tokens(self, value: str) -> tuple[int, ...]:
         if value not in self._standalone:
-            self._standalone[value] = tuple(self.engine.llm.tokenize(value.encode(), add_bos=False, special=False))
+            self._standalone[value] = tuple(self.model.tokenize(value, special=False))
         return self._standalone[value]
 
     def _logprobs(self) -> np.ndarray:
-        ptr = self._c.llama_get_logits_ith(self.ctx, -1)
-        logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,)).astype(np.float64)
+        logits = self.ctx.logits(-1).astype(np.float64)
         m = logits.max()
         return logits - (m + math.log(np.exp(logits - m).sum()))
 
@@ -53,8 +50,8 @@ class ScoreProbe(SideContext):
             keep = min(keep, len(tokens) - 1)
         else:
             keep = 0
-        if not self._c.llama_memory_seq_rm(self._mem, 0, keep, -1):  # recurrent models cannot drop a tail
-            self._c.llama_memory_seq_rm(self._mem, 0, -1, -1)
+        if not self.ctx.seq_rm(0, keep, -1):  # recurrent models cannot drop a tail
+            self.ctx.seq_rm(0)
             keep = 0
         if keep == 0 and split:
             self._decode(tokens[:split], 0, last=False)
@@ -66,10 +63,9 @@ class ScoreProbe(SideContext):
     def _candidates(self, messages: Sequence[dict], text: str, base: list[int], values: Sequence[str]) -> dict[str, tuple[int, ...]]:
         """Each value's tokens as the model would write them right there (SentencePiece vocabularies add a
         leading space to a standalone "7"); the standalone tokens where the text does not tokenize as a prefix."""
-        eng = self.engine
         out = {}
         for v in values:
-            toks = eng._tokens(eng.render(messages, text + v))
+            toks = self.model.tokens(messages, text + v)
             out[v] = tuple(toks[len(base):]) if toks[: len(base)] == base and len(toks) > len(base) else self._standalone_tokens(v)
         return out
 
@@ -118,11 +114,10 @@ class ScoreProbe(SideContext):
     def distributions(self, messages: Sequence[dict], text: str, spans: Sequence[tuple[int, int]], values: Sequence[str]) -> list[dict[str, float]]:
         """At each span of `text` (the assistant's whole answer, pre-fill included), the model's probability of
         each allowed verdict (`values`, as written: "1".."10", or a protocol's "A"/"B"), as the grammar allows."""
-        eng = self.engine
-        prompt = eng._tokens(eng.render(messages, ""))
+        prompt = self.model.tokens(messages, "")
         out = []
         for i, (start, _) in enumerate(spans):
-            full = eng._tokens(eng.render(messages, text[:start]))
+            full = self.model.tokens(messages, text[:start])
             split = len(prompt) if full[: len(prompt)] == prompt and len(full) > len(prompt) else 0
             if i == 0 and self._split == split:
                 # A new sample reuses the prompt only: its own text is always decoded from the same point

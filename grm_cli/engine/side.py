@@ -6,59 +6,50 @@ from __future__ import annotations
 
 import os
 
-from grm_cli.engine.chunks import ContextOwner, DecodeError, decode_sequence
-from grm_cli.engine.llama import LlamaEngine, captured_stderr
+from grm_cli.engine.model import Model, model_of
 from grm_cli.errors import ModelError
 
 
-def base_engine(engine) -> LlamaEngine:
-    """The LlamaEngine under the wrappers (cache, batched engine) that holds the weights and chat template."""
-    seen = engine
-    for _ in range(4):
-        if isinstance(seen, LlamaEngine):
-            return seen
-        seen = getattr(seen, "inner", None) or getattr(seen, "base", None)
-        if seen is None:
-            break
-    raise ModelError(f"{type(engine).__name__}: this needs the in-process llama.cpp engine (--backend llama)")
+def base_engine(engine) -> Model:
+    """The old name of `model.model_of` (metarm/open.py, metarm/train.py and cli/train.py still call it)."""
+    return model_of(engine)
 
 
-class SideContext(ContextOwner):
+class SideContext:
+    """`engine`: an in-process engine (or the sample cache over one), or its `Model`."""
+
     n_batch = 512
 
     def __init__(self, engine, n_ctx: int, *, what: str, n_threads: int | None = None, verbose: bool = False, pooling_last: bool = False):
-        from grm_cli.native import lib
+        from grm_cli.native import Context
 
-        self._c = lib
         self.what = what
-        self.engine = base_engine(engine)
-        self.model = self.engine.llm.model
+        self.model = model_of(engine)
         self.n_ctx = n_ctx
-        params = lib.llama_context_default_params()
-        params.n_ctx = n_ctx
-        params.n_batch = params.n_ubatch = self.n_batch
-        params.n_seq_max = 1
-        params.embeddings = False
-        if pooling_last:
-            params.pooling_type = lib.LLAMA_POOLING_TYPE_LAST
-        params.n_threads = params.n_threads_batch = n_threads or max(1, os.cpu_count() or 1)
-        params.no_perf = True
-        with captured_stderr(not verbose):
-            self.ctx = lib.llama_init_from_model(self.model, params)
-        if not self.ctx:
-            raise ModelError(f"{self.engine.path}: llama.cpp could not create a context for {what} (out of memory?)")
-        self.engine.attach_adapter(self.ctx)
-        self._mem = lib.llama_get_memory(self.ctx)
-        self._batch = lib.llama_batch_init(self.n_batch, 0, 1)
+        threads = n_threads or max(1, os.cpu_count() or 1)
+        self.ctx = Context(self.model.native, n_ctx=n_ctx, n_batch=self.n_batch, n_ubatch=self.n_batch, n_seq_max=1, threads=(threads, threads),
+                           pooling_last=pooling_last, verbose=verbose, failure=f"{self.model.path}: llama.cpp could not create a context for {what} (out of memory?)")
         self._held: list[int] = []  # tokens whose KV the context holds, from position 0
         self._split = 0  # where the reusable prompt part of the held tokens ends
 
+    @staticmethod
+    def default_n_ctx(engine, extra: int) -> int:
+        """The engine's context (the longest text it writes), and `extra` for what is read after it."""
+        return max(getattr(engine, "n_ctx", 0), model_of(engine).n_ctx) + extra
+
+    def close(self) -> None:
+        if self.ctx is not None:
+            self.ctx.close()
+            self.ctx = None
+
     def _decode(self, tokens: list[int], start: int, *, last: bool) -> None:
+        from grm_cli.native import DecodeError
+
         try:
-            decode_sequence(self._c, self.ctx, self._batch, self.n_batch, 0, tokens, start, want_last=last)
+            self.ctx.decode_sequence(0, tokens, start, chunk=self.n_batch, want_last=last)
         except DecodeError as e:
             self._held = []
-            self._c.llama_memory_seq_rm(self._mem, 0, -1, -1)
+            self.ctx.seq_rm(0)
             raise ModelError(f"{e} while reading {self.what}") from None
 
     def _check_fits(self, tokens: list[int]) -> None:

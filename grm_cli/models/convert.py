@@ -57,14 +57,9 @@ def converter_dir() -> Path:
 
 def quant_types() -> dict[str, int]:
     """Quant type name (as llama.cpp's llama-quantize spells it) -> llama_ftype, from llama-cpp-python."""
-    from grm_cli.native import lib
+    from grm_cli.native import file_types
 
-    out = {}
-    for name in dir(lib):
-        if name.startswith("LLAMA_FTYPE_MOSTLY_"):
-            out[name[len("LLAMA_FTYPE_MOSTLY_"):]] = int(getattr(lib, name))
-    out["F32"] = int(lib.LLAMA_FTYPE_ALL_F32)
-    return out
+    return file_types()
 
 
 def check_quant(quant: str) -> str:
@@ -167,12 +162,9 @@ def _run_converter(folder: Path, out: Path, outtype: str, arch: str) -> None:
 
 
 def _quantize(src: Path, dst: Path, quant: str, threads: int | None) -> None:
-    from grm_cli.native import lib
+    from grm_cli.native import quantize
 
-    params = lib.llama_model_quantize_default_params()
-    params.ftype = quant_types()[quant]
-    params.nthread = threads or 0
-    rc = lib.llama_model_quantize(str(src).encode(), str(dst).encode(), params)
+    rc = quantize(src, dst, quant_types()[quant], threads=threads or 0)
     if rc != 0 or not dst.is_file():
         if _free_bytes(dst.parent) < 1 << 20:
             raise InputError(f"{dst.parent}: no space left on the device while quantizing")

@@ -86,11 +86,11 @@ def reinstall_hint(gpus: list[Gpu], backends: list[str]) -> str | None:
 def auto_gpu_layers(model_path: Path, kv_cells: int, kv_type: str = "f16") -> tuple[int, str]:
     """`--n-gpu-layers auto`: all layers on Metal (unified memory), the largest fitting offload on CUDA,
     0 without a GPU backend. Returns (value for llama.cpp, a sentence saying why)."""
-    from grm_cli.native import lib
+    from grm_cli.native import gpu_offload_supported, system_info
 
-    if not lib.llama_supports_gpu_offload():
+    if not gpu_offload_supported():
         gpus = detect_gpus()
-        hint = reinstall_hint(gpus, parse_system_info(lib.llama_print_system_info().decode("utf-8", "replace"))[0])
+        hint = reinstall_hint(gpus, parse_system_info(system_info())[0])
         why = "llama.cpp was built without a GPU backend: running on the CPU"
         return 0, why + (f" (a GPU is present: {hint})" if hint else "")
     free = next((g.free_bytes for g in detect_gpus() if g.free_bytes is not None), None)

@@ -28,12 +28,12 @@ def _deltas(weights: LoraWeights) -> dict[str, np.ndarray]:
 
 
 def ftype_of(quant: str) -> int:
-    from grm_cli.native import lib
+    from grm_cli.native import file_types
 
-    name = {"F32": "ALL_F32"}.get(quant.upper(), f"MOSTLY_{quant.upper()}")
-    value = getattr(lib, f"LLAMA_FTYPE_{name}", None)
+    types = file_types()
+    value = types.get(quant.upper())
     if value is None:
-        known = sorted(k[len("LLAMA_FTYPE_MOSTLY_"):] for k in dir(lib) if k.startswith("LLAMA_FTYPE_MOSTLY_"))
+        known = sorted(name for name in types if name != "F32")
         raise InputError(f"--quant {quant!r}: not a llama.cpp file type (known: {', '.join(known)}, F32)")
     return value
 
@@ -77,7 +77,7 @@ def write_merged_f32(weights: LoraWeights, base_gguf: Path, out: Path) -> int:
 
 
 def merge_into_gguf(weights: LoraWeights, base_gguf: Path, out: Path, *, quant: str = "Q8_0") -> Path:
-    from grm_cli.native import lib
+    from grm_cli.native import quantize
 
     ftype = ftype_of(quant)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -85,11 +85,7 @@ def merge_into_gguf(weights: LoraWeights, base_gguf: Path, out: Path, *, quant: 
     os.close(fd)
     try:
         write_merged_f32(weights, base_gguf, Path(tmp))
-        params = lib.llama_model_quantize_default_params()
-        params.ftype = ftype
-        params.allow_requantize = True
-        params.nthread = os.cpu_count() or 1
-        rc = lib.llama_model_quantize(tmp.encode(), str(out).encode(), params)
+        rc = quantize(tmp, out, ftype, threads=os.cpu_count() or 1, allow_requantize=True)
         if rc != 0:
             raise ModelError(f"{out}: llama.cpp could not quantize the merged model to {quant} (code {rc})")
     finally:

@@ -139,3 +139,32 @@ def sample_rft(records: Sequence[Record], engine, template: Template, settings: 
            f"{stats['kept']} kept; {stats['wrong_rejected']} wrong samples rejected; {stats['examples']} examples "
            f"({stats['hinted_kept']} hinted, kept of {stats['hinted_drawn']} drawn) in {output}", None)
     return stats
+
+
+def labelled_for_training(records: Sequence[Record], template: Template, what: str = "rejective sampling") -> list[Record]:
+    """The records rejective sampling and RL take: each with a label and a response count the template
+    takes, and no given principles (the model writes its own). Checked before any model loads."""
+    out = []
+    for rec in records:
+        template.check_count(rec)
+        label_of(rec, what)
+        out.append(replace(rec, principles=None))
+    return out
+
+
+def rejective_sampling(records: Sequence[Record], engine, template: Template, settings: ScoreSettings, output: str | Path, *, hint: bool = True,
+                       force: bool = False, chunk: int = 1, on_long: str = "error", reporter=None) -> dict:
+    """SPCT's first stage before the fit, as `grm train rft-data` and `grm train rft` both run it: the labelled
+    records fitted to the context (the hinted prompt, the longest, is measured), sampled into `output`
+    (resumable), and the counts with the acceptance rates the run log keeps."""
+    from grm_cli.scoring.job import QuietReporter
+    from grm_cli.scoring.prepare import prepare_records
+
+    reporter = reporter or QuietReporter()
+    ready = prepare_records(records, engine, template, replace(settings, hint=hint), on_long=on_long)
+    reporter.truncated(ready)
+    stats = sample_rft(ready, engine, template, settings, output, hint=hint, force=force, chunk=chunk,
+                       track=reporter.progress(f"rejective sampling (N={settings.k})"), notify=reporter.note, on_line=reporter.line)
+    n = max(1, stats["records"])
+    return {**stats, "too_easy_rate": stats["too_easy"] / n, "kept_rate": stats["kept"] / n,
+            "hinted_kept_rate": stats["hinted_kept"] / max(1, stats["hinted_drawn"])}
