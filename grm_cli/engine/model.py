@@ -13,29 +13,9 @@ from typing import Sequence
 from grm_cli.engine.chat import ChatLayout
 from grm_cli.errors import ModelError
 from grm_cli.models.fingerprint import model_fingerprint
+from grm_cli.models.gguf import check_adapter_file
 
 KV_TYPES = ("f16", "q8_0", "q4_0")
-
-
-def check_adapter_file(lora: Path, model: Path) -> None:
-    """A clear error before llama.cpp's: the file must be a LoRA adapter GGUF for this model's architecture."""
-    import gguf
-
-    if not lora.is_file():
-        raise ModelError(f"{lora}: no such adapter file (expected a LoRA adapter .gguf, as `grm export` writes)")
-    try:
-        meta = {}
-        for p in (lora, model):
-            r = gguf.GGUFReader(str(p))
-            fields = {k: f.contents() for k, f in r.fields.items() if k in ("general.type", "general.architecture", "adapter.type")}
-            meta[p] = fields
-    except Exception as e:  # not a GGUF at all, or a truncated one
-        raise ModelError(f"{lora}: not a readable GGUF file ({e})") from None
-    a, m = meta[lora], meta[model]
-    if a.get("general.type") != "adapter" or a.get("adapter.type") != "lora":
-        raise ModelError(f"{lora}: not a LoRA adapter GGUF (general.type={a.get('general.type')!r}); make one with `grm export ADAPTER_DIR --to adapter.gguf`")
-    if a.get("general.architecture") != m.get("general.architecture"):
-        raise ModelError(f"{lora}: an adapter for architecture {a.get('general.architecture')!r}, but {model.name} is {m.get('general.architecture')!r}")
 
 
 def gpu_offload_supported() -> bool:

@@ -99,3 +99,20 @@ def field(reader, key: str, default=None):
     if f.types and f.types[0] == gguf.GGUFValueType.STRING:
         return bytes(part).decode("utf-8", "replace")
     return part.tolist()[0] if len(f.data) == 1 else [f.parts[i].tolist()[0] for i in f.data]
+
+
+def check_adapter_file(lora: Path, model: Path) -> None:
+    """A clear error before llama.cpp's: the file must be a LoRA adapter GGUF for this model's architecture."""
+    lora, model = Path(lora), Path(model)
+    if not lora.is_file():
+        raise ModelError(f"{lora}: no such adapter file (expected a LoRA adapter .gguf, as `grm export` writes)")
+    try:
+        a, m = open_reader(lora, "the adapter's header"), open_reader(model)
+    except ModelError as e:
+        raise ModelError(f"{lora}: not a readable GGUF file ({e})") from None
+    kind, adapter = field(a, "general.type"), field(a, "adapter.type")
+    if kind != "adapter" or adapter != "lora":
+        raise ModelError(f"{lora}: not a LoRA adapter GGUF (general.type={kind!r}); make one with `grm export ADAPTER_DIR --to adapter.gguf`")
+    arch_a, arch_m = field(a, "general.architecture"), field(m, "general.architecture")
+    if arch_a != arch_m:
+        raise ModelError(f"{lora}: an adapter for architecture {arch_a!r}, but {model.name} is {arch_m!r}")
