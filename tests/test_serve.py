@@ -192,6 +192,16 @@ def test_body_limit_answers_a_readable_413(served):
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-z_]+="[^"]*")(,[a-z_]+="[^"]*")*\})? (-?[0-9.e+-]+|\+Inf|NaN)$')
 
 
+def wait_until_scoring(url: str, timeout: float = 60) -> None:
+    """Until the engine is on some records (read from /metrics)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
+            if parse_metrics(r.read().decode())["grm_records_active"][0][1] >= 1:
+                return
+        time.sleep(0.02)
+
+
 def parse_metrics(text: str) -> dict[str, list[tuple[dict, float]]]:
     """Prometheus text format, strictly: every line a HELP/TYPE comment or one sample."""
     out: dict[str, list[tuple[dict, float]]] = {}
@@ -380,12 +390,7 @@ def test_sigterm_finishes_requests_in_flight_and_exits_0(tiny_model):
         threads = [threading.Thread(target=client) for _ in range(3)]
         for t in threads:
             t.start()
-        deadline = time.time() + 30
-        while time.time() < deadline:  # until the engine is on them
-            with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
-                if parse_metrics(r.read().decode())["grm_records_active"][0][1] >= 1:
-                    break
-            time.sleep(0.02)
+        wait_until_scoring(url)
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.2)
         status, body, headers = call(url, "/score", GOOD)  # a new request while draining
@@ -514,12 +519,7 @@ def test_sigterm_past_the_drain_timeout_answers_json_503_and_exits_cleanly(tiny_
         threads = [threading.Thread(target=client) for _ in range(4)]
         for t in threads:
             t.start()
-        deadline = time.time() + 60
-        while time.time() < deadline:  # until the engine is on them
-            with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
-                if parse_metrics(r.read().decode())["grm_records_active"][0][1] >= 1:
-                    break
-            time.sleep(0.02)
+        wait_until_scoring(url)
         proc.send_signal(signal.SIGTERM)
         for t in threads:
             t.join(timeout=300)

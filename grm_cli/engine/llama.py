@@ -26,27 +26,10 @@ def captured_stderr(enabled: bool = True):
 class LlamaEngine(EngineBase):
     """Loads one GGUF once; generates one sample per call."""
 
-    def __init__(
-        self,
-        model_path: str | Path,
-        *,
-        n_ctx: int = 4096,
-        n_gpu_layers: int | None = None,
-        n_threads: int | None = None,
-        kv_type: str = "f16",
-        flash_attn: bool = False,
-        use_mmap: bool = True,
-        use_mlock: bool = False,
-        verbose: bool = False,
-        lora_path: str | Path | None = None,
-        lora_scale: float = 1.0,
-        chat_template: str | None = None,
-    ):
-        """chat_template: the chat layout to use when the GGUF carries none (a judge protocol's own, as
-        Auto-J's Llama-2 layout); a GGUF's own template always wins."""
-        self.model = Model(model_path, n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, n_threads=n_threads, kv_type=kv_type, flash_attn=flash_attn,
-                           use_mmap=use_mmap, use_mlock=use_mlock, verbose=verbose, lora_path=lora_path, lora_scale=lora_scale,
-                           chat_template=chat_template)
+    def __init__(self, model_path: str | Path, *, n_ctx: int = 4096, **load):
+        """`load`: how the weights are loaded, exactly `Model`'s keywords (n_gpu_layers, n_threads, kv_type,
+        flash_attn, use_mmap, use_mlock, verbose, lora_path, lora_scale, chat_template)."""
+        self.model = Model(model_path, n_ctx=n_ctx, **load)
         m = self.model
         self.llm = m.llm  # llama-cpp-python's `Llama`: its context is where this engine generates
         self.stats = EngineStats()  # prompt evaluation and decoding are not told apart here

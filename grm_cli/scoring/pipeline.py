@@ -8,13 +8,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Iterable, Iterator, Sequence
 
+from grm_cli.core.adaptive import swing
 from grm_cli.core.prompt import Template
 from grm_cli.core.records import Record
 from grm_cli.core.score_line import score_spans
 from grm_cli.core.voting import Verdict, guided_vote, meta_keep, to_record_order, vote
 from grm_cli.engine.base import ContextOverflow, Engine, GenerationRequest
 from grm_cli.errors import InputError
-from grm_cli.scoring.plan import is_protocol, judge_calls, layout_swing, parse_sample, sample_plan
+from grm_cli.scoring.plan import is_protocol, judge_calls, parse_sample, sample_plan
 from grm_cli.scoring.principles import GivenPrinciples, PrinciplesLookup, principles_for
 from grm_cli.scoring.results import SampleResult, ScoreResult, vote_input
 from grm_cli.scoring.settings import ScoreSettings
@@ -129,7 +130,7 @@ def score_many(
 def _draw_adaptive(items, engine, template, settings: ScoreSettings, meta_rm, probe, allowance):
     from grm_cli.scoring.rounds import RecordRounds, run_rounds
 
-    states = [RecordRounds(item, len(item[0].responses), layout_swing(template.for_record(item[0]) if is_protocol(template) else template, len(item[0].responses))) for item in items]
+    states = [RecordRounds(item, len(item[0].responses), swing(template.for_record(item[0]) if is_protocol(template) else template, len(item[0].responses))) for item in items]
     by_item = {id(s.item): s for s in states}
 
     def draw(requests):

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from grm_cli.core.judgment import Judgment, parse_judgment
+from grm_cli.core.judgment import Judgment
 from grm_cli.core.prompt import Prompt, render
 from grm_cli.core.protocols.base import Protocol
+from grm_cli.core.protocols.deepseek_grm import DeepSeekGRM
 from grm_cli.core.records import Record
 from grm_cli.core.rules import label_of
 from grm_cli.core.sampling import response_order, sample_seed
@@ -28,14 +29,6 @@ from grm_cli.scoring.settings import ScoreSettings
 def is_protocol(layout) -> bool:
     """A protocol other than the default (the default is scored through its Template)."""
     return isinstance(layout, Protocol)
-
-
-def layout_swing(layout, n: int) -> float:
-    """The most one sample can move the difference of two responses' totals (adaptive voting)."""
-    if is_protocol(layout):
-        return layout.swing
-    lo, hi = (0, 1) if layout.kind == "judge" else layout.score_range(n)
-    return float(hi - lo)
 
 
 # -- the answer line -----------------------------------------------------------------------------
@@ -52,13 +45,10 @@ def parse_sample(layout, text: str, n: int, *, scores_from: int = 0) -> Judgment
     if is_protocol(layout):
         own = layout.parse(text[scores_from:], n)
         return own if not scores_from else Judgment(text, own.scores, own.error, own.principles, own.critique, own.criteria, own.verdict)
-    template = layout
-    line = template.score_line(n)
-    count, lo, hi = line.count, line.lo, line.hi
-    labels = dict(principles_label=template.principles_label, critique_label=template.critique_label, scores_label=template.scores_label)
-    full = parse_judgment(text, count, lo, hi, **labels)
+    grm = DeepSeekGRM(layout)
+    full = grm.parse(text, n)
     if scores_from:
-        own = parse_judgment(text[scores_from:], count, lo, hi, **labels)
+        own = grm.parse(text[scores_from:], n)
         return Judgment(full.text, own.scores, own.error, full.principles, full.critique, full.criteria)
     return full
 
@@ -135,9 +125,7 @@ def check_record(layout, rec: Record, settings: ScoreSettings, principles: Given
         if principles is not None:
             raise InputError(f'given principles: protocol "{layout.name}" has no principles step (they belong to the deepseek-grm protocol)', rec.source, rec.line)
         return
-    layout.check_count(rec)
-    if rec.label is not None and (layout.score_min, layout.score_max) != (0, 1):
-        raise InputError(f'field "label": a 0/1 label is judged with a 0/1 template (--template single), not "{layout.name}"', rec.source, rec.line)
+    DeepSeekGRM(layout).check(rec)
 
 
 def sample_plan(rec: Record, layout, settings: ScoreSettings, principles: GivenPrinciples | None) -> list[PlannedSample]:
