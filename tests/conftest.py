@@ -182,15 +182,14 @@ def clean_rft(tmp_path_factory, arith, short_template) -> Path:
 
 class RecordingEngine:
     """The real engine, recording what the pipeline asks of it: every request (`requests`, `calls`) and how
-    many requests each engine call held (`call_sizes`). With batched=True it offers `generate_many`, as
-    the batched engine does, so the pipeline hands it a whole round at once (passed on whole to an engine
-    that batches, one request at a time to one that does not)."""
+    many requests each engine call held (`call_sizes`). With batched=True its `generate_many` takes a whole
+    round at once, as the batched engine does (passed on whole to the engine); otherwise it takes one
+    request at a time, as an engine that does not batch."""
 
     def __init__(self, engine, *, batched: bool = False):
         self.engine, self.requests, self.call_sizes = engine, [], []
         self.name, self.n_ctx = engine.name, engine.n_ctx
-        if batched:
-            self.generate_many = self._generate_many
+        self.batched = batched
 
     @property
     def calls(self) -> int:
@@ -204,11 +203,12 @@ class RecordingEngine:
         self.call_sizes.append(1)
         return self.engine.generate(req)
 
-    def _generate_many(self, requests):
+    def generate_many(self, requests):
+        if not self.batched:  # as an engine that does not batch: one request at a time
+            return [self.generate(r) for r in requests]
         self.requests.extend(requests)
         self.call_sizes.append(len(requests))
-        many = getattr(self.engine, "generate_many", None)  # a batched engine takes the call whole
-        return many(requests) if many else [self.engine.generate(r) for r in requests]
+        return self.engine.generate_many(requests)  # a batched engine takes the call whole
 
 
 # -- llama.cpp's logits, to check what an exported adapter does ------------------------------------

@@ -9,9 +9,9 @@ from grm_cli.core.records import record_from_dict
 from grm_cli.core.score_line import ScoreLine
 from grm_cli.engine.base import ContextOverflow, GenerationRequest
 from grm_cli.errors import InputError
+from grm_cli.scoring.job import ScoreJob
 from grm_cli.scoring.pipeline import score_record
 from grm_cli.scoring.plan import forced_tail
-from grm_cli.scoring.prepare import prepare_records
 from grm_cli.scoring.settings import ScoreSettings
 
 POINTWISE = load_template("pointwise")
@@ -89,7 +89,7 @@ def test_given_principles_are_prefilled_and_recorded(tiny_engine):
 def test_prompt_that_does_not_fit_is_a_located_input_error(tiny_engine):
     long = record_from_dict({"prompt": "word " * 3000, "responses": ["a", "b"]}, "big.jsonl", 3)
     with pytest.raises(InputError) as e:
-        prepare_records([long], tiny_engine, POINTWISE, ScoreSettings(max_tokens=64))
+        ScoreJob(POINTWISE, ScoreSettings(max_tokens=64)).prepare([long], tiny_engine)
     assert str(e.value).startswith("big.jsonl:3:") and "--ctx" in str(e.value)
     with pytest.raises(ContextOverflow):
         tiny_engine.generate(GenerationRequest([{"role": "user", "content": "word " * 3000}], max_tokens=8))

@@ -217,8 +217,7 @@ class _Recorder:
         return self.generate_many([req])[0]
 
     def generate_many(self, requests):
-        many = getattr(self.engine, "generate_many", None)
-        gens = many(requests) if many else [self.engine.generate(r) for r in requests]
+        gens = self.engine.generate_many(requests)
         self.seen.extend(zip(requests, gens))
         return gens
 
@@ -240,15 +239,15 @@ def _check_generation(req, gen, verdict) -> None:
 @pytest.mark.parametrize("protocol_name", PROTOCOLS)
 def test_every_forced_verdict_parses_on_the_judge_family(protocol_name, scoring_engine):
     from grm_cli.core.protocols.base import TaggedVerdict
+    from grm_cli.scoring.job import ScoreJob
     from grm_cli.scoring.pipeline import score_records
-    from grm_cli.scoring.prepare import prepare_records
 
     proto = _protocol(protocol_name)
     family = JUDGE_FAMILY.get(protocol_name, "llama3")
     eng = _Recorder(scoring_engine(family))
     layout = _layout(proto)
     settings = ScoreSettings(k=2, max_tokens=8)
-    ready = prepare_records(_records(), eng, layout, settings)
+    ready = ScoreJob(layout, settings).prepare(_records(), eng)
     results = list(score_records(ready, eng, layout, settings))
     assert [r.record.id for r in results] == [row["id"] for row in ROWS]
 

@@ -15,8 +15,8 @@ from conftest import grm, write_jsonl
 
 from grm_cli.core.protocols import get_protocol, protocol_names
 from grm_cli.core.records import record_from_dict
+from grm_cli.scoring.job import ScoreJob
 from grm_cli.scoring.pipeline import score_records
-from grm_cli.scoring.prepare import prepare_records
 from grm_cli.scoring.settings import ScoreSettings
 
 FIX = Path(__file__).parent / "fixtures"
@@ -37,7 +37,7 @@ def test_every_sample_parses_for_every_protocol(tiny_engine, name):
     shows both orders."""
     recs = [record_from_dict(r, "pairs.jsonl", i) for i, r in enumerate(PAIRS, start=1)]
     settings = ScoreSettings(k=2, max_tokens=8)
-    ready = prepare_records(recs, tiny_engine, layout(name), settings)
+    ready = ScoreJob(layout(name), settings).prepare(recs, tiny_engine)
     results = list(score_records(ready, tiny_engine, layout(name), settings))
     proto = get_protocol(name)
     for r in results:

@@ -13,9 +13,9 @@ from grm_cli.core.prompt import load_template
 from grm_cli.core.records import record_from_dict
 from grm_cli.engine.base import TAIL_SLACK, ContextOverflow, GenerationRequest, budget
 from grm_cli.errors import InputError
+from grm_cli.scoring.job import ScoreJob
 from grm_cli.scoring.pipeline import score_records
 from grm_cli.scoring.plan import forced_tail, sample_plan
-from grm_cli.scoring.prepare import prepare_records
 from grm_cli.scoring.settings import ScoreSettings
 
 N_CTX = 512
@@ -64,12 +64,12 @@ def test_preflight_and_engine_agree_at_the_context_boundary(engine, template, ov
     assert max(needs) == N_CTX + over
     if over > 0:
         with pytest.raises(InputError) as e:
-            prepare_records([rec], engine, template, settings)
+            ScoreJob(template, settings).prepare([rec], engine)
         assert str(e.value).startswith("edge.jsonl:5:") and f"needs {N_CTX + over}" in str(e.value)
         with pytest.raises(ContextOverflow):  # and the engine refuses it by the same number
             engine.generate(sample_plan(rec, template, settings, None)[0].calls[0].request)
         return
-    ready = prepare_records([rec], engine, template, settings)
+    ready = ScoreJob(template, settings).prepare([rec], engine)
     assert len(ready) == 1
     (result,) = score_records(ready, engine, template, settings)
     assert len(result.samples) == 2 and all(s.scores is not None for s in result.samples)

@@ -15,7 +15,7 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
-from grm_cli.engine.base import Generation, GenerationRequest
+from grm_cli.engine.base import EngineBase, Generation, GenerationRequest
 from grm_cli.models.fingerprint import model_fingerprint
 
 SCHEMA = 1
@@ -66,7 +66,7 @@ class SampleCache:
         self._db.close()
 
 
-class CachedEngine:
+class CachedEngine(EngineBase):
     """An Engine that answers from the cache when it can and stores what the inner engine generates."""
 
     def __init__(self, engine, cache: SampleCache, model_path: str | Path | None, *, fingerprint: str | None = None):
@@ -97,8 +97,7 @@ class CachedEngine:
         todo = [i for i, g in enumerate(out) if g is None]
         self.hits += len(requests) - len(todo)
         if todo:
-            many = getattr(self.inner, "generate_many", None)
-            fresh = many([requests[i] for i in todo]) if many else [self.inner.generate(requests[i]) for i in todo]
+            fresh = self.inner.generate_many([requests[i] for i in todo])
             for i, gen in zip(todo, fresh):
                 self.cache.put(keys[i], gen)
                 out[i] = gen

@@ -13,14 +13,7 @@ from typing import Sequence
 from grm_cli.engine.base import ContextOverflow, EngineBase, EngineStats, Generation, GenerationRequest, budget
 from grm_cli.engine.model import KV_TYPES, Model, gpu_offload_supported
 
-__all__ = ["KV_TYPES", "LlamaEngine", "captured_stderr", "gpu_offload_supported"]
-
-
-def captured_stderr(enabled: bool = True):
-    """`grm_cli.native.captured_stderr` (it lives there now; cli/protocols.py still reaches it here)."""
-    from grm_cli.native import captured_stderr as capture
-
-    return capture(enabled)
+__all__ = ["KV_TYPES", "LlamaEngine", "gpu_offload_supported"]
 
 
 class LlamaEngine(EngineBase):

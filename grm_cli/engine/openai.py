@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
-from grm_cli.engine.base import ContextOverflow, EngineStats, Generation, GenerationRequest, budget
+from grm_cli.engine.base import ContextOverflow, EngineBase, EngineStats, Generation, GenerationRequest, budget
 from grm_cli.errors import InputError, ModelError
 from grm_cli.io.http import ServerError, request_json
 
@@ -27,7 +27,7 @@ EXTENSIONS = ("continue_final_message", "add_generation_prompt", "grammar", "gui
 CHARS_PER_TOKEN = 3.0  # a cautious estimate: the server's tokenizer is not at hand
 
 
-class OpenAIEngine:
+class OpenAIEngine(EngineBase):
     def __init__(
         self,
         base_url: str,

@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import os
 
-from grm_cli.engine.model import Model, model_of
+from grm_cli.engine.model import model_of
 from grm_cli.errors import ModelError
-
-
-def base_engine(engine) -> Model:
-    """The old name of `model.model_of` (metarm/open.py, metarm/train.py and cli/train.py still call it)."""
-    return model_of(engine)
 
 
 class SideContext:

@@ -44,13 +44,12 @@ class LocalJudge:
         return self.template.score_min, self.template.score_max
 
     def rewards(self, prompts: Sequence, completions: Sequence) -> list[float | None]:
-        from grm_cli.scoring.pipeline import score_records
-        from grm_cli.scoring.prepare import prepare_records
+        from grm_cli.scoring.job import ScoreJob
 
         records, slots = group_completions(prompts, completions, self.template)
+        job = ScoreJob(self.template, self.settings, on_long="truncate", what="judging")
         with self._lock:
-            ready = prepare_records(records, self.engine, self.template, self.settings, on_long="truncate")
-            results = list(score_records(ready, self.engine, self.template, self.settings, chunk=self.chunk))
+            results = job.run(job.check(records), self.engine, chunk=self.chunk).results
         return rewards_from_results(results, slots, len(completions), empty=float(self.template.score_min))
 
 

@@ -41,9 +41,9 @@ def meta_rater(saved, engine, template, *, n_ctx: int, n_threads: Optional[int] 
         notify(f"meta RM on {rater.device}")
         return rater
     from grm_cli.engine.hidden import HiddenStates
-    from grm_cli.engine.side import base_engine
+    from grm_cli.engine.model import model_of
     from grm_cli.metarm.model import MetaRM
 
-    base = base_engine(engine)
+    base = model_of(engine)
     saved.check(base.fingerprint, base.name, template)
     return MetaRM(saved, HiddenStates(engine, n_ctx=n_ctx, n_threads=n_threads, verbose=verbose), template)

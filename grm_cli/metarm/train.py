@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from grm_cli.core.prompt import Template
-from grm_cli.engine.side import base_engine
+from grm_cli.engine.model import model_of
 from grm_cli.errors import InputError
 from grm_cli.io.jsonl import json_lines, read_text_input
 from grm_cli.metarm.model import MetaRMFile, TrainReport, Trajectory, meta_features, train_head, trajectories_from_results
@@ -70,5 +70,5 @@ def train_from_runs(
             feats[i] = meta_features(hidden, template, t.record, t.order, t.text)
             advance()
     head, report = train_head(feats, labels, ids, holdout=holdout, seed=seed, l2=l2)
-    base = base_engine(engine)
+    base = model_of(engine)
     return MetaRMFile(head, base.name, base.fingerprint, template.name, hidden.n_embd, report.to_json(), list(sources)), report

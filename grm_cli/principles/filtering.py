@@ -19,8 +19,8 @@ from grm_cli.core.records import Record, label_key
 from grm_cli.core.rules import is_correct, label_margin, label_of
 from grm_cli.engine.base import Engine
 from grm_cli.errors import InputError
+from grm_cli.scoring.job import ScoreJob
 from grm_cli.scoring.pipeline import score_records
-from grm_cli.scoring.prepare import prepare_records
 from grm_cli.scoring.results import SampleResult, ScoreResult
 from grm_cli.scoring.runner import no_progress, run_resumable, silent
 from grm_cli.scoring.settings import PAPER_TEMPERATURE, ScoreSettings
@@ -157,7 +157,7 @@ def split_for_filter(records: Sequence[Record], fraction: float, seed: int = 0) 
 def filter_resumable(records: Sequence[Record], engine: Engine, template: Template, settings: ScoreSettings, data: str, *, output=None, force: bool = False,
                      chunk: int = 1, track=no_progress, notify=silent, on_result=None) -> list[dict]:
     """The label filter through the one resumable runner: the lines of every record (stored ones too)."""
-    records = prepare_records(records, engine, template, settings)
+    records = ScoreJob(template, settings).prepare(records, engine)
     run = {**provenance(engine, template, settings, data), "kind": "filtered principles"}
 
     def produce(todo):

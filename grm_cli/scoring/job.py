@@ -113,13 +113,24 @@ class ScoreJob:
         self.report_problems(problems, reporter)
         return ready
 
-    def run(self, records: Sequence[Record], engine, reporter: Reporter = QuietReporter(), *, chunk: int = 1, meta_rm=None, probe=None,
-            on_result: Callable[[dict, object], None] | None = None) -> RunReport:
-        """Fit, score (resumably) and measure `records`, which `check` has passed."""
+    def prepare(self, records: Sequence[Record], engine, reporter: Reporter = QuietReporter()) -> list[Record]:
+        """`check` and fit to the engine's context in one call: for callers that schedule the scoring
+        themselves (the server's batches, rejective sampling, the label filter). Tokenizes every record."""
+        return self.fit(self.check(records, reporter), engine, reporter)[0]
+
+    def fit(self, records: Sequence[Record], engine, reporter: Reporter = QuietReporter()) -> tuple[list[Record], list[InputError]]:
+        """The checked records as their samples fit the context (cut with on_long "truncate"), and those
+        left out (with skip_invalid; otherwise the first that cannot fit raises)."""
         problems: list[InputError] = []
         ready = fit_to_context(records, engine, self.layout, self.settings, self.lookup, on_long=self.on_long,
                                errors=problems if self.skip_invalid else None)
         self.report_problems(problems, reporter)
+        return ready, problems
+
+    def run(self, records: Sequence[Record], engine, reporter: Reporter = QuietReporter(), *, chunk: int = 1, meta_rm=None, probe=None,
+            on_result: Callable[[dict, object], None] | None = None) -> RunReport:
+        """Fit, score (resumably) and measure `records`, which `check` has passed."""
+        ready, problems = self.fit(records, engine, reporter)
         reporter.truncated(ready)
         before = dataclasses.replace(engine.stats) if hasattr(engine, "stats") else None
         started = time.perf_counter()

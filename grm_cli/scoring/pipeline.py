@@ -21,12 +21,6 @@ from grm_cli.scoring.results import SampleResult, ScoreResult, vote_input
 from grm_cli.scoring.settings import ScoreSettings
 
 
-def generate_all(engine: Engine, requests: Sequence[GenerationRequest]) -> list:
-    """Engines that batch (BatchedLlamaEngine, a cache over one) take every request at once."""
-    many = getattr(engine, "generate_many", None)
-    return many(requests) if many else [engine.generate(r) for r in requests]
-
-
 def _draw(requests: Sequence[tuple[tuple[Record, GivenPrinciples | None], int, int]], engine: Engine, template,
           settings: ScoreSettings, probe=None) -> list[list[SampleResult]]:
     """Samples first..first+count-1 of each (record, principles), generated in one engine call. A sample's
@@ -42,7 +36,7 @@ def _draw(requests: Sequence[tuple[tuple[Record, GivenPrinciples | None], int, i
         more = settings.adaptive is not None and first + count < settings.first_sample + settings.k  # another round may follow
         flat.extend(replace(c.request, keep_prompt=True) if more else c.request for sample in plan for c in sample.calls)
     try:
-        gens = generate_all(engine, flat)
+        gens = engine.generate_many(flat)  # an engine that batches takes the whole round at once
     except ContextOverflow as e:
         rec = requests[0][0][0] if len(requests) == 1 else None
         raise InputError(f"{e}: raise --ctx or lower --max-tokens", rec.source if rec else None, rec.line if rec else None) from None

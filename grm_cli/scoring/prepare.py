@@ -11,7 +11,7 @@ from grm_cli.core.prompt import Template
 from grm_cli.core.records import Record
 from grm_cli.engine.base import Engine, budget
 from grm_cli.errors import InputError
-from grm_cli.scoring.plan import check_record, sample_plan
+from grm_cli.scoring.plan import sample_plan
 from grm_cli.scoring.principles import GivenPrinciples, PrinciplesLookup, principles_for
 from grm_cli.scoring.settings import ScoreSettings
 
@@ -86,30 +86,9 @@ def fit_record(rec: Record, engine: Engine, layout, settings: ScoreSettings, loo
 
 def fit_to_context(records: Sequence[Record], engine: Engine, layout, settings: ScoreSettings, lookup: PrinciplesLookup | None = None, *,
                    on_long: str = "error", errors: list | None = None) -> list[Record]:
-    """`fit_record` over records already checked (`ScoreJob.check`). With an `errors` list, records that
-    cannot fit are collected there and left out; otherwise the first one raises."""
+    """`fit_record` over records already checked: `ScoreJob.fit` is its one caller. With an `errors` list,
+    records that cannot fit are collected there and left out; otherwise the first one raises."""
     return _each(records, lambda rec: fit_record(rec, engine, layout, settings, lookup, on_long=on_long), errors)
-
-
-def prepare_records(
-    records: Sequence[Record],
-    engine: Engine,
-    template,
-    settings: ScoreSettings,
-    lookup: PrinciplesLookup | None = None,
-    *,
-    on_long: str = "error",
-    errors: list | None = None,
-) -> list[Record]:
-    """Check every record before generating anything (what the template or protocol needs: response
-    count, rubric, reference) and fit it to the context: for callers without a `ScoreJob` (the server,
-    the in-process judge, training). With an `errors` list, bad records are collected there and left out."""
-
-    def one(rec: Record) -> Record:
-        check_record(template, rec, settings, principles_for(rec, lookup, settings))
-        return fit_record(rec, engine, template, settings, lookup, on_long=on_long)
-
-    return _each(records, one, errors)
 
 
 def _each(records: Sequence[Record], step, errors: list | None) -> list[Record]:

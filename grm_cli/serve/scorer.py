@@ -22,8 +22,8 @@ from typing import Callable
 from grm_cli.core.prompt import Template
 from grm_cli.core.records import Record
 from grm_cli.errors import GrmError
+from grm_cli.scoring.job import ScoreJob
 from grm_cli.scoring.pipeline import score_records
-from grm_cli.scoring.prepare import prepare_records
 from grm_cli.scoring.results import ScoreResult
 from grm_cli.scoring.settings import ScoreSettings
 
@@ -90,7 +90,7 @@ class Scorer:
         """Check the records (response count, context fit) before they join a batch, so one client's bad
         record is that client's 400 and never fails the batch it would have joined. Tokenizes: run it in a
         worker thread, not on the event loop."""
-        return prepare_records(records, self.engine, self.template, self.settings, on_long=on_long)
+        return ScoreJob(self.template, self.settings, on_long=on_long).prepare(records, self.engine)
 
     def enqueue(self, records: list[Record], notify: Callable[[], None] | None = None) -> Job:
         if self._stopping:

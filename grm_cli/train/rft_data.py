@@ -157,11 +157,10 @@ def rejective_sampling(records: Sequence[Record], engine, template: Template, se
     """SPCT's first stage before the fit, as `grm train rft-data` and `grm train rft` both run it: the labelled
     records fitted to the context (the hinted prompt, the longest, is measured), sampled into `output`
     (resumable), and the counts with the acceptance rates the run log keeps."""
-    from grm_cli.scoring.job import QuietReporter
-    from grm_cli.scoring.prepare import prepare_records
+    from grm_cli.scoring.job import QuietReporter, ScoreJob
 
     reporter = reporter or QuietReporter()
-    ready = prepare_records(records, engine, template, replace(settings, hint=hint), on_long=on_long)
+    ready = ScoreJob(template, replace(settings, hint=hint), on_long=on_long).prepare(records, engine, reporter)
     reporter.truncated(ready)
     stats = sample_rft(ready, engine, template, settings, output, hint=hint, force=force, chunk=chunk,
                        track=reporter.progress(f"rejective sampling (N={settings.k})"), notify=reporter.note, on_line=reporter.line)
