@@ -530,3 +530,53 @@ def test_sigterm_past_the_drain_timeout_answers_json_503_and_exits_cleanly(tiny_
         if status == 503:
             assert "shutting down" in body["error"] and headers["Retry-After"] == "5"
     assert any(status == 503 for status, _, _ in answers), [a[0] for a in answers]  # the drain timeout did cut work short
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    """Whether the server closes `sock` within `seconds` (reading returns nothing, or the connection resets)."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+@pytest.mark.slow  # a server, and seconds of waiting for its deadline
+def test_a_client_that_never_finishes_its_headers_is_disconnected(tiny_model, short_template):
+    with server(tiny_model, *SHORT, "--template", str(short_template), "--header-timeout", "1") as url:
+        host, port = url.removeprefix("http://").split(":")
+        silent = socket.create_connection((host, int(port)))
+        dribbler = socket.create_connection((host, int(port)))
+        head = b"POST /score HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 400
+        stop = threading.Event()
+
+        def dribble() -> None:  # a byte every 0.1 s, forever: the clock runs from the first byte, not the last
+            for b in head:
+                if stop.is_set():
+                    return
+                try:
+                    dribbler.send(bytes([b]))
+                except OSError:
+                    return
+                time.sleep(0.1)
+
+        threading.Thread(target=dribble, daemon=True).start()
+        # A request whose head is complete may then take its time: its body comes 2 s later and is answered.
+        body = json.dumps({"records": [GOOD]}).encode()
+        patient = socket.create_connection((host, int(port)))
+        patient.sendall(b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+        time.sleep(2.0)
+        assert call(url, "/health")[0] == 200  # the server is not held up meanwhile
+        patient.sendall(body)
+        patient.settimeout(120)
+        answer = patient.recv(4096)
+        try:
+            assert _closed_within(silent, 30), "a client that sends nothing keeps its socket"
+            assert _closed_within(dribbler, 30), "a client that dribbles its headers keeps its socket"
+        finally:
+            stop.set()
+            for s in (silent, dribbler, patient):
+                s.close()
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]

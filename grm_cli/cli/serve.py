@@ -27,6 +27,7 @@ def serve(
     unparsed_reward: Optional[float] = typer.Option(None, "--unparsed-reward", help="/get_reward: the reward for a completion no sample could score (default null; OpenRLHF needs a number, e.g. 1). Such completions are listed in \"unparsed\" either way."),
     api_key: Optional[str] = typer.Option(None, "--api-key", envvar="GRM_API_KEY", show_default=False, help="Require `Authorization: Bearer KEY` on /score, /get_reward, /rewards and /metrics (401 otherwise). Prefer the GRM_API_KEY environment variable: a flag shows in `ps`."),
     shutdown_timeout: float = typer.Option(30.0, "--shutdown-timeout", help="On SIGTERM or Ctrl-C: seconds to finish the requests in flight (new ones get 503) before exiting."),
+    header_timeout: float = typer.Option(30.0, "--header-timeout", help="Seconds a client may take to send a request's headers (from connecting, or from the request's first byte); slower ones are disconnected."),
     opts: ScoreOptions = ScoreOptions(),
     eng: EngineOptions = EngineOptions(),
 ) -> None:
@@ -59,8 +60,8 @@ def serve(
     opts.check(eng.backend)
     if not 0 <= port <= 65535:
         raise InputError(f"--port {port}: expected 0 to 65535")
-    if queue_size < 1 or max_body_mb <= 0 or request_timeout <= 0 or shutdown_timeout <= 0:
-        raise InputError("--queue-size, --max-body-mb, --request-timeout and --shutdown-timeout must be positive")
+    if queue_size < 1 or max_body_mb <= 0 or request_timeout <= 0 or shutdown_timeout <= 0 or header_timeout <= 0:
+        raise InputError("--queue-size, --max-body-mb, --request-timeout, --shutdown-timeout and --header-timeout must be positive")
     if api_key is not None and not api_key.strip():
         raise InputError("--api-key / GRM_API_KEY is empty: give a key, or leave both unset for no authentication")
     tmpl = opts.judge(eng.model)
@@ -94,7 +95,7 @@ def serve(
         say(f"{signame}: finishing {in_flight} request(s) in flight (at most {shutdown_timeout:g} s); new ones get 503")
 
     try:
-        run(app, sock, state, backlog=backlog, drain_timeout=shutdown_timeout, verbose=eng.verbose, on_drain=draining, on_give_up=scorer.abandon)
+        run(app, sock, state, backlog=backlog, drain_timeout=shutdown_timeout, header_timeout=header_timeout, verbose=eng.verbose, on_drain=draining, on_give_up=scorer.abandon)
     finally:
         sock.close()
         scorer.stop()

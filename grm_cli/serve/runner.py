@@ -23,6 +23,7 @@ import time
 import uvicorn
 
 from grm_cli.serve.app import ServeState
+from grm_cli.serve.header_timeout import HeaderDeadlineProtocol
 
 
 def backlog_for(queue_size: int) -> int:
@@ -95,10 +96,11 @@ class DrainingServer(uvicorn.Server):
         return self.gave_up is not None and now - self.gave_up > GIVE_UP_GRACE
 
 
-def run(app, sock: socket.socket, state: ServeState, *, backlog: int, drain_timeout: float = 30.0, verbose: bool = False, on_drain=None,
-        on_give_up=None) -> None:
+def run(app, sock: socket.socket, state: ServeState, *, backlog: int, drain_timeout: float = 30.0, header_timeout: float = 30.0, verbose: bool = False,
+        on_drain=None, on_give_up=None) -> None:
     """Serve `app` on `sock` (listening with `backlog`) until SIGTERM/SIGINT has drained it (see the module's docstring);
-    `on_give_up` is called once the drain timeout has passed with requests still in flight."""
+    `on_give_up` is called once the drain timeout has passed with requests still in flight. A client whose request
+    head is not complete `header_timeout` seconds after it began is disconnected (header_timeout.py)."""
     config = uvicorn.Config(app, lifespan="off", log_level="info" if verbose else "warning", access_log=verbose, backlog=backlog,
-                            timeout_graceful_shutdown=2, server_header=False)
+                            timeout_graceful_shutdown=2, server_header=False, http=HeaderDeadlineProtocol.with_deadline(header_timeout))
     DrainingServer(config, state, drain_timeout, on_drain, on_give_up).run(sockets=[sock])
