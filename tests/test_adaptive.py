@@ -273,3 +273,24 @@ def test_eval_replays_adaptive_voting_on_a_stored_run(tiny_engine, tmp_path, sho
     assert t.returncode == 0 and "Adaptive voting (stat (risk 0.01))" in t.stdout and "samples used" in t.stdout
     q = grm("eval", run, "--adaptive", "stat", "--budget", "9")
     assert q.returncode == 2 and "--budget limits the samples drawn while scoring" in q.stderr
+
+
+@pytest.mark.slow  # a batched engine of its own and an adaptive run: seconds on 2 cores
+def test_doctor_counts_the_cells_an_adaptive_run_holds(tiny_model, records, short_template):
+    """`grm doctor -k K --adaptive RULE` counts what an adaptive run allocates: records in flight are sized by
+    a round (2 samples), so four times as many as -k 8 alone puts in flight on 8 sequences, each holding its
+    prompts between rounds. The batched engine's cache over a whole adaptive run stays within that count."""
+    from grm_cli.doctor import work_cells
+    from grm_cli.engine.batched import BatchedLlamaEngine
+    from grm_cli.engine.factory import EngineOptions
+
+    assert work_cells(4096, 16, 16, 256, adaptive=True) > work_cells(4096, 16, 16, 256)
+    assert work_cells(4096, 16, 1, 256, adaptive=True) == work_cells(4096, 16, 1, 256)  # k = 1 has no rounds
+    s = ScoreSettings(k=8, adaptive="exact", temperature=1.0, max_tokens=2)
+    engine = BatchedLlamaEngine(tiny_model, n_ctx=8192, n_seq_max=9)
+    try:
+        results = list(score_records(records[:4], engine, load_template(str(short_template)), s, chunk=EngineOptions(parallel=8).chunk(s.samples_per_call)))
+        assert any(len(r.samples) > 4 for r in results)  # a later round ran, with prompts kept
+        assert 0 < engine.kv_cells <= work_cells(engine.n_ctx, 8, 8, 2, adaptive=True)
+    finally:
+        engine.close()

@@ -143,3 +143,12 @@ def test_doctor_and_auto_offload_count_the_work_s_cells(tiny_model):
     assert m.kv_cells == work_cells(4096, 16, 8, 256)
     assert m.kv_cache_gib == pytest.approx(kv_bytes_per_layer(shape_, m.kv_cells) * shape_.n_layer / GiB)
     assert m.n_gpu_layers_auto == fit_layers(shape_, 6 * GiB, m.kv_cells).n_gpu_layers
+
+
+def test_doctor_takes_the_run_s_adaptive_rule(tiny_model):
+    plain = json.loads(grm("doctor", "--model", tiny_model, "-k", "16", "--parallel", "16", "--json").stdout)["model"]
+    adaptive = json.loads(grm("doctor", "--model", tiny_model, "-k", "16", "--parallel", "16", "--adaptive", "exact", "--json").stdout)["model"]
+    assert adaptive["adaptive"] and not plain["adaptive"]
+    assert adaptive["kv_cells"] == work_cells(4096, 16, 16, 512, adaptive=True) > plain["kv_cells"]
+    p = grm("doctor", "--model", tiny_model, "--adaptive", "sometimes")
+    assert p.returncode == 2 and "--adaptive 'sometimes': expected exact or stat" in p.stderr

@@ -25,6 +25,7 @@ def doctor(
     parallel: Optional[int] = ParallelOpt,
     samples: int = typer.Option(1, "--samples", "-k", help="Samples per record the run will draw (its KV cache holds a record's prompts once for them)."),
     max_tokens: int = typer.Option(512, "--max-tokens", help="The run's --max-tokens (each sample's own KV cells, with its score line)."),
+    adaptive: Optional[str] = typer.Option(None, "--adaptive", help="The run's --adaptive (exact or stat): its records in flight keep their prompts between rounds, so it needs more cells than -k alone."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """What this install can do: llama.cpp backends, GPUs and free memory, the default model, the training
@@ -36,15 +37,20 @@ def doctor(
 
       grm doctor --model DeepSeek-GRM-16B.Q4_K_M.gguf --ctx 8192
 
+      grm doctor --model DeepSeek-GRM-16B.Q4_K_M.gguf -k 16 --adaptive exact
+
       grm doctor --json | jq .gpus
     """
     from grm_cli.cli.render import doctor_panel
+    from grm_cli.core.adaptive import RULES
     from grm_cli.doctor import diagnose
     from grm_cli.engine.llama import KV_TYPES
 
     if kv_type not in KV_TYPES:
         raise InputError(f"--kv-type {kv_type!r}: expected one of {', '.join(KV_TYPES)}")
-    report = diagnose(model, ctx, kv_type, parallel=parallel, samples=samples, max_tokens=max_tokens)
+    if adaptive is not None and adaptive not in RULES:
+        raise InputError(f"--adaptive {adaptive!r}: expected {' or '.join(RULES)}")
+    report = diagnose(model, ctx, kv_type, parallel=parallel, samples=samples, max_tokens=max_tokens, adaptive=adaptive is not None)
     if as_json:
         sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
     else:

@@ -253,7 +253,8 @@ def doctor_panel(report) -> Panel:
     if m:
         t.add_row("model", Text(f"{m.name} ({m.architecture}, {m.n_layer} layers): {m.path}"))
         t.add_row("needs", f"weights {m.weights_gib:.2f} GiB + KV cache at most {m.kv_cache_gib:.2f} GiB ({m.kv_type}; {m.kv_cells:,} cells: k={m.samples} x (prompt up to --ctx {m.ctx} "
-                  f"+ --max-tokens {m.max_tokens} + score line) for the records filling --parallel {m.parallel}, a record's samples sharing its prompts; "
+                  f"+ --max-tokens {m.max_tokens} + score line) for the records filling --parallel {m.parallel}, a record's samples sharing its prompts"
+                  f"{' (adaptive: the records in flight keep their prompts between rounds)' if m.adaptive else ''}; "
                   f"a run allocates what its prompts need; trained for {m.ctx_train})")
         t.add_row("offload (auto)", m.fit or ("no GPU backend: CPU" if not report.gpu_offload else "GPU memory unknown: all layers"))
     body: list = [t]

@@ -106,6 +106,16 @@ def planned_cells(ctx: int, sequences: int, *, samples: int = 1, new_tokens: int
     return round_cells(prompts * (ctx - new_tokens) + sequences * new_tokens)
 
 
+def planned_adaptive_cells(ctx: int, sequences: int, *, k: int, round_size: int, new_tokens: int, orders: int = 2) -> int:
+    """`planned_cells` for adaptive voting: records in flight are sized by a round (`round_size` samples each,
+    so `sequences / round_size` of them), and each keeps its prompts (up to `orders`, as its k samples
+    alternate them) between rounds while the others draw (`kept_round_cells`), on top of a full wave's samples."""
+    new_tokens = min(new_tokens, ctx - 1)
+    records = math.ceil(sequences / max(round_size, 1))
+    prompts = records * min(orders, max(k, 1))
+    return round_cells(prompts * (ctx - new_tokens) + sequences * new_tokens)
+
+
 # -- the ledger of one context's cells ------------------------------------------------------------
 @dataclass(eq=False)  # identity: two prompts may hold equal fields
 class PromptCells:
