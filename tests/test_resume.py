@@ -25,9 +25,15 @@ def cmd(model, data, out, *extra):
             "--template", os.environ["GRM_TEST_TEMPLATE"], "-k", "2", "--max-tokens", "12", "--output", str(out), "--json", "--no-cache", *extra]
 
 
+def _sigint_as_in_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def process(model, data, out, **kw):
-    """A real process, to be killed or interrupted."""
-    return subprocess.Popen([sys.executable, "-m", "grm_cli", *cmd(model, data, out)], **kw)
+    """A real process, to be killed or interrupted. Its SIGINT is set to the default a terminal's program
+    gets: a shell that runs the suite in the background (`pytest &` in a script, some CI runners) hands its
+    children SIGINT ignored, and Python then installs no KeyboardInterrupt handler, so the run never stopped."""
+    return subprocess.Popen([sys.executable, "-m", "grm_cli", *cmd(model, data, out)], preexec_fn=_sigint_as_in_a_terminal, **kw)
 
 
 def lines(path):
@@ -86,7 +92,8 @@ def test_a_file_that_is_not_ours_is_never_appended_to(tiny_model, tmp_path):
 
 
 # Long enough by construction: SIGINT goes out after 2 lines of 600, so the run is still going however
-# loaded the machine is (with 24 rows a loaded CI machine finished the run before the signal came).
+# loaded the machine is. (With 24 rows a CI run once exited 0 instead of 130: the run had finished. The
+# likelier cause, found later: the suite ran from a background shell, so SIGINT was ignored; see `process`.)
 LONG_ROWS = [{"id": f"r{i:03d}", "prompt": f"What is {i} + {i}?", "responses": [str(2 * i), str(2 * i + 1)], "preferred": 0} for i in range(600)]
 
 
@@ -94,9 +101,14 @@ def test_ctrl_c_stops_cleanly_after_flushing(tiny_model, tmp_path):
     data = write_jsonl(tmp_path / "d.jsonl", LONG_ROWS)
     out = tmp_path / "out.jsonl"
     proc = process(tiny_model, data, out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    wait_for_lines(out, 2, proc)
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        wait_for_lines(out, 2, proc)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:  # never leave a run scoring 600 records behind a failed test
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, stderr
     assert "rerun the same command to resume" in stderr and "grm: interrupted" in stderr and "Traceback" not in stderr
     saved = lines(out)  # every line whole
