@@ -64,9 +64,9 @@ class SamplerChain:
         return tok
 
     def close(self) -> None:
-        if self._p:
-            lib.llama_sampler_free(self._p)
-            self._p = None
+        p, self._p = self._p, None  # forgotten before it is freed: a Ctrl-C between the two must not free it twice
+        if p:
+            lib.llama_sampler_free(p)
 
     def __del__(self):
         try:
