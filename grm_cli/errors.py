@@ -6,7 +6,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Exit codes documented in README; scripts branch on them."""
+    """Exit codes, documented in docs/reference.md; scripts branch on them."""
 
     OK = 0
     INTERNAL = 1  # a bug in grm: please report it

@@ -78,7 +78,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Console entry point: user errors become one line and an exit code, never a traceback.
 
     click's standalone mode is off so that grm decides the exit codes: it would turn a closed pipe into
-    exit 1 (which README reserves for bugs) and Ctrl-C into a bare "Aborted!".
+    exit 1 (which docs/reference.md reserves for bugs) and Ctrl-C into a bare "Aborted!".
     """
     import os
 

@@ -174,7 +174,7 @@ def score_records(
 ) -> Iterator[ScoreResult]:
     """Stream one result per record, in input order; `chunk` records are generated together (a batching
     engine keeps its sequences busy across them; results do not depend on the chunk size's grouping
-    except through llama.cpp's arithmetic, see README)."""
+    except through llama.cpp's arithmetic: docs/performance.md)."""
     if settings.budget is not None:
         yield from _score_with_budget(list(records), engine, template, settings, principles, chunk, meta_rm, probe)
         return
