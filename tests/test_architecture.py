@@ -4,6 +4,7 @@ live in one place (the score-line format) living there."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "grm_cli"
@@ -128,3 +129,18 @@ def test_help_and_the_package_import_nothing_heavy():
             f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "[]", (out.stdout, out.stderr)
+
+
+def test_the_documented_layout_names_every_module():
+    """docs/layout.md is the map of the code: every folder and module of the package is on it."""
+    layout = (PKG.parent / "docs" / "layout.md").read_text(encoding="utf-8")
+    tree = layout.split("```text", 1)[1].split("```", 1)[0]
+    missing = []
+    for f in sorted(PKG.rglob("*.py")):
+        rel = f.relative_to(PKG)
+        if f.name in ("__init__.py", "__main__.py") or "assets" in rel.parts:
+            continue
+        folder_ok = len(rel.parts) == 1 or re.search(rf"^  {re.escape(rel.parts[0])}/", tree, re.M)
+        if not folder_ok or not re.search(rf"\b{re.escape(f.stem)}\.py\b", tree):
+            missing.append(str(rel))
+    assert not missing, f"docs/layout.md does not name: {missing}"
