@@ -31,6 +31,7 @@ def eval_(
     force: bool = typer.Option(False, "--force", "--overwrite", help="Start --output over instead of resuming it."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (RewardBench-style: per-subset accuracies at the top level)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Draw the voting@k curve to an image (needs matplotlib: grm-cli[plot])."),
+    report_path: Optional[Path] = typer.Option(None, "--report", help="Also write the HTML report of the runs (as `grm view` writes it: this summary, every record and sample). An existing report is replaced only with --force."),
     draws: int = typer.Option(200, "--draws", help="Random k-subsets per point of the scaling curve."),
     principles: Optional[str] = typer.Option(None, "--principles", help="Compare principles modes on the same records and seeds (paper Table 1): a comma-separated list of none, self, filtered (principles kept by the label filter) and principles files, e.g. none,self,filtered."),
     filter_samples: int = typer.Option(4, "--filter-samples", help="Runs per record for the filtered mode (the paper's 4)."),
@@ -45,7 +46,7 @@ def eval_(
 
       grm eval examples/llmbar.jsonl -k 4 --output runs/smollm2.jsonl
 
-      grm eval runs/smollm2.jsonl --plot curve.png
+      grm eval runs/smollm2.jsonl --plot curve.png --report runs/smollm2.html
 
       grm eval runs/a.jsonl --json > a.json && grm eval a.json b.json
 
@@ -65,6 +66,10 @@ def eval_(
     from grm_cli.scoring.results import result_from_json
 
     refuse_input_as_output(output, files)
+    if report_path:
+        from grm_cli.report import check_report_path
+
+        check_report_path(report_path, [*files, output], force=force, flag="--report")  # before any scoring, not after
     if plot:
         check_plot_path(plot)  # fail before any scoring, not after
     if draws < 1:
@@ -85,6 +90,7 @@ def eval_(
     else:
         opts.check(eng.backend)
     summaries = []
+    evidence: dict = {}  # summary index -> the results it came from (a file, or the lines just scored), for --report
     engine = rater = probe = None
     layout = opts.judge(eng.model) if to_score else None
     eng = engine_for(eng, layout)
@@ -124,6 +130,7 @@ def eval_(
             continue
         if inp.kind == "results":
             stored = inp.results
+            evidence[len(summaries)] = inp.source
         else:
             # JudgeBench judges each order as given: its two records are the two orders, so no shuffling
             run_settings = replace(settings, shuffle=False) if inp.benchmark == "judgebench" else settings
@@ -138,6 +145,7 @@ def eval_(
             report = job.run(records, engine, reporter, chunk=eng.chunk(run_settings.samples_per_call), meta_rm=rater, probe=probe)
             report_adaptive(report.results, opts.k)
             stored = [result_from_json(line, str(output or inp.source)) for line in report.lines()]
+            evidence[len(summaries)] = report.lines()
         summary = evaluate(stored, seed=opts.seed, draws=draws, name=Path(inp.source.rstrip("/")).stem, allow_unlabelled=inp.benchmark is not None)
         if opts.adaptive is not None:
             summary.adaptive = _adaptive_replay(stored, opts.adaptive, opts.adaptive_risk, layout or opts.judge(eng.model), opts.seed)
@@ -156,6 +164,11 @@ def eval_(
             out.print()
     if plot:
         say(f"curve written to {plot_curves(summaries, plot)}", "dim")
+    if report_path:
+        from grm_cli.report import eval_run, write_report
+
+        written = write_report([eval_run(s, evidence.get(i)) for i, s in enumerate(summaries)], report_path, seed=opts.seed)
+        say(f"report written to {written.path}", "dim")
 
 
 def _adaptive_replay(stored, rule: str, risk: float, tmpl, seed: int) -> dict:
