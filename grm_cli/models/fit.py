@@ -83,14 +83,10 @@ _BLOCK = re.compile(r"^blk\.(\d+)\.")
 
 def read_shape(path: str | Path) -> ModelShape:
     """Read layer sizes and attention shape from a GGUF header (memory-mapped; weights are not loaded)."""
-    from grm_cli.models.gguf import field as read_field
-    from grm_cli.models.gguf import open_reader
+    from grm_cli.models.gguf import StringArray, read_header
 
-    reader = open_reader(path)
-
-    def field(key: str, default=None):
-        return read_field(reader, key, default)
-
+    header = read_header(path)
+    field = header.get
     arch = field("general.architecture", "llama")
     n_layer = int(field(f"{arch}.block_count", 0))
     n_embd = int(field(f"{arch}.embedding_length", 0))
@@ -100,12 +96,12 @@ def read_shape(path: str | Path) -> ModelShape:
     n_head_kv = n_head_kv if isinstance(n_head_kv, int) else max(n_head_kv)
     k_len = int(field(f"{arch}.attention.key_length", n_embd // max(n_head, 1)))
     v_len = int(field(f"{arch}.attention.value_length", k_len))
-    tokens = reader.fields.get("tokenizer.ggml.tokens")
-    n_vocab = len(tokens.data) if tokens is not None else 32000
+    tokens = field("tokenizer.ggml.tokens")
+    n_vocab = len(tokens) if isinstance(tokens, (StringArray, list)) else 32000
     layers = [0] * n_layer
     output = host = embd = 0
-    names = {t.name for t in reader.tensors}
-    for t in reader.tensors:
+    names = {t.name for t in header.tensors}
+    for t in header.tensors:
         if t.name == "token_embd.weight":
             embd = int(t.n_bytes)
         m = _BLOCK.match(t.name)
