@@ -127,7 +127,11 @@ def read_header(path: str | Path, what: str = "the GGUF header") -> GGUFHeader:
     path = Path(path)
     try:
         with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            return _parse(buf)
+            header = _parse(buf)
+            end = max((t.offset + t.n_bytes for t in header.tensors), default=0)
+            if end > len(buf):
+                raise ValueError(f"the file has {len(buf):,} bytes, its tensors end at byte {end:,}: truncated")
+            return header
     except (OSError, ValueError, struct.error, KeyError) as e:
         raise ModelError(f"{path}: cannot read {what} ({e}); is the file complete?") from None
 
