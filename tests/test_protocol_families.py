@@ -16,6 +16,7 @@ llama.cpp's converter, only the three families here. A protocol whose module doe
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -118,14 +119,7 @@ def family_engine(judge_family_ggufs):
     """One simple LlamaEngine per family (loaded on first use): rendering and tokenizing, as every engine does."""
     from grm_cli.engine.llama import LlamaEngine
 
-    engines: dict = {}
-
-    def get(name: str):
-        if name not in engines:
-            engines[name] = LlamaEngine(judge_family_ggufs[name], n_ctx=4096, n_gpu_layers=0)
-        return engines[name]
-
-    return get
+    return functools.cache(lambda name: LlamaEngine(judge_family_ggufs[name], n_ctx=4096, n_gpu_layers=0))
 
 
 @pytest.fixture(scope="session")
@@ -133,14 +127,7 @@ def scoring_engine(judge_family_ggufs):
     """One engine per family as `grm score` builds it (the factory's batched engine, no sample cache)."""
     from grm_cli.engine.factory import EngineOptions, build_engine
 
-    engines: dict = {}
-
-    def get(name: str):
-        if name not in engines:
-            engines[name] = build_engine(EngineOptions(model=str(judge_family_ggufs[name]), ctx=4096, cache=False, n_gpu_layers="0"))
-        return engines[name]
-
-    return get
+    return functools.cache(lambda name: build_engine(EngineOptions(model=str(judge_family_ggufs[name]), ctx=4096, cache=False, n_gpu_layers="0")))
 
 
 def _single_token(eng, text: str) -> int:

@@ -14,6 +14,7 @@ import llama_cpp as lib
 
 from grm_cli.errors import ModelError
 from grm_cli.native.log import captured_stderr
+from grm_cli.native.owner import NativeOwner
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,7 +30,7 @@ class DecodeError(Exception):
         self.rc = rc
 
 
-class Batch:
+class Batch(NativeOwner):
     """A llama_batch of up to `size` tokens, each in one sequence, filled with `add` from index 0."""
 
     def __init__(self, size: int):
@@ -57,14 +58,8 @@ class Batch:
         if b is not None:
             lib.llama_batch_free(b)
 
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
-
-class Context:
+class Context(NativeOwner):
     """A llama.cpp context on a loaded model: its KV cache (sequences by id), decoding, logits and pooled
     embeddings. The adapter loaded with the weights is applied to it. `None` settings are llama.cpp's
     defaults; `failure` is the error a refused context raises (out of memory, mostly)."""
@@ -167,9 +162,3 @@ class Context:
         ptr, self.ptr = self.ptr, None
         if ptr:
             lib.llama_free(ptr)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass

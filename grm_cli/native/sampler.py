@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import llama_cpp as lib
 
 from grm_cli.errors import ModelError
+from grm_cli.native.owner import NativeOwner
 
 if TYPE_CHECKING:
     from grm_cli.native.context import Context
@@ -20,7 +21,7 @@ def check_temperature(temperature: float) -> None:
         raise ValueError(f"temperature {temperature}: expected a finite number, 0 or more")
 
 
-class SamplerChain:
+class SamplerChain(NativeOwner):
     """grammar (when given) -> greedy, or temperature -> a seeded draw. Each sample has its own."""
 
     def __init__(self, model: "NativeModel", temperature: float, seed: int, grammar: str | None = None):
@@ -67,9 +68,3 @@ class SamplerChain:
         p, self._p = self._p, None  # forgotten before it is freed: a Ctrl-C between the two must not free it twice
         if p:
             lib.llama_sampler_free(p)
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
